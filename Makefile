@@ -1,0 +1,64 @@
+# fl_lightning — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+FLL := $(VENV)/bin/fl-lightning
+# Pinned for this environment: pip takes both from local disk (see README).
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.installed
+FMNIST_DEB_DIR := /usr/share/datasets/fashion-mnist
+DEMO_DIR ?= runs/demo
+
+.PHONY: help install data test test-all lint format pretrain prune federate compare demo bench clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH_PINS)
+	$(PIP) install -q -e '.[dev]' $(TORCH_PINS)
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the package with dev extras (cheap when done)
+
+data: ## Install Fashion-MNIST (Debian package dataset-fashion-mnist) where apt is available
+	@if [ -f $(FMNIST_DEB_DIR)/train-images-idx3-ubyte.gz ]; then \
+		echo "Fashion-MNIST present in $(FMNIST_DEB_DIR)"; \
+	elif command -v apt-get >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+		echo "No apt-get: pass --data.root DIR holding the Fashion-MNIST IDX files"; \
+	fi
+
+test: install data ## Run the fast test suite (skips @slow)
+	$(VENV)/bin/pytest -q -n 2
+
+test-all: install data ## Run every test, the slow ones included
+	$(VENV)/bin/pytest -q -n 2 -m "slow or not slow"
+
+lint: install ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check fl_lightning tests benchmarks
+	$(VENV)/bin/ruff format --check fl_lightning tests benchmarks
+	$(VENV)/bin/mypy
+
+format: install ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix fl_lightning tests benchmarks
+	$(VENV)/bin/ruff format fl_lightning tests benchmarks
+
+pretrain: install data ## DAE pre-training on Fashion-MNIST (configs/pretrain/fashion_mnist.yaml)
+	$(FLL) pretrain --config configs/pretrain/fashion_mnist.yaml
+
+demo: install data ## The whole pipeline on a reduced config, on real Fashion-MNIST
+	$(PY) -m fl_lightning.demo --output $(DEMO_DIR)
+
+bench: install data ## Benchmarks (speed, memory, traffic): ratios measured side by side
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: ## Remove run outputs and caches (keeps .venv)
+	rm -rf runs wandb .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,43 @@
+"""Atomic file writes: a crash leaves the previous valid file, never a half-written one.
+
+Checkpoints, tickets, masks and results all go through these functions.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
+    """`torch.save` through a temporary file and a rename."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """JSON (indented, sorted keys off) through a temporary file and a rename."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())

@@ -1,0 +1,75 @@
+"""`fl-lightning`: the command line. One `main(args=None)`, one subcommand per step of the method.
+
+    fl-lightning pretrain   DAE pre-training of the feature extractor (LightningCLI: every Trainer option)
+    fl-lightning prune      magnitude pruning of a DAE checkpoint into a lottery ticket
+    fl-lightning federate   FedAvg of a (sparse) model over simulated clients, bytes and FLOPs counted
+    fl-lightning compare    the methods side by side: traffic and compute to a target accuracy
+
+Each subcommand lives in `fl_lightning.commands.<name>` as `main(argv)`. A `UsageError` raised
+anywhere (a bad option value, a missing file) is printed as one paragraph and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+
+from fl_lightning import __version__
+from fl_lightning.errors import UsageError
+
+COMMANDS: dict[str, str] = {
+    "pretrain": "Pre-train the classifier's feature extractor as a denoising autoencoder.",
+    "prune": "Prune a DAE checkpoint by weight magnitude into a lottery ticket.",
+    "federate": "Run FedAvg on the (sparse) model; count every byte, FLOP and second.",
+    "compare": "Run the methods side by side; traffic and compute to a target accuracy.",
+}
+
+
+def _usage() -> str:
+    lines = [
+        "usage: fl-lightning {" + ",".join(COMMANDS) + "} [options]",
+        "",
+        "Communication-efficient federated learning with DAE-pre-trained lottery tickets.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name:<10} {text}" for name, text in COMMANDS.items()]
+    lines += [
+        "",
+        "`fl-lightning COMMAND --help` lists a command's options; every command takes",
+        "--config FILE.yaml (see configs/) and --print_config.",
+    ]
+    return "\n".join(lines)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of `fl-lightning` and `python -m fl_lightning`."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return
+    if argv[0] == "--version":
+        print(f"fl-lightning {__version__}")
+        return
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        _fail(
+            "fl-lightning",
+            f"unknown command {command!r}; choose one of: {', '.join(COMMANDS)}.",
+        )
+    module = importlib.import_module(f"fl_lightning.commands.{command}")
+    try:
+        module.main(rest)
+    except UsageError as err:
+        _fail(f"fl-lightning {command}", str(err))
+
+
+def _fail(prog: str, message: str) -> None:
+    wrapped = textwrap.fill(message, width=100, subsequent_indent="  ")
+    print(f"{prog}: error: {wrapped}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    main()

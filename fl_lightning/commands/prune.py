@@ -1,0 +1,109 @@
+"""`fl-lightning prune`: turn a DAE checkpoint into a lottery ticket (`ticket.pt` + `ticket.json`).
+
+Every argument is checked before any work is done; a bad one raises `UsageError` (exit code 2
+through `cli.main`), and jsonargparse's own parse errors exit with code 2 as well. The ticket and
+its report are written atomically, so a failure leaves an existing ticket intact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from jsonargparse import ArgumentParser
+from rich.console import Console
+from rich.table import Table
+
+from fl_lightning.errors import check_range
+from fl_lightning.pruning.ticket import Ticket, check_ticket_path, make_ticket
+
+DESCRIPTION = """\
+Prune the encoder of a DAE checkpoint (from `fl-lightning pretrain`) by weight magnitude and
+write the lottery ticket federation starts from: OUTPUT (weights, mask, provenance) and a JSON
+report beside it (OUTPUT with suffix .json) with the overall and per-layer densities.
+"""
+
+
+def build_parser() -> ArgumentParser:
+    """The argument parser of `fl-lightning prune` (exits with code 2 on a parse error)."""
+    parser = ArgumentParser(prog="fl-lightning prune", description=DESCRIPTION, exit_on_error=True)
+    parser.add_argument(
+        "--checkpoint", type=str, required=True, help="DAE checkpoint written by `fl-lightning pretrain`."
+    )
+    parser.add_argument(
+        "--sparsity",
+        type=float,
+        required=True,
+        help="Fraction of the prunable encoder weights to remove, in [0, 1); e.g. 0.9 keeps a tenth.",
+    )
+    parser.add_argument(
+        "--scope",
+        type=Literal["global", "layer"],
+        default="global",
+        help="global: one magnitude threshold over all layers; layer: the same fraction of each.",
+    )
+    parser.add_argument(
+        "--policy",
+        type=Literal["pretrained", "rewind_init", "reinit"],
+        default="pretrained",
+        help=(
+            "Weights the kept positions start from: pretrained (the DAE's), rewind_init (the "
+            "encoder before pre-training) or reinit (fresh random weights from --seed). The mask "
+            "always comes from the pre-trained magnitudes."
+        ),
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="Model-init seed for --policy reinit and for the output layer with --include_head.",
+    )
+    parser.add_argument(
+        "--include_head",
+        type=bool,
+        default=False,
+        help="Also prune a freshly initialised output layer (default: the head stays dense).",
+    )
+    parser.add_argument(
+        "--output",
+        type=str,
+        required=True,
+        help="Ticket file to write, e.g. runs/ticket.pt; the report goes to runs/ticket.json.",
+    )
+    return parser
+
+
+def print_report(ticket: Ticket, output: Path, report_path: Path, console: Console) -> None:
+    """The per-layer table, the total, and where the files went."""
+    report = ticket.report()
+    table = Table(title=f"{ticket.model} ticket, {report['scope']} scope, {report['policy']} weights")
+    for column in ("layer", "shape", "kept", "total", "density"):
+        table.add_column(column, justify="left" if column in ("layer", "shape") else "right")
+    for row in report["layers"]:
+        shape = "x".join(str(d) for d in row["shape"])
+        table.add_row(row["name"], shape, f"{row['kept']:,}", f"{row['total']:,}", f"{row['density']:.4f}")
+    table.add_section()
+    table.add_row(
+        "total", "", f"{report['kept']:,}", f"{report['total']:,}", f"{report['density']:.4f}", style="bold"
+    )
+    console.print(table)
+    console.print(f"ticket: {output}")
+    console.print(f"report: {report_path}")
+
+
+def main(argv: list[str]) -> None:
+    """Run `fl-lightning prune` with `argv` (the arguments after `prune`)."""
+    args = build_parser().parse_args(argv)
+    check_range("--sparsity", args.sparsity, 0.0, 1.0)
+    output = Path(args.output)
+    check_ticket_path(output, "--output")
+    ticket = make_ticket(
+        args.checkpoint,
+        args.sparsity,
+        scope=args.scope,
+        policy=args.policy,
+        seed=args.seed,
+        include_head=args.include_head,
+    )
+    report_path = ticket.save(output)
+    print_report(ticket, output, report_path, Console())

@@ -1,0 +1,133 @@
+"""One client update: payload in -> fresh lean Trainer fit -> payload out, with its costs.
+
+Both engines call `run_client_update`; only how the payload travels differs. The client
+trains from the *decoded* download and returns the *encoded* upload, so the bytes that the
+meters count are exactly what the model was rebuilt from.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch.utils.data import DataLoader
+from typing_extensions import override
+
+from fl_lightning.federated.codec import decode, encode
+from fl_lightning.models.classifier import Classifier
+from fl_lightning.pruning.callback import MaskEnforcer
+from fl_lightning.pruning.mask import Mask
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How every client trains locally (FedAvg's E and B) and on what.
+
+    Args:
+        local_epochs: E, passes over the client's data per round (>= 1).
+        batch_size: B, the local mini-batch size (>= 1).
+        accelerator: Lightning accelerator for the client Trainer (`cpu`, `gpu`, `auto`).
+        timeout: seconds a client may train before it is stopped and counted as failed
+            (checked after every batch); None for no limit.
+    """
+
+    local_epochs: int = 1
+    batch_size: int = 32
+    accelerator: str = "cpu"
+    timeout: float | None = None
+
+
+@dataclass
+class ClientResult:
+    """What a client sends back (`payload`) and what the server measures about it."""
+
+    client_id: int
+    payload: bytes
+    num_examples: int
+    train_loss: float
+    flops: float
+    seconds: float
+
+
+class ClientTimeout(RuntimeError):
+    """A client trained for longer than `ClientConfig.timeout`."""
+
+
+class _Deadline(Callback):
+    """Stops a client's fit (by raising) once its time limit has passed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.start = time.perf_counter()
+
+    @override
+    def on_train_batch_end(self, *args: Any, **kwargs: Any) -> None:
+        elapsed = time.perf_counter() - self.start
+        if elapsed > self.seconds:
+            raise ClientTimeout(f"client exceeded its time limit ({elapsed:.1f} s > {self.seconds} s)")
+
+
+def lean_trainer(config: ClientConfig, callbacks: list[Callback]) -> pl.Trainer:
+    """A fresh Trainer without logger, checkpoints, progress bar or summary (one per client)."""
+    return pl.Trainer(
+        max_epochs=config.local_epochs,
+        accelerator=config.accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+    )
+
+
+def run_client_update(
+    *,
+    client_id: int,
+    payload: bytes,
+    model: Classifier,
+    mask: Mask,
+    dataloader: DataLoader,
+    num_examples: int,
+    config: ClientConfig,
+    flops_per_example: float,
+    dtype: Literal["float32", "float16"] = "float32",
+) -> ClientResult:
+    """Train `model` (a reusable workspace) from `payload` on one client's data; encode the result.
+
+    Args:
+        client_id: the client's id, for the result and error messages.
+        payload: the server's encoded global model (with the mask on a first download).
+        model: the workspace Classifier whose weights are overwritten from `payload`; the engine
+            keeps one such model, never one per client.
+        mask: the mask this client knows; a payload that carries a mask replaces it.
+        dataloader: the client's labeled data, in this round's seeded order.
+        num_examples: examples in the client's data (FedAvg's weight).
+        config: local epochs, batch size, accelerator, time limit.
+        flops_per_example: training FLOPs of one example through the masked model.
+        dtype: value type of the upload.
+    """
+    start = time.perf_counter()
+    template = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    state, mask = decode(payload, template, mask)
+    model.load_state_dict(state)
+    callbacks: list[Callback] = [MaskEnforcer(mask)]
+    if config.timeout is not None:
+        callbacks.append(_Deadline(config.timeout))
+    trainer = lean_trainer(config, callbacks)
+    trainer.fit(model, train_dataloaders=dataloader)
+    loss = trainer.callback_metrics.get("train/loss")
+    upload = {k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()}
+    return ClientResult(
+        client_id=client_id,
+        payload=encode(upload, mask, with_mask=False, dtype=dtype),
+        num_examples=num_examples,
+        train_loss=float(loss) if loss is not None else float("nan"),
+        flops=flops_per_example * num_examples * config.local_epochs,
+        seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,414 @@
+"""`LocalEngine`: FedAvg's round loop in one process, resumable after any round.
+
+Each round: sample clients (own seed) -> encode the global model -> each client trains from the
+decoded payload with a fresh lean Trainer -> the server decodes and validates every upload ->
+masked, example-weighted FedAvg -> evaluate -> meters -> metrics.csv / W&B -> checkpoint.
+
+The engine does not know the method: it gets an initial global state and a Mask. It keeps one
+workspace model, never one per client, so memory does not grow with the number of clients.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import torch
+
+from fl_lightning.data.modules import FederatedDataModule
+from fl_lightning.errors import UsageError
+from fl_lightning.federated.accounting import (
+    CommunicationMeter,
+    ComputeMeter,
+    training_flops_per_example,
+)
+from fl_lightning.federated.aggregate import fedavg
+from fl_lightning.federated.client import ClientConfig, ClientResult, run_client_update
+from fl_lightning.federated.codec import decode, encode
+from fl_lightning.federated.faults import FaultInjection, FaultInjector, InjectedFault
+from fl_lightning.federated.progress import RoundProgress
+from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.sampling import ClientSampler, clients_per_round, data_order_seed
+from fl_lightning.federated.validation import validate_update
+from fl_lightning.logging import WandbRun
+from fl_lightning.models.classifier import Classifier
+from fl_lightning.pruning.mask import Mask
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """The round loop's settings.
+
+    Args:
+        rounds: maximum number of rounds (>= 1).
+        clients_per_round: clients sampled per round: a count (>= 1) or a fraction in (0, 1).
+        eval_every: evaluate the global model on the test split every this many rounds (and
+            always after the last one).
+        target_acc: stop once the test accuracy reaches this value (None: run every round).
+        dtype: value type of payloads (`float16` halves the traffic).
+        min_clients: fewest successful client updates a round needs; below it the round is
+            retried with a fresh sample.
+        max_retries: retries of a round that got fewer than `min_clients` updates, before the
+            run stops with an error (its last checkpoint intact).
+        max_update_norm: refuse an update whose L2 distance to the global model exceeds this.
+        faults: fault injection (failure probability and seed), for tests and demonstrations.
+    """
+
+    rounds: int = 50
+    clients_per_round: float = 10
+    eval_every: int = 1
+    target_acc: float | None = None
+    dtype: Literal["float32", "float16"] = "float32"
+    min_clients: int = 1
+    max_retries: int = 3
+    max_update_norm: float | None = None
+    faults: FaultInjection = FaultInjection()
+
+    def validate(self, num_clients: int) -> None:
+        """`UsageError` for any value out of range, naming the option."""
+        if self.rounds < 1:
+            raise UsageError(f"--rounds={self.rounds!r} must be >= 1.")
+        if self.clients_per_round <= 0 or self.clients_per_round > num_clients:
+            raise UsageError(
+                f"federation.clients_per_round={self.clients_per_round!r}: allowed a count in "
+                f"[1, {num_clients}] (data.num_clients) or a fraction in (0, 1)."
+            )
+        if self.eval_every < 1:
+            raise UsageError(f"federation.eval_every={self.eval_every!r} must be >= 1.")
+        if self.target_acc is not None and not 0 < self.target_acc <= 1:
+            raise UsageError(f"federation.target_acc={self.target_acc!r}: allowed (0, 1].")
+        k = clients_per_round(self.clients_per_round, num_clients)
+        if not 1 <= self.min_clients <= k:
+            raise UsageError(
+                f"federation.min_clients={self.min_clients!r}: allowed [1, {k}] "
+                "(the clients sampled per round)."
+            )
+        if self.max_retries < 0:
+            raise UsageError(f"federation.max_retries={self.max_retries!r} must be >= 0.")
+        if self.max_update_norm is not None and self.max_update_norm <= 0:
+            raise UsageError(f"federation.max_update_norm={self.max_update_norm!r} must be > 0.")
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """One seed per source of randomness (data split, client sampling, model init, data order)."""
+
+    split: int = 0
+    sampling: int = 0
+    init: int = 0
+    data_order: int = 0
+
+
+class FederationFailed(RuntimeError):
+    """A round could not gather `min_clients` updates within `max_retries` retries."""
+
+
+@dataclass
+class _Outcome:
+    results: list[ClientResult]
+    states: list[dict[str, torch.Tensor]]
+    failed: int
+    participated: int
+
+
+def quiet_lightning() -> None:
+    """Silence the per-Trainer banners ("GPU available: ...") that per-client Trainers repeat."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+    warnings.filterwarnings("ignore", ".*defined a `validation_step` but have no `val_dataloader`.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
+
+
+class LocalEngine:
+    """FedAvg of a masked model over the clients of a `FederatedDataModule`, in one process."""
+
+    def __init__(
+        self,
+        *,
+        model: Classifier,
+        initial_state: dict[str, torch.Tensor],
+        mask: Mask,
+        data: FederatedDataModule,
+        client: ClientConfig,
+        federation: FederationConfig,
+        seeds: Seeds,
+        method: str = "custom",
+        files: RunFiles | None = None,
+        wandb: WandbRun | None = None,
+        progress: bool = True,
+        eval_device: str = "cpu",
+    ) -> None:
+        """Args:
+        model: the workspace Classifier (architecture and optimiser); its weights are replaced.
+        initial_state: the global model at round 0 (pruned positions already zero).
+        mask: the subnetwork; an empty Mask for dense methods.
+        data: the clients' partitions and the test split.
+        client: local training settings.
+        federation: the round loop's settings.
+        seeds: the named seeds (sampling, data order; split and init are used by the caller).
+        method: name written into results.
+        files: where metrics, summary and checkpoints go (None: nothing written).
+        wandb: the run to log to (None: no W&B).
+        progress: show a rich progress bar over rounds.
+        eval_device: device of the central evaluation.
+        """
+        quiet_lightning()
+        data.setup()
+        federation.validate(data.num_clients)
+        mask.validate_against(model)
+        self.model = model
+        self.mask = mask
+        self.data = data
+        self.client = client
+        self.federation = federation
+        self.seeds = seeds
+        self.method = method
+        self.files = files
+        self.wandb = wandb
+        self.progress = progress
+        self.eval_device = eval_device
+        self.k = clients_per_round(federation.clients_per_round, data.num_clients)
+        self.sampler = ClientSampler(seeds.sampling)
+        self.faults = FaultInjector(federation.faults)
+        self.comm = CommunicationMeter()
+        self.compute = ComputeMeter()
+        self.global_state = {k: v.detach().to("cpu", torch.float32).clone() for k, v in initial_state.items()}
+        self._apply_mask(self.global_state)
+        self.round = 0
+        self.history: list[dict[str, Any]] = []
+        self.clients_with_mask: set[int] = set()
+        self.stopped: str | None = None
+        self.wall_seconds = 0.0
+        info = data.info
+        self.flops_per_example = training_flops_per_example(
+            model, mask if len(mask) else None, (info.channels, info.height, info.width)
+        )
+
+    # -- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue after the last finished round."""
+        return {
+            "round": self.round,
+            "global_state": self.global_state,
+            "mask": self.mask.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "faults": self.faults.state_dict(),
+            "comm": self.comm.state_dict(),
+            "compute": self.compute.state_dict(),
+            "history": self.history,
+            "clients_with_mask": sorted(self.clients_with_mask),
+            "stopped": self.stopped,
+            "wall_seconds": self.wall_seconds,
+            "method": self.method,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if Mask(state["mask"]) != self.mask:
+            raise UsageError("--resume: the checkpoint's mask differs from this run's mask.")
+        if state.get("method", self.method) != self.method:
+            raise UsageError(
+                f"--resume: the checkpoint is of method {state.get('method')!r}, not {self.method!r}."
+            )
+        self.round = int(state["round"])
+        self.global_state = dict(state["global_state"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.faults.load_state_dict(state["faults"])
+        self.comm.load_state_dict(state["comm"])
+        self.compute.load_state_dict(state["compute"])
+        self.history = list(state["history"])
+        self.clients_with_mask = set(state["clients_with_mask"])
+        self.stopped = state["stopped"]
+        self.wall_seconds = float(state.get("wall_seconds", 0.0))
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self, on_round: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Run rounds until `rounds` or `target_acc`; return the summary (also written)."""
+        bar = RoundProgress(self.federation.rounds, self.k, enabled=self.progress, done=self.round)
+        with bar:
+            while self.stopped is None and self.round < self.federation.rounds:
+                started = time.perf_counter()
+                row = self.run_round(self.round + 1, bar)
+                self.wall_seconds += time.perf_counter() - started
+                if on_round is not None:
+                    on_round(row)
+        summary = self.summary()
+        if self.files is not None:
+            self.files.write_summary(summary)
+            self.files.write_model(self.global_state, self.mask.state_dict())
+        if self.wandb is not None:
+            self.wandb.summary({k: v for k, v in summary.items() if k != "history"})
+        return summary
+
+    def run_round(self, r: int, bar: RoundProgress | None = None) -> dict[str, Any]:
+        """One round (with retries below `min_clients`); returns its metrics row."""
+        failed_total = 0
+        for attempt in range(self.federation.max_retries + 1):
+            sampled = self.sampler.sample(self.data.num_clients, self.k)
+            outcome = self._train_clients(r, sampled, bar)
+            failed_total += outcome.failed
+            if len(outcome.results) >= self.federation.min_clients:
+                break
+            log.warning(
+                "round %d attempt %d: %d of %d clients succeeded (< min_clients=%d); resampling",
+                r, attempt + 1, len(outcome.results), len(sampled), self.federation.min_clients,
+            )
+        else:
+            raise FederationFailed(
+                f"round {r}: fewer than federation.min_clients={self.federation.min_clients} "
+                f"client updates after {self.federation.max_retries} retries; the checkpoint "
+                f"of round {r - 1} is intact (resume with --resume)."
+            )
+        self.global_state = fedavg(
+            outcome.states, [res.num_examples for res in outcome.results], self.mask
+        )
+        row = self._metrics_row(r, outcome, failed_total)
+        self.round = r
+        self.history.append(row)
+        target = self.federation.target_acc
+        if target is not None and row["test/acc"] is not None and row["test/acc"] >= target:
+            self.stopped = "target"
+        elif r >= self.federation.rounds:
+            self.stopped = "rounds"
+        if self.files is not None:
+            self.files.write_metrics(self.history)
+            self.files.write_checkpoint(self.state_dict())
+        if self.wandb is not None:
+            self.wandb.log(row)
+        if bar is not None:
+            bar.end_round(row)
+        return row
+
+    def _train_clients(self, r: int, sampled: list[int], bar: RoundProgress | None) -> _Outcome:
+        dtype = self.federation.dtype
+        payloads = {
+            False: encode(self.global_state, self.mask, with_mask=False, dtype=dtype),
+            True: encode(self.global_state, self.mask, with_mask=True, dtype=dtype),
+        }
+        results: list[ClientResult] = []
+        states: list[dict[str, torch.Tensor]] = []
+        failed = 0
+        for cid in sampled:
+            first = cid not in self.clients_with_mask
+            payload = payloads[first and len(self.mask) > 0]
+            self.comm.add_down(len(payload))
+            self.clients_with_mask.add(cid)
+            fault = self.faults.draw()
+            try:
+                result = self._one_client(r, cid, payload, fault)
+                self.comm.add_up(len(result.payload))
+                state, _ = decode(result.payload, self.global_state, self.mask)
+                validate_update(
+                    state, self.global_state, self.mask,
+                    max_update_norm=self.federation.max_update_norm,
+                )
+            except Exception as err:  # a client may fail in any way; the round goes on
+                failed += 1
+                log.warning("round %d: client %d failed: %s: %s", r, cid, type(err).__name__, err)
+            else:
+                self.compute.add(result.flops, result.seconds)
+                results.append(result)
+                states.append(state)
+            if bar is not None:
+                bar.client_done()
+        return _Outcome(results, states, failed, len(sampled))
+
+    def _one_client(self, r: int, cid: int, payload: bytes, fault: str | None) -> ClientResult:
+        if fault == "raise":
+            raise InjectedFault(f"injected failure of client {cid}")
+        loader = self.data.client_dataloader(
+            cid, seed=data_order_seed(self.seeds.data_order, r, cid), batch_size=self.client.batch_size
+        )
+        result = run_client_update(
+            client_id=cid,
+            payload=payload,
+            model=self.model,
+            mask=self.mask,
+            dataloader=loader,
+            num_examples=self.data.num_examples(cid),
+            config=self.client,
+            flops_per_example=self.flops_per_example,
+            dtype=self.federation.dtype,
+        )
+        if fault == "empty":
+            result.payload = b""
+        elif fault == "corrupt":
+            result.payload = FaultInjector.corrupt(result.payload)
+        elif fault == "nan":
+            state, _ = decode(result.payload, self.global_state, self.mask)
+            poisoned = {k: torch.full_like(v, float("nan")) for k, v in state.items()}
+            result.payload = encode(poisoned, self.mask, with_mask=False, dtype=self.federation.dtype)
+        return result
+
+    def evaluate(self) -> tuple[float, float]:
+        """Test accuracy and loss of the current global model."""
+        self.model.load_state_dict(self.global_state)
+        self.model.to(self.eval_device)
+        try:
+            return self.model.evaluate(self.data.test_dataloader())
+        finally:
+            self.model.to("cpu")
+
+    def _metrics_row(self, r: int, outcome: _Outcome, failed: int) -> dict[str, Any]:
+        evaluate = r % self.federation.eval_every == 0 or r == self.federation.rounds
+        acc, loss = self.evaluate() if evaluate else (None, None)
+        losses = [res.train_loss for res in outcome.results]
+        row: dict[str, Any] = {
+            "round": r,
+            "test/acc": acc,
+            "test/loss": loss,
+            "train/loss": sum(losses) / len(losses),
+        }
+        row.update(self.comm.end_round())
+        compute = self.compute.end_round()
+        row["compute/flops"] = compute["compute/flops"]
+        row["compute/client_seconds"] = compute["compute/client_seconds"]
+        row["model/density"] = self.density
+        row["clients/participated"] = len(outcome.results)
+        row["clients/failed"] = failed
+        return row
+
+    def _apply_mask(self, state: dict[str, torch.Tensor]) -> None:
+        for name, m in self.mask.items():
+            state[name] = state[name] * m
+
+    @property
+    def density(self) -> float:
+        """Kept fraction of the prunable weights (1.0 for a dense run)."""
+        return self.mask.density
+
+    def summary(self) -> dict[str, Any]:
+        """The run's totals and history, as written to summary.json."""
+        accs = [row["test/acc"] for row in self.history if row["test/acc"] is not None]
+        target = self.federation.target_acc
+        reached = next(
+            (row for row in self.history if target is not None and (row["test/acc"] or 0) >= target),
+            None,
+        )
+        return {
+            "method": self.method,
+            "rounds": self.round,
+            "stopped": self.stopped,
+            "final_test_acc": accs[-1] if accs else None,
+            "best_test_acc": max(accs) if accs else None,
+            "target_acc": target,
+            "rounds_to_target": reached["round"] if reached else None,
+            "down_bytes": self.comm.down_bytes,
+            "up_bytes": self.comm.up_bytes,
+            "total_bytes": self.comm.total_bytes,
+            "client_flops": self.compute.flops,
+            "client_seconds": self.compute.client_seconds,
+            "wall_seconds": self.wall_seconds,
+            "density": self.density,
+            "flops_per_example": self.flops_per_example,
+            "clients_per_round": self.k,
+            "client": asdict(self.client),
+            "history": self.history,
+        }

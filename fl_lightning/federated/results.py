@@ -1,0 +1,81 @@
+"""`RunFiles`: the files of one federation run, each written atomically.
+
+    DIR/metrics.csv     one row per round, columns as in `fl_lightning.logging.ROUND_METRICS`
+    DIR/summary.json    totals, final / best accuracy, the per-round history
+    DIR/config.yaml     the resolved configuration, seeds included
+    DIR/model.pt        the final global model (state_dict + mask)
+    DIR/checkpoint.pt   the engine's state after the last finished round (for `--resume`)
+
+Every file is rewritten whole through a temporary file and a rename, so a killed run leaves the
+previous valid version and `metrics.csv` holds each round exactly once, also after a resume.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fl_lightning.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_json
+from fl_lightning.errors import UsageError
+from fl_lightning.logging import ROUND_METRICS
+
+
+class RunFiles:
+    """Paths and atomic writers of a run folder."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.dir = Path(directory)
+        self.metrics = self.dir / "metrics.csv"
+        self.summary = self.dir / "summary.json"
+        self.config = self.dir / "config.yaml"
+        self.model = self.dir / "model.pt"
+        self.checkpoint = self.dir / "checkpoint.pt"
+
+    def check_writable(self, option: str = "--output") -> None:
+        """Create the folder or raise `UsageError`; called before any work starts."""
+        if self.dir.exists() and not self.dir.is_dir():
+            raise UsageError(f"{option}={str(self.dir)!r} exists and is not a folder.")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UsageError(f"{option}={str(self.dir)!r} cannot be created ({err.strerror}).") from None
+        if not os.access(self.dir, os.W_OK):
+            raise UsageError(f"{option}={str(self.dir)!r} is not writable.")
+
+    def write_metrics(self, history: Sequence[Mapping[str, Any]]) -> None:
+        buffer = io.StringIO()
+        extra = sorted({k for row in history for k in row} - set(ROUND_METRICS))
+        writer = csv.DictWriter(buffer, fieldnames=[*ROUND_METRICS, *extra], restval="")
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        atomic_write_bytes(self.metrics, buffer.getvalue().encode())
+
+    def write_summary(self, summary: Mapping[str, Any]) -> None:
+        atomic_write_json(self.summary, dict(summary))
+
+    def write_config(self, text: str) -> None:
+        atomic_write_bytes(self.config, text.encode())
+
+    def write_model(self, state: Mapping[str, torch.Tensor], mask_state: Mapping[str, Any]) -> None:
+        atomic_torch_save({"state_dict": dict(state), "mask": dict(mask_state)}, self.model)
+
+    def write_checkpoint(self, state: Mapping[str, Any]) -> None:
+        atomic_torch_save(dict(state), self.checkpoint)
+
+    def read_checkpoint(self, option: str = "--resume") -> dict[str, Any]:
+        if not self.checkpoint.is_file():
+            raise UsageError(
+                f"{option}: no checkpoint in {str(self.dir)!r} (expected {self.checkpoint.name}); "
+                "run without --resume to start a new federation."
+            )
+        try:
+            return dict(torch.load(self.checkpoint, map_location="cpu", weights_only=False))
+        except Exception as err:
+            raise UsageError(f"{option}: {self.checkpoint} is unreadable ({err}).") from None

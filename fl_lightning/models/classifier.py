@@ -1,0 +1,119 @@
+"""`Classifier`: encoder + output layer, trained with cross-entropy; what federation trains."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from fl_lightning.data.sources import dataset_info
+from fl_lightning.errors import UsageError, check_choice
+from fl_lightning.models.components import available_models, build_encoder, build_head
+
+
+class Classifier(pl.LightningModule):
+    """Image classifier: the DAE's encoder followed by a dense linear output layer."""
+
+    def __init__(
+        self,
+        model: str = "cnn",
+        dataset: str = "fashion_mnist",
+        optimizer: Literal["sgd", "adam", "adamw"] = "sgd",
+        lr: float = 0.05,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        dae_checkpoint: str | None = None,
+    ) -> None:
+        """Args:
+        model: encoder architecture (`cnn`, `mlp`), the same name the DAE was built with.
+        dataset: registered dataset: input shape and number of classes.
+        optimizer: local optimizer: `sgd` (with `momentum`), `adam` or `adamw`.
+        lr: learning rate (> 0).
+        momentum: SGD momentum, in [0, 1).
+        weight_decay: weight decay (>= 0).
+        dae_checkpoint: a `fl-lightning pretrain` checkpoint whose encoder weights to start
+            from; the output layer stays freshly initialised.
+        """
+        super().__init__()
+        check_choice("model", model, available_models())
+        check_choice("optimizer", optimizer, ("sgd", "adam", "adamw"))
+        if lr <= 0:
+            raise UsageError(f"lr={lr!r} must be > 0.")
+        if not 0 <= momentum < 1:
+            raise UsageError(f"momentum={momentum!r} must be in [0, 1).")
+        if weight_decay < 0:
+            raise UsageError(f"weight_decay={weight_decay!r} must be >= 0.")
+        self.save_hyperparameters()
+        info = dataset_info(dataset)
+        self.encoder = build_encoder(model, info.shape)
+        self.head = build_head(self.encoder.out_features, info.num_classes)
+        self.test_acc = MulticlassAccuracy(num_classes=info.num_classes, average="micro")
+        if dae_checkpoint is not None:
+            from fl_lightning.models.dae import load_dae_checkpoint
+
+            ckpt = load_dae_checkpoint(dae_checkpoint, option="dae_checkpoint")
+            if ckpt.model != model:
+                raise UsageError(
+                    f"dae_checkpoint={dae_checkpoint!r} was pre-trained as {ckpt.model!r}, "
+                    f"not {model!r}."
+                )
+            self.load_encoder_state(ckpt.encoder_state)
+
+    def load_encoder_state(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Copy `encoder.*` weights (e.g. from a DAE or a ticket) into the encoder."""
+        stripped = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+        self.encoder.load_state_dict(stripped, strict=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+        x, y = batch
+        logits = self(x)
+        self.log("test/loss", F.cross_entropy(logits, y), batch_size=len(y))
+        self.test_acc(logits, y)
+        self.log("test/acc", self.test_acc, batch_size=len(y))
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
+        """Accuracy and mean cross-entropy over `batches`, without a Trainer (the engine's eval)."""
+        was_training = self.training
+        self.eval()
+        correct, loss_sum, count = 0, 0.0, 0
+        for x, y in batches:
+            x, y = x.to(self.device), y.to(self.device)
+            logits = self(x)
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(dim=1) == y).sum())
+            count += len(y)
+        self.train(was_training)
+        if count == 0:
+            raise ValueError("evaluate() got no examples")
+        return correct / count, loss_sum / count
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        lr, wd = self.hparams["lr"], self.hparams["weight_decay"]
+        name = self.hparams["optimizer"]
+        if name == "adam":
+            return torch.optim.Adam(self.parameters(), lr=lr, weight_decay=wd)
+        if name == "adamw":
+            return torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=wd)
+        return torch.optim.SGD(
+            self.parameters(), lr=lr, momentum=self.hparams["momentum"], weight_decay=wd
+        )

@@ -1,0 +1,90 @@
+"""FedAvg against arrays averaged by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fl_lightning.federated.aggregate import fedavg
+from fl_lightning.pruning.mask import Mask
+
+NO_MASK = Mask({})
+
+
+def test_two_clients_weighted_by_examples() -> None:
+    # (1*[1, 2] + 3*[3, 4]) / 4 = [10, 14] / 4
+    out = fedavg(
+        [{"w": torch.tensor([1.0, 2.0])}, {"w": torch.tensor([3.0, 4.0])}], [1, 3], NO_MASK
+    )
+    assert torch.equal(out["w"], torch.tensor([2.5, 3.5]))
+    assert out["w"].dtype == torch.float32
+
+
+def test_three_clients_unequal_counts() -> None:
+    states = [
+        {"w": torch.tensor([[0.0, 6.0]]), "b": torch.tensor([1.0])},
+        {"w": torch.tensor([[3.0, 0.0]]), "b": torch.tensor([2.0])},
+        {"w": torch.tensor([[6.0, 3.0]]), "b": torch.tensor([4.0])},
+    ]
+    # weights 2, 1, 3 of 6: w = [0+3+18, 12+0+9]/6 = [3.5, 3.5]; b = (2+2+12)/6 = 8/3
+    out = fedavg(states, [2, 1, 3], NO_MASK)
+    assert torch.allclose(out["w"], torch.tensor([[3.5, 3.5]]))
+    assert torch.allclose(out["b"], torch.tensor([8.0 / 3.0]))
+
+
+def test_equal_counts_is_plain_mean_and_zero_count_ignored() -> None:
+    states = [{"w": torch.tensor([2.0])}, {"w": torch.tensor([4.0])}, {"w": torch.tensor([1e6])}]
+    assert torch.equal(fedavg(states, [5, 5, 0], NO_MASK)["w"], torch.tensor([3.0]))
+
+
+def test_float64_accumulation() -> None:
+    # float32 sums of 1e8 + 1 lose the 1; float64 keeps it before the division
+    states = [{"w": torch.tensor([1e8])}, {"w": torch.tensor([1.0])}, {"w": torch.tensor([-1e8])}]
+    assert fedavg(states, [1, 1, 1], NO_MASK)["w"].item() == pytest.approx(1.0 / 3.0)
+
+
+def test_pruned_positions_are_exactly_zero() -> None:
+    mask = Mask({"w": torch.tensor([True, False, True])})
+    states = [{"w": torch.tensor([1.0, 5.0, -1.0])}, {"w": torch.tensor([3.0, -7.0, 1.0])}]
+    out = fedavg(states, [1, 1], mask)
+    assert torch.equal(out["w"], torch.tensor([2.0, 0.0, 0.0]))
+    assert not torch.signbit(out["w"][1])
+
+
+def test_many_rounds_keep_zeros() -> None:
+    torch.manual_seed(0)
+    mask = Mask({"w": torch.rand(8, 8) > 0.5})
+    global_state = {"w": torch.randn(8, 8) * mask["w"], "b": torch.randn(8)}
+    for _ in range(20):
+        states = [{k: v + torch.randn_like(v) for k, v in global_state.items()} for _ in range(3)]
+        global_state = fedavg(states, [3, 1, 2], mask)
+        assert bool((global_state["w"][~mask["w"]] == 0).all())
+    assert bool((global_state["b"] != 0).all())  # dense entries are not masked
+
+
+def test_mask_is_not_changed() -> None:
+    mask = Mask({"w": torch.tensor([True, False])})
+    before = mask.state_dict()["w"].clone()
+    fedavg([{"w": torch.tensor([1.0, 1.0])}], [1], mask)
+    assert torch.equal(mask["w"], before)
+
+
+@pytest.mark.parametrize(
+    ("states", "counts", "message"),
+    [
+        ([], [], "at least one"),
+        ([{"w": torch.zeros(2)}], [1, 2], "2 example counts"),
+        ([{"w": torch.zeros(2)}, {"w": torch.zeros(2)}], [0, 0], "positive total"),
+        ([{"w": torch.zeros(2)}], [-1], ">= 0"),
+        ([{"w": torch.zeros(2)}, {"v": torch.zeros(2)}], [1, 1], "different keys"),
+        ([{"w": torch.zeros(2)}, {"w": torch.zeros(3)}], [1, 1], "shape"),
+    ],
+)
+def test_bad_input_is_refused(states: list, counts: list[int], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        fedavg(states, counts, NO_MASK)
+
+
+def test_mask_must_fit_states() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        fedavg([{"w": torch.zeros(2)}], [1], Mask({"w": torch.ones(3, dtype=torch.bool)}))

@@ -1,0 +1,61 @@
+"""Server-side update validation: each rejection reason."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fl_lightning.errors import UsageError
+from fl_lightning.federated.validation import UpdateRejected, update_norm, validate_update
+from fl_lightning.pruning.mask import Mask
+
+MASK = Mask({"w": torch.tensor([True, False, True])})
+GLOBAL = {"w": torch.tensor([1.0, 0.0, 2.0]), "b": torch.tensor([0.0])}
+
+
+def test_good_update_passes() -> None:
+    update = {"w": torch.tensor([4.0, 0.0, 6.0]), "b": torch.tensor([0.0])}
+    # ||(3, 0, 4, 0)|| = 5
+    assert update_norm(update, GLOBAL) == pytest.approx(5.0)
+    validate_update(update, GLOBAL, MASK, max_update_norm=5.0)
+    validate_update(update, GLOBAL, MASK, max_update_norm=None)
+
+
+def test_norm_over_the_limit_is_rejected() -> None:
+    update = {"w": torch.tensor([4.0, 0.0, 6.0]), "b": torch.tensor([0.0])}
+    with pytest.raises(UpdateRejected, match="norm") as info:
+        validate_update(update, GLOBAL, MASK, max_update_norm=4.99)
+    assert info.value.reason == "update_norm"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_is_rejected(bad: float) -> None:
+    update = {"w": torch.tensor([1.0, 0.0, 2.0]), "b": torch.tensor([bad])}
+    with pytest.raises(UpdateRejected, match="non-finite") as info:
+        validate_update(update, GLOBAL, MASK, max_update_norm=None)
+    assert info.value.reason == "non_finite"
+
+
+def test_pruned_position_nonzero_is_rejected() -> None:
+    update = {"w": torch.tensor([1.0, 1e-9, 2.0]), "b": torch.tensor([0.0])}
+    with pytest.raises(UpdateRejected, match="pruned") as info:
+        validate_update(update, GLOBAL, MASK, max_update_norm=None)
+    assert info.value.reason == "pruned_nonzero"
+
+
+def test_keys_and_shapes_are_checked() -> None:
+    with pytest.raises(UpdateRejected) as info:
+        validate_update({"w": torch.zeros(3)}, GLOBAL, MASK, max_update_norm=None)
+    assert info.value.reason == "keys"
+    with pytest.raises(UpdateRejected) as info:
+        validate_update({"w": torch.zeros(3), "b": torch.zeros(2)}, GLOBAL, MASK)
+    assert info.value.reason == "shape"
+
+
+def test_rejection_is_a_value_error() -> None:
+    assert issubclass(UpdateRejected, ValueError)
+
+
+def test_bad_limit_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="max_update_norm"):
+        validate_update(GLOBAL, GLOBAL, MASK, max_update_norm=0.0)
