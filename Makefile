@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 FMNIST_DEB_DIR := /usr/share/datasets/fashion-mnist
 DEMO_DIR ?= runs/demo
 
-.PHONY: help install data test test-all lint format pretrain prune federate compare demo bench clean
+.PHONY: help install data test test-all lint format pretrain compare demo bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ format: install ## Apply ruff's fixes and formatting
 
 pretrain: install data ## DAE pre-training on Fashion-MNIST (configs/pretrain/fashion_mnist.yaml)
 	$(FLL) pretrain --config configs/pretrain/fashion_mnist.yaml
+
+compare: install data ## Reduced comparison of the methods on Fashion-MNIST (< 30 min on 2 CPU cores)
+	$(FLL) compare --config configs/compare/reduced.yaml
 
 demo: install data ## The whole pipeline on a reduced config, on real Fashion-MNIST
 	$(PY) -m fl_lightning.demo --output $(DEMO_DIR)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import textwrap
 
 from fl_lightning import __version__
 from fl_lightning.errors import UsageError
@@ -66,8 +65,8 @@ def main(args: list[str] | None = None) -> None:
 
 
 def _fail(prog: str, message: str) -> None:
-    wrapped = textwrap.fill(message, width=100, subsequent_indent="  ")
-    print(f"{prog}: error: {wrapped}", file=sys.stderr)
+    # One unwrapped paragraph: paths and option names stay whole (and greppable).
+    print(f"{prog}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 

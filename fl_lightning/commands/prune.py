@@ -28,13 +28,16 @@ def build_parser() -> ArgumentParser:
     """The argument parser of `fl-lightning prune` (exits with code 2 on a parse error)."""
     parser = ArgumentParser(prog="fl-lightning prune", description=DESCRIPTION, exit_on_error=True)
     parser.add_argument(
-        "--checkpoint", type=str, required=True, help="DAE checkpoint written by `fl-lightning pretrain`."
+        "--checkpoint",
+        type=str,
+        required=True,
+        help="DAE checkpoint written by `fl-lightning pretrain`.",
     )
     parser.add_argument(
         "--sparsity",
         type=float,
         required=True,
-        help="Fraction of the prunable encoder weights to remove, in [0, 1); e.g. 0.9 keeps a tenth.",
+        help="Fraction of the prunable encoder weights to remove, in [0, 1); 0.9 keeps a tenth.",
     )
     parser.add_argument(
         "--scope",
@@ -76,19 +79,29 @@ def build_parser() -> ArgumentParser:
 def print_report(ticket: Ticket, output: Path, report_path: Path, console: Console) -> None:
     """The per-layer table, the total, and where the files went."""
     report = ticket.report()
-    table = Table(title=f"{ticket.model} ticket, {report['scope']} scope, {report['policy']} weights")
+    table = Table(
+        title=f"{ticket.model} ticket, {report['scope']} scope, {report['policy']} weights"
+    )
     for column in ("layer", "shape", "kept", "total", "density"):
         table.add_column(column, justify="left" if column in ("layer", "shape") else "right")
     for row in report["layers"]:
         shape = "x".join(str(d) for d in row["shape"])
-        table.add_row(row["name"], shape, f"{row['kept']:,}", f"{row['total']:,}", f"{row['density']:.4f}")
+        table.add_row(
+            row["name"], shape, f"{row['kept']:,}", f"{row['total']:,}", f"{row['density']:.4f}"
+        )
     table.add_section()
     table.add_row(
-        "total", "", f"{report['kept']:,}", f"{report['total']:,}", f"{report['density']:.4f}", style="bold"
+        "total",
+        "",
+        f"{report['kept']:,}",
+        f"{report['total']:,}",
+        f"{report['density']:.4f}",
+        style="bold",
     )
     console.print(table)
-    console.print(f"ticket: {output}")
-    console.print(f"report: {report_path}")
+    # Paths whole (no wrapping) and literal (no rich markup), so they can be copied.
+    console.print(f"ticket: {output}", soft_wrap=True, markup=False, highlight=False)
+    console.print(f"report: {report_path}", soft_wrap=True, markup=False, highlight=False)
 
 
 def main(argv: list[str]) -> None:

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from fl_lightning.atomic import atomic_write_bytes
 from fl_lightning.data.partition import PARTITIONS, PartitionName, make_partitioner, server_split
-from fl_lightning.data.sources import DatasetInfo, dataset_info, load_split
+from fl_lightning.data.sources import DatasetInfo, available_datasets, dataset_info, load_split
 from fl_lightning.errors import UsageError, check_choice, check_range
 
 
@@ -100,6 +100,7 @@ class UnlabeledDataModule(pl.LightningDataModule):
         num_workers: DataLoader worker processes (>= 0).
         """
         super().__init__()
+        check_choice("data.dataset", dataset, available_datasets())
         info = dataset_info(dataset)
         check_choice("data.source", source, ("holdout", "dataset"))
         _check_int("data.num_images", num_images, 1)
@@ -113,6 +114,7 @@ class UnlabeledDataModule(pl.LightningDataModule):
                     "data.source=dataset needs data.source_dataset (e.g. mnist); "
                     "or use data.source=holdout."
                 )
+            check_choice("data.source_dataset", source_dataset, available_datasets())
             other = dataset_info(source_dataset)
             if other.shape != info.shape:
                 raise UsageError(
@@ -239,7 +241,7 @@ class FederatedDataModule(pl.LightningDataModule):
         test_batch_size: evaluation batch size (>= 1).
         """
         super().__init__()
-        dataset_info(dataset)
+        check_choice("data.dataset", dataset, available_datasets())
         _check_int("data.num_clients", num_clients, 1)
         check_choice("data.partition", partition, PARTITIONS)
         if not alpha > 0:
@@ -378,6 +380,7 @@ class FederatedDataModule(pl.LightningDataModule):
         """Write a clients x classes heatmap of `label_counts()` as a PNG (atomically)."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
         counts = self.label_counts()
         hp = self.hparams
@@ -393,6 +396,7 @@ class FederatedDataModule(pl.LightningDataModule):
             counts.T.numpy(), aspect="auto", interpolation="nearest", cmap="viridis", origin="lower"
         )
         figure.colorbar(image, ax=axes, label="examples")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("client")
         axes.set_ylabel("class")
         axes.set_yticks(range(counts.shape[1]))

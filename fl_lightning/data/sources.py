@@ -234,8 +234,8 @@ def load_split(
             f"(found {int(labels.min())}..{int(labels.max())}); the files are corrupt. "
             f"{_hint(name)}"
         )
-    images = images.float().div_(255.0)
+    # In place on the fresh float copy: peak memory stays at one float copy of the split.
     mean = torch.tensor(info.mean).view(1, -1, 1, 1)
     std = torch.tensor(info.std).view(1, -1, 1, 1)
-    images = (images - mean) / std
+    images = images.float().div_(255.0).sub_(mean).div_(std)
     return images.contiguous(), labels

@@ -29,7 +29,7 @@ from fl_lightning.federated.accounting import (
 from fl_lightning.federated.aggregate import fedavg
 from fl_lightning.federated.client import ClientConfig, ClientResult, run_client_update
 from fl_lightning.federated.codec import decode, encode
-from fl_lightning.federated.faults import FaultInjection, FaultInjector, InjectedFault
+from fl_lightning.federated.faults import FaultInjection, FaultInjector, FaultKind, InjectedFault
 from fl_lightning.federated.progress import RoundProgress
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler, clients_per_round, data_order_seed
@@ -115,6 +115,37 @@ class _Outcome:
     states: list[dict[str, torch.Tensor]]
     failed: int
     participated: int
+
+
+@dataclass(frozen=True)
+class ClientJob:
+    """One sampled client's part of a round: its id, its download, the fault to inject (or None)."""
+
+    client_id: int
+    payload: bytes
+    fault: FaultKind | None
+
+
+def faulty_upload(
+    payload: bytes,
+    fault: str | None,
+    template: dict[str, torch.Tensor],
+    mask: Mask,
+    dtype: Literal["float32", "float16"],
+) -> bytes:
+    """`payload` as an injected upload fault (`empty`, `corrupt`, `nan`) delivers it.
+
+    `template` gives names and shapes for the `nan` fault; other faults leave `payload` as is.
+    """
+    if fault == "empty":
+        return b""
+    if fault == "corrupt":
+        return FaultInjector.corrupt(payload)
+    if fault == "nan":
+        state, _ = decode(payload, template, mask)
+        poisoned = {k: torch.full_like(v, float("nan")) for k, v in state.items()}
+        return encode(poisoned, mask, with_mask=False, dtype=dtype)
+    return payload
 
 
 def quiet_lightning() -> None:
@@ -292,33 +323,59 @@ class LocalEngine:
             False: encode(self.global_state, self.mask, with_mask=False, dtype=dtype),
             True: encode(self.global_state, self.mask, with_mask=True, dtype=dtype),
         }
+        sparse = len(self.mask) > 0
+        jobs = [
+            ClientJob(cid, payloads[sparse and cid not in self.clients_with_mask], self.faults.draw())
+            for cid in sampled
+        ]
         results: list[ClientResult] = []
         states: list[dict[str, torch.Tensor]] = []
         failed = 0
-        for cid in sampled:
-            first = cid not in self.clients_with_mask
-            payload = payloads[first and len(self.mask) > 0]
-            self.comm.add_down(len(payload))
-            self.clients_with_mask.add(cid)
-            fault = self.faults.draw()
+        for job, reply in zip(jobs, self._dispatch(r, jobs, bar), strict=True):
             try:
-                result = self._one_client(r, cid, payload, fault)
-                self.comm.add_up(len(result.payload))
-                state, _ = decode(result.payload, self.global_state, self.mask)
+                if isinstance(reply, Exception):
+                    raise reply
+                self.comm.add_up(len(reply.payload))
+                state, _ = decode(reply.payload, self.global_state, self.mask)
                 validate_update(
                     state, self.global_state, self.mask,
                     max_update_norm=self.federation.max_update_norm,
                 )
             except Exception as err:  # a client may fail in any way; the round goes on
                 failed += 1
-                log.warning("round %d: client %d failed: %s: %s", r, cid, type(err).__name__, err)
+                log.warning(
+                    "round %d: client %d failed: %s: %s", r, job.client_id, type(err).__name__, err
+                )
             else:
-                self.compute.add(result.flops, result.seconds)
-                results.append(result)
+                self.compute.add(reply.flops, reply.seconds)
+                results.append(reply)
                 states.append(state)
+        return _Outcome(results, states, failed, len(sampled))
+
+    def _dispatch(
+        self, r: int, jobs: list[ClientJob], bar: RoundProgress | None
+    ) -> list[ClientResult | Exception]:
+        """Deliver each job's download to its client and gather the replies, in job order.
+
+        The seam between engines: here every client trains in this process, one after the
+        other. An exception in the list stands for a client that failed. Each download is
+        counted (`_count_download`) when it is actually handed over.
+        """
+        replies: list[ClientResult | Exception] = []
+        for job in jobs:
+            self._count_download(job)
+            try:
+                replies.append(self._one_client(r, job.client_id, job.payload, job.fault))
+            except Exception as err:  # a client may fail in any way; the round goes on
+                replies.append(err)
             if bar is not None:
                 bar.client_done()
-        return _Outcome(results, states, failed, len(sampled))
+        return replies
+
+    def _count_download(self, job: ClientJob) -> None:
+        """Count `job`'s download as sent; from now on its client knows the mask."""
+        self.comm.add_down(len(job.payload))
+        self.clients_with_mask.add(job.client_id)
 
     def _one_client(self, r: int, cid: int, payload: bytes, fault: str | None) -> ClientResult:
         if fault == "raise":
@@ -337,14 +394,9 @@ class LocalEngine:
             flops_per_example=self.flops_per_example,
             dtype=self.federation.dtype,
         )
-        if fault == "empty":
-            result.payload = b""
-        elif fault == "corrupt":
-            result.payload = FaultInjector.corrupt(result.payload)
-        elif fault == "nan":
-            state, _ = decode(result.payload, self.global_state, self.mask)
-            poisoned = {k: torch.full_like(v, float("nan")) for k, v in state.items()}
-            result.payload = encode(poisoned, self.mask, with_mask=False, dtype=self.federation.dtype)
+        result.payload = faulty_upload(
+            result.payload, fault, self.global_state, self.mask, self.federation.dtype
+        )
         return result
 
     def evaluate(self) -> tuple[float, float]:

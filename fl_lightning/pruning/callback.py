@@ -52,7 +52,9 @@ class _MaskKeeper(Callback):
         try:
             self.mask.validate_against(pl_module)
         except ValueError as err:
-            raise UsageError(f"{type(self).__name__}: the mask does not fit the model: {err}") from None
+            raise UsageError(
+                f"{type(self).__name__}: the mask does not fit the model: {err}"
+            ) from None
 
     def _install(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Move the pruned positions to the parameters' devices, hook the optimizers, zero."""
@@ -129,13 +131,22 @@ class _MaskKeeper(Callback):
 
     @override
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._release()
+
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self._release()
+
+    def _release(self) -> None:
         self._remove_hooks()
         self._pairs = []
         self._installed = None
 
 
 class MaskEnforcer(_MaskKeeper):
-    """Keep `mask`'s pruned weights exactly zero during every `fit` of the Trainer it is attached to.
+    """Keep `mask`'s pruned weights exactly zero during every `fit` of the Trainer it is part of.
 
     The mask is checked against the model at setup (a `UsageError` names the first name or shape
     that does not fit). Attach a fresh one to each Trainer; the mask itself is never modified.

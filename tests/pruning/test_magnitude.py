@@ -11,7 +11,6 @@ from torch import nn
 from fl_lightning.errors import UsageError
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.magnitude import (
-    exact_layer_density,
     magnitude_prune,
     prunable_names,
     random_prune,
@@ -86,7 +85,10 @@ def test_exact_kept_count_and_threshold(
 
 def test_iterative_pruning_never_regrows() -> None:
     g = torch.Generator().manual_seed(0)
-    params = {"encoder.a.weight": torch.randn(20, 10, generator=g), "encoder.b.weight": torch.randn(5, 8, generator=g)}
+    params = {
+        "encoder.a.weight": torch.randn(20, 10, generator=g),
+        "encoder.b.weight": torch.randn(5, 8, generator=g),
+    }
     first = magnitude_prune(params, 0.5)
     # Training moves weights: make every pruned one the largest of all.
     moved = {n: torch.where(first[n], p, 100 + p.abs()) for n, p in params.items()}
@@ -103,7 +105,9 @@ def test_iterative_pruning_never_regrows() -> None:
 
 def test_current_mask_must_fit() -> None:
     with pytest.raises(UsageError, match="not among the names"):
-        magnitude_prune(HAND, 0.5, current=Mask({"encoder.c.weight": torch.ones(2, dtype=torch.bool)}))
+        magnitude_prune(
+            HAND, 0.5, current=Mask({"encoder.c.weight": torch.ones(2, dtype=torch.bool)})
+        )
     wrong_shape = Mask({"encoder.a.weight": torch.ones(3, dtype=torch.bool)})
     with pytest.raises(ValueError, match="shape"):
         magnitude_prune(HAND, 0.5, current=wrong_shape)
@@ -129,7 +133,9 @@ def test_bad_arguments() -> None:
 class _Normed(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.encoder = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 4))
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 4)
+        )
         self.head = nn.Linear(4, 3)
 
 
@@ -141,7 +147,11 @@ def test_prunable_names() -> None:
         "head.weight",
     ]
     cnn = Classifier(model="cnn")
-    assert prunable_names(cnn) == ["encoder.conv1.weight", "encoder.conv2.weight", "encoder.fc.weight"]
+    assert prunable_names(cnn) == [
+        "encoder.conv1.weight",
+        "encoder.conv2.weight",
+        "encoder.fc.weight",
+    ]
     assert prunable_names(dict(cnn.state_dict())) == prunable_names(cnn)
 
 
@@ -155,7 +165,7 @@ def test_magnitude_prune_of_a_module_skips_head_and_biases() -> None:
 def test_random_prune_matches_per_layer_counts_and_is_seeded() -> None:
     params = {"encoder.a.weight": torch.randn(30, 7), "encoder.b.weight": torch.randn(4, 4, 3, 3)}
     like = magnitude_prune(params, 0.8)
-    density = exact_layer_density(like)
+    density = like.layer_density()
     before = torch.get_rng_state()
     mask = random_prune(params, density, seed=3)
     assert torch.equal(torch.get_rng_state(), before)  # the global RNG is left alone

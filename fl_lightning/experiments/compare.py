@@ -1,0 +1,290 @@
+"""The comparison grid: every method x sparsity x partition x seed, run with `federate.run`.
+
+    OUTPUT/pretrain/seed<S>/                     one DAE pre-training per seed, shared by all runs
+    OUTPUT/runs/<partition>/<method>[-s<sparsity>]/seed<S>/   one federation (metrics.csv, ...)
+
+All runs of one seed share `--seed S` (the data split, client sampling and init seeds) and, for
+the methods that need a DAE, the same checkpoint: the server hold-out is drawn before the
+clients' partition, so one pre-training serves every partition of that seed.
+
+Restarting an interrupted comparison with the same config and output reuses every finished run
+(its summary.json exists), continues an unfinished one from its checkpoint.pt (`--resume`) and
+keeps each seed's pre-training; a finished run whose config.yaml differs from what the grid
+asks now is refused rather than silently mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from jsonargparse import ArgumentParser, Namespace
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fl_lightning.atomic import atomic_write_json
+from fl_lightning.commands import federate
+from fl_lightning.errors import UsageError
+from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
+from fl_lightning.experiments.to_target import Arm, RunCurve
+
+#: config.yaml keys that may differ between a finished run and the grid's request.
+_VOLATILE_KEYS = ("resume", "progress", "config")
+
+
+@dataclass(frozen=True)
+class PartitionSpec:
+    """One client partition of the grid.
+
+    Args:
+        name: partitioner: `iid`, `dirichlet` (label skew) or `shards`.
+        alpha: Dirichlet concentration (for `dirichlet`; None keeps the federate config's).
+        shards_per_client: shards per client (for `shards`; None keeps the federate config's).
+        label: folder and report name (default: `iid`, `dirichlet-<alpha>`, `shards-<n>`).
+    """
+
+    name: Literal["iid", "dirichlet", "shards"] = "iid"
+    alpha: float | None = None
+    shards_per_client: int | None = None
+    label: str | None = None
+
+    @property
+    def folder(self) -> str:
+        if self.label:
+            return self.label
+        if self.name == "dirichlet" and self.alpha is not None:
+            return f"dirichlet-{self.alpha:g}"
+        if self.name == "shards" and self.shards_per_client is not None:
+            return f"shards-{self.shards_per_client}"
+        return self.name
+
+    def args(self) -> list[str]:
+        """The federate arguments that select this partition."""
+        args = [f"--data.partition={self.name}"]
+        if self.alpha is not None:
+            args.append(f"--data.alpha={self.alpha}")
+        if self.shards_per_client is not None:
+            args.append(f"--data.shards_per_client={self.shards_per_client}")
+        return args
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What to run and where (built by `fl-lightning compare` from its YAML)."""
+
+    federate_config: str
+    methods: Sequence[str]
+    sparsities: Sequence[float]
+    partitions: Sequence[PartitionSpec]
+    seeds: Sequence[int]
+    output: Path
+    overrides: Sequence[str] = ()
+    wandb_enabled: bool = True
+    wandb_project: str = "fl-lightning"
+    wandb_group: str = "compare"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One federation of the grid."""
+
+    arm: Arm
+    partition: PartitionSpec
+    seed: int
+    directory: Path
+
+    def describe(self) -> str:
+        sparsity = f" (sparsity {self.arm.sparsity:g})" if self.arm.sparsity is not None else ""
+        return f"{self.arm.method}{sparsity}, {self.arm.partition}, seed {self.seed}"
+
+
+def plan_runs(grid: Grid) -> list[PlannedRun]:
+    """Every run, seed-major (a seed's results are complete before the next seed starts)."""
+    runs: list[PlannedRun] = []
+    for seed in grid.seeds:
+        for part in grid.partitions:
+            for method in grid.methods:
+                sparsities: list[float | None] = [*grid.sparsities] if method in PRUNED else [None]
+                for sparsity in sparsities:
+                    arm = Arm(part.folder, method, sparsity)
+                    path = grid.output / "runs" / part.folder / arm.label / f"seed{seed}"
+                    runs.append(PlannedRun(arm, part, seed, path))
+    return runs
+
+
+def federate_parser() -> ArgumentParser:
+    """The federate parser, raising instead of exiting so a bad override names the grid."""
+    parser = federate.build_parser()
+    parser.exit_on_error = False
+    return parser
+
+
+def base_args(grid: Grid) -> list[str]:
+    """Arguments shared by every run: the config, W&B settings, then the user's overrides."""
+    return [
+        "--config", grid.federate_config,
+        f"--wandb.enabled={str(grid.wandb_enabled).lower()}",
+        f"--wandb.project={grid.wandb_project}",
+        f"--wandb.group={grid.wandb_group}",
+        *grid.overrides,
+    ]
+
+
+def run_args(grid: Grid, run: PlannedRun, checkpoint: str | None) -> list[str]:
+    """The full federate argument list of one run (run-specific settings win)."""
+    args = [*base_args(grid), *run.partition.args(), f"--method={run.arm.method}"]
+    if run.arm.sparsity is not None:
+        args.append(f"--sparsity={run.arm.sparsity}")
+    args += [
+        f"--seed={run.seed}",
+        f"--output={run.directory}",
+        f"--wandb.name={run.arm.partition}/{run.arm.label}/seed{run.seed}",
+        "--progress=false",
+    ]
+    if checkpoint is not None:
+        args.append(f"--checkpoint={checkpoint}")
+    return args
+
+
+def parse(parser: ArgumentParser, args: list[str], what: str) -> Namespace:
+    """Parse federate arguments; a mistake becomes a `UsageError` naming `what`."""
+    try:
+        return parser.parse_args(args)
+    except Exception as err:  # jsonargparse's ArgumentError (or a YAML error)
+        raise UsageError(f"{what}: the federate arguments are invalid: {err}") from None
+
+
+def check_grid(grid: Grid) -> list[PlannedRun]:
+    """Validate every run's arguments before any work starts; returns the plan."""
+    if not Path(grid.federate_config).is_file():
+        raise UsageError(f"--federate_config={grid.federate_config!r}: no such file.")
+    runs = plan_runs(grid)
+    parser = federate_parser()
+    for run in runs:
+        parse(parser, run_args(grid, run, None), f"run {run.describe()}")
+    return runs
+
+
+def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser) -> str:
+    """The DAE checkpoint of `seed`: pre-trained once into OUTPUT/pretrain/seed<S>/."""
+    from fl_lightning.commands import pretrain
+
+    out = grid.output / "pretrain" / f"seed{seed}"
+    cfg = federate.resolve(parse(parser, [*base_args(grid), f"--seed={seed}"], f"seed {seed}"))
+    # compare shows its own progress; a second live display would clash with it
+    args = [
+        *federate.pretrain_args(cfg, out),
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+    ]
+    ckpt = out / pretrain.CHECKPOINT_NAME
+    record = out / "compare_pretrain_args.json"
+    if ckpt.is_file():
+        if record.is_file() and json.loads(record.read_text()) != args:
+            raise UsageError(
+                f"{out} was pre-trained with other arguments than this comparison asks for; "
+                "delete it or choose another --output."
+            )
+        return str(ckpt)
+    pretrain.main(args)
+    atomic_write_json(record, args)
+    return str(ckpt)
+
+
+def _comparable(config_text: str) -> dict[str, Any]:
+    config = yaml.safe_load(config_text) or {}
+    return {k: v for k, v in config.items() if k not in _VOLATILE_KEYS}
+
+
+def run_one(
+    parser: ArgumentParser, grid: Grid, run: PlannedRun, checkpoint: str | None
+) -> tuple[dict[str, Any], bool]:
+    """Run (or reuse, or resume) one federation; returns its summary and whether it ran."""
+    cfg = federate.resolve(parse(parser, run_args(grid, run, checkpoint), run.describe()))
+    summary_path = run.directory / "summary.json"
+    config_path = run.directory / "config.yaml"
+    if summary_path.is_file():
+        wanted = _comparable(parser.dump(cfg, skip_none=False))
+        if config_path.is_file() and _comparable(config_path.read_text()) != wanted:
+            raise UsageError(
+                f"{run.directory} holds a finished run made with another config than this "
+                "comparison asks for; delete it or choose another --output."
+            )
+        return json.loads(summary_path.read_text()), False
+    cfg.resume = (run.directory / "checkpoint.pt").is_file()
+    return federate.run(cfg, parser), True
+
+
+@dataclass
+class GridProgress:
+    """`run i/N: method, partition, seed`, elapsed and estimated time left.
+
+    The estimate is the mean time of the runs executed so far (reused runs take no time and
+    are not counted) times the runs still to do.
+    """
+
+    total: int
+    enabled: bool
+    executed_seconds: float = 0.0
+    executed: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("left {task.fields[left]}"),
+            disable=not self.enabled,
+        )
+        self.task = self.bar.add_task("compare", total=self.total, left="?")
+
+    def __enter__(self) -> GridProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def left(self, done: int) -> str:
+        if not self.executed:
+            return "?"
+        seconds = self.executed_seconds / self.executed * (self.total - done)
+        return time.strftime("%H:%M:%S", time.gmtime(seconds))
+
+    def start(self, index: int, run: PlannedRun) -> None:
+        text = f"run {index}/{self.total}: {run.describe()}"
+        self.bar.update(self.task, description=text, left=self.left(index - 1))
+        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.perf_counter() - self.started))
+        self.bar.console.print(f"{text}  [elapsed {elapsed}, left {self.left(index - 1)}]")
+
+    def finish(self, index: int, seconds: float, executed: bool) -> None:
+        if executed:
+            self.executed += 1
+            self.executed_seconds += seconds
+        self.bar.update(self.task, completed=index, left=self.left(index))
+
+
+def run_grid(grid: Grid, *, progress: bool = True) -> list[RunCurve]:
+    """Run (or reuse) every run of the grid; returns each run's per-round history."""
+    runs = check_grid(grid)
+    parser = federate_parser()
+    checkpoints: dict[int, str] = {}
+    curves: list[RunCurve] = []
+    with GridProgress(len(runs), progress) as bar:
+        for index, run in enumerate(runs, start=1):
+            bar.start(index, run)
+            began = time.perf_counter()
+            checkpoint = None
+            if needs_checkpoint(run.arm.method, None):
+                if run.seed not in checkpoints:
+                    checkpoints[run.seed] = pretrain_for_seed(grid, run.seed, parser)
+                checkpoint = checkpoints[run.seed]
+            summary, executed = run_one(parser, grid, run, checkpoint)
+            bar.finish(index, time.perf_counter() - began, executed)
+            curves.append(RunCurve(run.arm, run.seed, list(summary["history"])))
+    return curves

@@ -1,0 +1,105 @@
+"""The comparison's plots: test accuracy against cumulative traffic, client FLOPs and round.
+
+One PNG per x-axis, one subplot per partition, one line per arm (method at one sparsity): the
+mean over seeds at each evaluated round, with a band from the lowest to the highest seed, and
+each target accuracy as a dashed line. Files are written atomically (Agg backend, no display).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from fl_lightning.atomic import atomic_write_bytes  # noqa: E402
+from fl_lightning.experiments.to_target import Arm, RunCurve  # noqa: E402
+from fl_lightning.logging import FLOPS, ROUND, TEST_ACC, TOTAL_BYTES  # noqa: E402
+
+XAxis = Literal["traffic", "flops", "round"]
+#: x-axis -> (history column, axis label, scale, divisor)
+AXES: dict[XAxis, tuple[str, str, str, float]] = {
+    "traffic": (TOTAL_BYTES, "cumulative traffic, down + up (MB)", "log", 1e6),
+    "flops": (FLOPS, "cumulative client training FLOPs (GFLOPs)", "log", 1e9),
+    "round": (ROUND, "round", "linear", 1.0),
+}
+PLOT_FILES: dict[XAxis, str] = {
+    "traffic": "acc_vs_traffic.png",
+    "flops": "acc_vs_flops.png",
+    "round": "acc_vs_round.png",
+}
+
+
+def seed_band(
+    curves: Sequence[RunCurve], column: str
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """x (mean over seeds), accuracy mean, min and max, at the rounds every seed evaluated."""
+    per_seed = [
+        {int(r[ROUND]): r for r in c.history if r.get(TEST_ACC) is not None} for c in curves
+    ]
+    rounds = sorted(set.intersection(*(set(s) for s in per_seed))) if per_seed else []
+    xs, mean, low, high = [], [], [], []
+    for rnd in rounds:
+        accs = [float(s[rnd][TEST_ACC]) for s in per_seed]
+        xs.append(sum(float(s[rnd][column]) for s in per_seed) / len(per_seed))
+        mean.append(sum(accs) / len(accs))
+        low.append(min(accs))
+        high.append(max(accs))
+    return xs, mean, low, high
+
+
+def plot_accuracy(
+    curves: Sequence[RunCurve], x: XAxis, targets: Sequence[float], path: str | Path
+) -> Path:
+    """Write one PNG of test accuracy against `x`; returns its path."""
+    column, label, scale, divisor = AXES[x]
+    arms: dict[Arm, list[RunCurve]] = {}
+    for curve in curves:
+        arms.setdefault(curve.arm, []).append(curve)
+    partitions = list(dict.fromkeys(a.partition for a in arms))
+    labels = list(dict.fromkeys(a.label for a in arms))
+    colours = {lab: plt.get_cmap("tab10")(i % 10) for i, lab in enumerate(labels)}
+    fig, axes = plt.subplots(
+        1, len(partitions), figsize=(6 * len(partitions), 4.5), squeeze=False, sharey=True
+    )
+    for ax, partition in zip(axes[0], partitions, strict=True):
+        for arm, group in arms.items():
+            if arm.partition != partition:
+                continue
+            xs, mean, low, high = seed_band(group, column)
+            xs = [v / divisor for v in xs]
+            seeds = f" ({len(group)} seeds)" if len(group) > 1 else ""
+            colour = colours[arm.label]
+            ax.plot(xs, mean, color=colour, label=f"{arm.label}{seeds}", linewidth=1.6)
+            if len(group) > 1:
+                ax.fill_between(xs, low, high, color=colour, alpha=0.2, linewidth=0)
+        for target in targets:
+            ax.axhline(target, color="grey", linestyle="--", linewidth=1)
+        ax.set_xscale(scale)
+        ax.set_xlabel(label)
+        ax.set_title(f"partition: {partition}")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize="small", loc="lower right")
+    axes[0][0].set_ylabel("test accuracy (mean over seeds; band: min-max)")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    target_path = Path(path)
+    atomic_write_bytes(target_path, buffer.getvalue())
+    return target_path
+
+
+def write_plots(
+    curves: Sequence[RunCurve], targets: Sequence[float], directory: str | Path
+) -> dict[str, Path]:
+    """All three plots into `directory`; returns {x-axis: path}."""
+    return {
+        x: plot_accuracy(curves, x, targets, Path(directory) / name)
+        for x, name in PLOT_FILES.items()
+    }

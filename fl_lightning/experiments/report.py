@@ -1,0 +1,147 @@
+"""The comparison's files: summary.md (the paper's table), summary.json and curves.csv.
+
+    summary.json  {"target_acc": ..., "rows": [...], ...}: one row per target x partition x
+                  method x sparsity (fields in `fl_lightning.experiments.to_target.arm_row`)
+    summary.md    one table per target: final accuracy and rounds / MB / GFLOPs / client seconds
+                  to the target (mean ± std over seeds, "not reached" unless every seed got
+                  there), and the ratios of traffic and FLOPs against fedavg and the best dense
+    curves.csv    every run's every round: partition, method, sparsity, seed, then the metrics
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fl_lightning.atomic import atomic_write_bytes, atomic_write_json
+from fl_lightning.experiments.to_target import RunCurve
+from fl_lightning.logging import ROUND_METRICS
+
+NOT_REACHED = "not reached"
+
+
+def fmt_mean_std(mean: float | None, std: float | None, scale: float = 1.0, digits: int = 1) -> str:
+    """`12.3 ± 0.4` (values divided by `scale`), `12.3` without a spread."""
+    if mean is None:
+        return NOT_REACHED
+    text = f"{mean / scale:.{digits}f}"
+    if std:
+        text += f" ± {std / scale:.{digits}f}"
+    return text
+
+
+def fmt_ratio(value: float | None) -> str:
+    """`0.18x`, or `-` when there is nothing to compare."""
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _cost(row: Mapping[str, Any], field: str, scale: float, digits: int) -> str:
+    text = fmt_mean_std(row[field], row[f"{field}_std"], scale, digits)
+    if row[field] is None and 0 < row["seeds_reached"]:
+        text += f" ({row['seeds_reached']}/{len(row['seeds'])} seeds)"
+    return text
+
+
+def _accuracy(mean: float | None, std: float | None) -> str:
+    return "-" if mean is None else fmt_mean_std(mean, std, 0.01, 1) + " %"
+
+
+COLUMNS = (
+    "partition",
+    "method",
+    "sparsity",
+    "final acc",
+    "rounds",
+    "MB",
+    "GFLOPs",
+    "client s",
+    "MB vs fedavg",
+    "FLOPs vs fedavg",
+    "MB vs best dense",
+    "FLOPs vs best dense",
+)
+
+
+def markdown_row(row: Mapping[str, Any]) -> list[str]:
+    """The cells of one summary row, as printed in summary.md."""
+    return [
+        row["partition"],
+        row["method"],
+        "-" if row["sparsity"] is None else f"{row['sparsity']:g}",
+        _accuracy(row["final_test_acc"], row["final_test_acc_std"]),
+        _cost(row, "rounds_to_target", 1.0, 1),
+        _cost(row, "bytes_to_target", 1e6, 1),
+        _cost(row, "flops_to_target", 1e9, 1),
+        _cost(row, "seconds_to_target", 1.0, 0),
+        fmt_ratio(row["ratio_bytes_vs_fedavg"]),
+        fmt_ratio(row["ratio_flops_vs_fedavg"]),
+        fmt_ratio(row["ratio_bytes_vs_best_dense"]),
+        fmt_ratio(row["ratio_flops_vs_best_dense"]),
+    ]
+
+
+def summary_markdown(
+    rows: Sequence[Mapping[str, Any]], targets: Sequence[float], meta: Mapping[str, Any]
+) -> str:
+    """The whole summary.md: a header naming the setup, then one table per target."""
+    lines = [f"# {meta.get('title', 'Comparison')}", ""]
+    seeds = sorted({s for row in rows for s in row["seeds"]})
+    lines.append(f"Seeds: {', '.join(map(str, seeds))}. Values are mean ± std over seeds.")
+    if meta.get("command"):
+        lines.append(f"Command: `{meta['command']}`.")
+    lines += [
+        "",
+        "To the target: the first evaluated round whose test accuracy reaches it, and the "
+        "cumulative traffic (down + up, real payload bytes, 1 MB = 10^6 B), client training "
+        "FLOPs and client seconds at that round; *not reached* unless every seed reached it "
+        "(never extrapolated). Ratios compare the means; *best dense* is whichever of "
+        "`fedavg` and `dae_dense` needed the least traffic.",
+    ]
+    for target in targets:
+        group = [r for r in rows if r["target_acc"] == target]
+        lines += ["", f"## Target test accuracy {target:.2%}", ""]
+        lines.append("| " + " | ".join(COLUMNS) + " |")
+        lines.append("|" + "|".join(["---"] * 3 + ["---:"] * (len(COLUMNS) - 3)) + "|")
+        lines += ["| " + " | ".join(markdown_row(r)) + " |" for r in group]
+        refs = {r["partition"]: r["best_dense"] for r in group}
+        named = [f"{p}: `{m}`" for p, m in refs.items() if m]
+        if named:
+            lines += ["", "Best dense method: " + ", ".join(named) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def curves_csv(curves: Sequence[RunCurve]) -> str:
+    """Every run's every round as CSV text (empty cells for missing values)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["partition", "method", "sparsity", "seed", *ROUND_METRICS])
+    for curve in curves:
+        sparsity = "" if curve.arm.sparsity is None else curve.arm.sparsity
+        for row in curve.history:
+            values = ["" if row.get(k) is None else row[k] for k in ROUND_METRICS]
+            writer.writerow([curve.arm.partition, curve.arm.method, sparsity, curve.seed, *values])
+    return buffer.getvalue()
+
+
+def write_reports(
+    directory: str | Path,
+    rows: Sequence[Mapping[str, Any]],
+    curves: Sequence[RunCurve],
+    targets: Sequence[float],
+    meta: Mapping[str, Any],
+) -> dict[str, Path]:
+    """Write summary.md, summary.json and curves.csv into `directory` (atomically).
+
+    `meta` goes into summary.json beside `target_acc` and `rows` (e.g. seeds, config); its
+    `title` and `command` also head summary.md.
+    """
+    out = Path(directory)
+    paths = {name: out / name for name in ("summary.md", "summary.json", "curves.csv")}
+    target_acc: float | list[float] = targets[0] if len(targets) == 1 else list(targets)
+    atomic_write_json(paths["summary.json"], {"target_acc": target_acc, "rows": list(rows), **meta})
+    atomic_write_bytes(paths["summary.md"], summary_markdown(rows, targets, meta).encode())
+    atomic_write_bytes(paths["curves.csv"], curves_csv(curves).encode())
+    return paths

@@ -1,0 +1,171 @@
+"""To a target accuracy: when a run first reaches it, what it cost, and the same over seeds.
+
+Pure functions over the per-round history rows the engine writes (keys as in
+`fl_lightning.logging`). A run that never reaches the target has no cost to it: `None`, never an
+extrapolation. Over seeds, a mean exists only when every seed reached the target.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fl_lightning.logging import CLIENT_SECONDS, FLOPS, ROUND, TEST_ACC, TOTAL_BYTES
+
+#: Methods without pruning: the "best dense" reference is chosen among these.
+DENSE_REFERENCES: tuple[str, ...] = ("fedavg", "dae_dense")
+#: The costs compared to a target: (row field, history column).
+COSTS: tuple[tuple[str, str], ...] = (
+    ("rounds_to_target", ROUND),
+    ("bytes_to_target", TOTAL_BYTES),
+    ("flops_to_target", FLOPS),
+    ("seconds_to_target", CLIENT_SECONDS),
+)
+#: Ratio fields: (ratio name, cost field).
+RATIOS: tuple[tuple[str, str], ...] = (
+    ("bytes", "bytes_to_target"),
+    ("flops", "flops_to_target"),
+    ("seconds", "seconds_to_target"),
+)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One line of the comparison: a method (at one sparsity, None if dense) on one partition."""
+
+    partition: str
+    method: str
+    sparsity: float | None
+
+    @property
+    def label(self) -> str:
+        """`proposed-s0.9` or `fedavg`: the run folder name and the plot legend."""
+        return self.method if self.sparsity is None else f"{self.method}-s{self.sparsity:g}"
+
+
+@dataclass(frozen=True)
+class RunCurve:
+    """The per-round history of one run of an arm with one seed."""
+
+    arm: Arm
+    seed: int
+    history: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class TargetPoint:
+    """Where a run first reached the target, and the cumulative costs at that round."""
+
+    round: int
+    total_bytes: float
+    flops: float
+    client_seconds: float
+
+    def cost(self, field: str) -> float:
+        """The value of a `COSTS` field (`bytes_to_target`, ...) at this point."""
+        return {
+            "rounds_to_target": float(self.round),
+            "bytes_to_target": self.total_bytes,
+            "flops_to_target": self.flops,
+            "seconds_to_target": self.client_seconds,
+        }[field]
+
+
+def first_reach(history: Iterable[Mapping[str, Any]], target: float) -> TargetPoint | None:
+    """The first evaluated round with `test/acc >= target`, or None if no round reaches it."""
+    for row in history:
+        acc = row.get(TEST_ACC)
+        if acc is not None and acc >= target:
+            return TargetPoint(
+                round=int(row[ROUND]),
+                total_bytes=float(row[TOTAL_BYTES]),
+                flops=float(row[FLOPS]),
+                client_seconds=float(row[CLIENT_SECONDS]),
+            )
+    return None
+
+
+def final_acc(history: Iterable[Mapping[str, Any]]) -> float | None:
+    """The test accuracy of the last evaluated round (None if nothing was evaluated)."""
+    accs = [row[TEST_ACC] for row in history if row.get(TEST_ACC) is not None]
+    return float(accs[-1]) if accs else None
+
+
+def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (n - 1; 0.0 for one value) over seeds.
+
+    `(None, None)` when there are no values or any is None: a cost is reported only when
+    every seed reached the target.
+    """
+    if not values or any(v is None for v in values):
+        return None, None
+    xs = [float(v) for v in values if v is not None]
+    mean = sum(xs) / len(xs)
+    if len(xs) == 1:
+        return mean, 0.0
+    return mean, math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def ratio(value: float | None, reference: float | None) -> float | None:
+    """`value / reference`, or None when either is missing or the reference is zero."""
+    if value is None or reference is None or reference == 0:
+        return None
+    return value / reference
+
+
+def arm_row(arm: Arm, curves: Sequence[RunCurve], target: float) -> dict[str, Any]:
+    """One row of the summary: an arm's costs to `target` and final accuracy over its seeds."""
+    points = [first_reach(c.history, target) for c in curves]
+    row: dict[str, Any] = {
+        "method": arm.method,
+        "sparsity": arm.sparsity,
+        "partition": arm.partition,
+        "target_acc": target,
+        "seeds": [c.seed for c in curves],
+        "seeds_reached": sum(p is not None for p in points),
+    }
+    for field, _column in COSTS:
+        values = [p.cost(field) if p is not None else None for p in points]
+        row[field], row[f"{field}_std"] = mean_std(values)
+    row["final_test_acc"], row["final_test_acc_std"] = mean_std([final_acc(c.history) for c in curves])
+    return row
+
+
+def best_dense(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """Among the rows of methods without pruning, the one with the fewest bytes to target.
+
+    Rows that did not reach the target (every seed) are not candidates; ties keep the order of
+    `DENSE_REFERENCES`. None when no dense method reached the target.
+    """
+    candidates = [r for r in rows if r["method"] in DENSE_REFERENCES and r["bytes_to_target"] is not None]
+    candidates.sort(key=lambda r: (r["bytes_to_target"], DENSE_REFERENCES.index(r["method"])))
+    return candidates[0] if candidates else None
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add `ratio_<cost>_vs_fedavg` and `ratio_<cost>_vs_best_dense` to rows of one partition
+    and one target (ratios of the seed means); also `best_dense`, the reference's method."""
+    fedavg = next((r for r in rows if r["method"] == "fedavg"), None)
+    best = best_dense(rows)
+    for row in rows:
+        row["best_dense"] = best["method"] if best is not None else None
+        for name, field in RATIOS:
+            row[f"ratio_{name}_vs_fedavg"] = ratio(row[field], fedavg[field] if fedavg else None)
+            row[f"ratio_{name}_vs_best_dense"] = ratio(row[field], best[field] if best else None)
+    return rows
+
+
+def summary_rows(curves: Sequence[RunCurve], targets: Sequence[float]) -> list[dict[str, Any]]:
+    """Rows for every target x partition x arm (in the order the arms first appear)."""
+    arms: dict[Arm, list[RunCurve]] = {}
+    for curve in curves:
+        arms.setdefault(curve.arm, []).append(curve)
+    partitions = list(dict.fromkeys(arm.partition for arm in arms))
+    rows: list[dict[str, Any]] = []
+    for target in targets:
+        for partition in partitions:
+            group = [arm_row(a, cs, target) for a, cs in arms.items() if a.partition == partition]
+            rows += add_ratios(group)
+    return rows

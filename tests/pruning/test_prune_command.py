@@ -1,0 +1,204 @@
+"""`fl-lightning prune`: the files it writes, what it prints, and every bad input."""
+
+from __future__ import annotations
+
+import glob
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from fl_lightning import atomic
+from fl_lightning.commands.prune import main
+from fl_lightning.errors import UsageError
+from fl_lightning.pruning.ticket import Ticket, make_ticket
+
+from .test_ticket import write_dae_checkpoint
+
+
+@pytest.fixture(scope="module")
+def dae_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_dae_checkpoint(tmp_path_factory.mktemp("dae") / "dae.ckpt")
+
+
+def test_prune_writes_ticket_and_report(
+    dae_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "runs" / "ticket.pt"
+    main(
+        [
+            "--checkpoint",
+            str(dae_ckpt),
+            "--sparsity",
+            "0.9",
+            "--scope",
+            "layer",
+            "--policy",
+            "reinit",
+            "--seed",
+            "3",
+            "--include_head",
+            "false",
+            "--output",
+            str(output),
+        ]
+    )
+    printed = capsys.readouterr().out
+    for text in (
+        "encoder.fc1.weight",
+        "200x784",
+        "15,680",
+        "156,800",
+        "0.1000",
+        "total",
+        str(output),
+    ):
+        assert text in printed
+    ticket = Ticket.load(output)
+    assert ticket.provenance["policy"] == "reinit" and ticket.provenance["seed"] == 3
+    report = json.loads(output.with_suffix(".json").read_text())
+    assert report["scope"] == "layer" and report["density"] == pytest.approx(0.1, abs=1e-5)
+
+
+def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--sparsity" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--scope", "bogus"],
+        ["--policy", "bogus"],
+        ["--sparsity", "lots"],
+        ["--include_head", "maybe"],
+        ["--unknown", "1"],
+    ],
+)
+def test_parse_errors_exit_with_code_2(dae_ckpt: Path, tmp_path: Path, extra: list[str]) -> None:
+    argv = [
+        "--checkpoint",
+        str(dae_ckpt),
+        "--sparsity",
+        "0.5",
+        "--output",
+        str(tmp_path / "t.pt"),
+        *extra,
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+
+
+def test_missing_required_arguments_exit_with_code_2() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--sparsity", "0.5"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("sparsity", ["1.0", "-0.1", "2"])
+def test_sparsity_out_of_range(dae_ckpt: Path, tmp_path: Path, sparsity: str) -> None:
+    with pytest.raises(UsageError, match="--sparsity"):
+        main(
+            [
+                "--checkpoint",
+                str(dae_ckpt),
+                "--sparsity",
+                sparsity,
+                "--output",
+                str(tmp_path / "t.pt"),
+            ]
+        )
+    assert not list(tmp_path.iterdir())
+
+
+def bad_checkpoints(folder: Path, dae_ckpt: Path) -> dict[str, tuple[Path, str]]:
+    corrupt = folder / "corrupt.ckpt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    foreign = folder / "foreign.ckpt"
+    torch.save({"state_dict": {"w": torch.ones(2)}}, foreign)
+    unknown = folder / "unknown_model.ckpt"
+    checkpoint = torch.load(dae_ckpt, map_location="cpu", weights_only=False)
+    checkpoint["fl_lightning"]["model"] = "resnet152"
+    torch.save(checkpoint, unknown)
+    return {
+        "missing": (folder / "nope.ckpt", "no such file"),
+        "corrupt": (corrupt, "not a readable checkpoint"),
+        "foreign": (foreign, "not a DAE checkpoint"),
+        "unknown model": (unknown, "resnet152"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt", "foreign", "unknown model"])
+def test_bad_checkpoint(dae_ckpt: Path, tmp_path: Path, case: str) -> None:
+    path, match = bad_checkpoints(tmp_path, dae_ckpt)[case]
+    with pytest.raises(UsageError, match=match) as error:
+        main(["--checkpoint", str(path), "--sparsity", "0.5", "--output", str(tmp_path / "t.pt")])
+    assert "--checkpoint" in str(error.value)
+
+
+def test_output_that_cannot_be_written(dae_ckpt: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    (tmp_path / "dir.pt").mkdir()
+    (tmp_path / "clash.json").mkdir()
+    cases = {
+        str(a_file / "ticket.pt"): "is a file",
+        str(a_file / "deeper" / "ticket.pt"): "is a file",
+        str(tmp_path / "dir.pt"): "is a directory",
+        str(tmp_path / "clash.pt"): "is a directory",  # its report would be a directory
+        str(tmp_path / "ticket.json"): "JSON report",
+    }
+    for output, match in cases.items():
+        with pytest.raises(UsageError, match=match) as error:
+            main(["--checkpoint", str(dae_ckpt), "--sparsity", "0.5", "--output", output])
+        assert "--output" in str(error.value)
+
+
+def test_a_failure_leaves_the_existing_ticket_intact(
+    dae_ckpt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = tmp_path / "ticket.pt"
+    main(["--checkpoint", str(dae_ckpt), "--sparsity", "0.5", "--output", str(output)])
+    before = output.read_bytes(), output.with_suffix(".json").read_bytes()
+
+    with pytest.raises(UsageError):  # a bad checkpoint: nothing is written
+        main(
+            [
+                "--checkpoint",
+                str(tmp_path / "nope.ckpt"),
+                "--sparsity",
+                "0.9",
+                "--output",
+                str(output),
+            ]
+        )
+
+    def crash(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(atomic.os, "fsync", crash)  # a crash in the middle of writing
+    with pytest.raises(OSError, match="disk full"):
+        main(["--checkpoint", str(dae_ckpt), "--sparsity", "0.9", "--output", str(output)])
+    assert (output.read_bytes(), output.with_suffix(".json").read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ticket.json",
+        "ticket.pt",
+    ]  # no temp files
+
+
+REAL_CHECKPOINTS = sorted(
+    glob.glob("/work/main/runs/pretrain/**/dae.ckpt", recursive=True)
+    + glob.glob("/work/main/runs/pretrain/**/last.ckpt", recursive=True)
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_CHECKPOINTS, reason="no pre-trained checkpoint under runs/")
+@pytest.mark.parametrize("sparsity", [0.5, 0.8, 0.9, 0.95])
+def test_real_checkpoint_densities(sparsity: float) -> None:
+    ticket = make_ticket(REAL_CHECKPOINTS[-1], sparsity)
+    assert ticket.mask.num_kept == round((1 - sparsity) * ticket.mask.num_total)
