@@ -71,7 +71,9 @@ class WandbRun:
         save_dir: str | os.PathLike[str],
         config: Mapping[str, Any],
         job_type: str = "federate",
+        run_id: str | None = None,
     ) -> None:
+        """`run_id` continues the W&B run with that id (a resumed federation); None starts one."""
         self.run: Any = None
         if not enabled:
             return
@@ -87,6 +89,8 @@ class WandbRun:
             dir=str(save_dir),
             config=dict(config),
             reinit="create_new",
+            id=run_id,
+            resume="allow" if run_id else None,
         )
         self.run.define_metric(ROUND)
         self.run.define_metric("*", step_metric=ROUND)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from fl_lightning.errors import UsageError, check_range
 from fl_lightning.experiments.compare import Grid, PartitionSpec, plan_runs, run_grid
-from fl_lightning.experiments.methods import METHODS
+from fl_lightning.experiments.methods import METHODS, MethodName
 from fl_lightning.experiments.plots import write_plots
 from fl_lightning.experiments.report import write_reports
 from fl_lightning.experiments.to_target import summary_rows
@@ -54,27 +54,74 @@ def build_parser() -> ArgumentParser:
     """The `fl-lightning compare` parser (also the schema of configs/compare/*.yaml)."""
     parser = ArgumentParser(prog="fl-lightning compare", description=DESCRIPTION)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML config (configs/compare/).")
-    parser.add_argument("--federate_config", type=str, default="configs/federate/fashion_mnist.yaml",
-                        help="The federate YAML every run starts from.")
-    parser.add_argument("--overrides", type=list[str], default=[],
-                        help="Extra federate arguments for every run, e.g. ['--rounds=20'].")
-    parser.add_argument("--methods", type=list[Literal[METHODS]], default=list(METHODS),  # type: ignore[valid-type]
-                        help="Methods to compare: " + ", ".join(METHODS) + ".")
-    parser.add_argument("--sparsities", type=list[float], default=[0.9],
-                        help="Sparsities of the pruned methods (dense methods run once).")
-    parser.add_argument("--partitions", type=list[PartitionSpec], default=[PartitionSpec()],
-                        help="Client partitions, e.g. [{name: iid}, {name: dirichlet, alpha: 0.5}].")
-    parser.add_argument("--seeds", type=list[int], default=[0],
-                        help="Seeds; each sets the data split, client sampling and init seeds.")
-    parser.add_argument("--target_acc", type=float | list[float], default=0.8,
-                        help="Target test accuracy (or a list of them), in (0, 1].")
-    parser.add_argument("--output", type=str, default="runs/compare/default",
-                        help="Folder of the comparison (runs/, pretrain/, summary.*, plots).")
-    parser.add_argument("--title", type=str | None, default=None,
-                        help="Heading of summary.md (default: the output folder's name).")
-    parser.add_argument("--progress", type=bool, default=True,
-                        help="Show a live progress display (a line per run is printed always).")
-    parser.add_argument("--wandb", type=CompareWandb, default=CompareWandb())  # type: ignore[arg-type]
+    parser.add_argument(
+        "--federate_config",
+        type=str,
+        default="configs/federate/fashion_mnist.yaml",
+        help="The federate YAML every run starts from.",
+    )
+    parser.add_argument(
+        "--overrides",
+        type=list[str],
+        default=[],
+        help="Extra federate arguments for every run, e.g. ['--rounds=20'].",
+    )
+    parser.add_argument(
+        "--methods",
+        type=list[MethodName],
+        default=list(METHODS),
+        help="Methods to compare: " + ", ".join(METHODS) + ".",
+    )
+    parser.add_argument(
+        "--sparsities",
+        type=list[float],
+        default=[0.9],
+        help="Sparsities of the pruned methods (dense methods run once).",
+    )
+    parser.add_argument(
+        "--partitions",
+        type=list[PartitionSpec],
+        default=[PartitionSpec()],
+        help="Client partitions, e.g. [{name: iid}, {name: dirichlet, alpha: 0.5}].",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=list[int],
+        default=[0],
+        help="Seeds; each sets the data split, client sampling and init seeds.",
+    )
+    parser.add_argument(
+        "--target_acc",
+        type=float | list[float],
+        default=0.8,
+        help="Target test accuracy (or a list of them), in (0, 1].",
+    )
+    parser.add_argument(
+        "--output",
+        type=str,
+        default="runs/compare/default",
+        help="Folder of the comparison (runs/, pretrain/, summary.*, plots).",
+    )
+    parser.add_argument(
+        "--title",
+        type=str | None,
+        default=None,
+        help="Heading of summary.md (default: the output folder's name).",
+    )
+    parser.add_argument(
+        "--progress",
+        type=bool,
+        default=True,
+        help="Show a live progress display (a line per run is printed always).",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=str | None,
+        default=None,
+        help="A DAE checkpoint for every seed instead of pre-training one per seed (its "
+        "hold-out should match each seed's data split, e.g. one seed).",
+    )
+    parser.add_argument("--wandb", type=CompareWandb, default=CompareWandb())
     return parser
 
 
@@ -98,10 +145,14 @@ def grid_of(cfg: Namespace) -> Grid:
             raise UsageError(f"--{option}={cfg[option]!r} repeats a value.")
     for s in cfg.sparsities:
         check_range("--sparsities", s, 0.0, 1.0)
-    partitions = [PartitionSpec(**vars(p)) if isinstance(p, Namespace) else p for p in cfg.partitions]
+    partitions = [
+        PartitionSpec(**vars(p)) if isinstance(p, Namespace) else p for p in cfg.partitions
+    ]
     folders = [p.folder for p in partitions]
     if len(set(folders)) != len(folders):
         raise UsageError(f"--partitions: two partitions share a name ({folders}); give a label.")
+    if cfg.checkpoint and not Path(cfg.checkpoint).is_file():
+        raise UsageError(f"--checkpoint={cfg.checkpoint!r}: no such file.")
     output = Path(cfg.output)
     return Grid(
         federate_config=cfg.federate_config,
@@ -114,6 +165,7 @@ def grid_of(cfg: Namespace) -> Grid:
         wandb_enabled=cfg.wandb.enabled,
         wandb_project=cfg.wandb.project,
         wandb_group=cfg.wandb.group or f"compare-{output.resolve().name}",
+        checkpoint=cfg.checkpoint,
     )
 
 

@@ -12,22 +12,26 @@ first (`pretrain_config`, into DIR/pretrain/), on the same server hold-out as th
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from fl_lightning.data.modules import FederatedDataModule
-from fl_lightning.errors import UsageError, check_range
+from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.experiments.methods import METHODS, PRUNED, build_start, needs_checkpoint
-from fl_lightning.federated.client import ClientConfig
+from fl_lightning.federated.client import ClientConfig, lean_trainer
 from fl_lightning.federated.engine import FederationConfig, FederationFailed, LocalEngine, Seeds
+from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.progress import human_bytes
 from fl_lightning.federated.results import RunFiles
-from fl_lightning.logging import WandbRun, use_offline_default
+from fl_lightning.logging import TOTAL_BYTES, WandbRun, read_offline_run, use_offline_default
 from fl_lightning.models.classifier import Classifier
+from fl_lightning.models.components import available_models
 
 DESCRIPTION = (
     "Run FedAvg over simulated clients starting from one method's model (see --method), "
@@ -123,6 +127,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--pretrain_overrides", type=list[str], default=[],
                         help="Extra `fl-lightning pretrain` arguments, e.g. ['--trainer.max_epochs=2'].")
     parser.add_argument("--wandb", type=WandbConfig, default=WandbConfig())
+    parser.add_argument("--flower", type=FlowerOptions, default=FlowerOptions(),
+                        help="Flower settings (with --engine flower): client resources, timeouts.")
     return parser
 
 
@@ -141,6 +147,22 @@ def resolve(cfg: Namespace) -> Namespace:
     if cfg.output is None:
         cfg.output = f"runs/federate/{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}"
     check_range("--sparsity", cfg.sparsity, 0.0, 1.0)
+    for key in ("split", "sampling", "init", "data_order"):
+        if cfg.seeds[key] < 0:
+            raise UsageError(f"--seeds.{key}={cfg.seeds[key]!r} (or --seed) must be >= 0.")
+    check_choice("model.model", cfg.model.model, available_models())
+    if not cfg.model.lr > 0:
+        raise UsageError(f"model.lr={cfg.model.lr!r} must be > 0.")
+    check_range("model.momentum", cfg.model.momentum, 0.0, 1.0)
+    if cfg.model.weight_decay < 0:
+        raise UsageError(f"model.weight_decay={cfg.model.weight_decay!r} must be >= 0.")
+    for option in ("local_epochs", "batch_size"):
+        if cfg.client[option] < 1:
+            raise UsageError(f"client.{option}={cfg.client[option]!r} must be >= 1.")
+    if cfg.client.timeout is not None and not cfg.client.timeout > 0:
+        raise UsageError(
+            f"client.timeout={cfg.client.timeout!r} must be > 0 seconds (or null for no limit)."
+        )
     if cfg.method not in PRUNED and cfg.ticket:
         raise UsageError(f"--ticket is for the pruned methods; --method={cfg.method} is dense.")
     for option in ("ticket", "checkpoint"):
@@ -150,20 +172,101 @@ def resolve(cfg: Namespace) -> Namespace:
     return cfg
 
 
-def check_output(files: RunFiles, resume: bool) -> None:
-    """Refuse an output that cannot be written, or one whose run would be overwritten."""
+def check_output(files: RunFiles, resume: bool) -> dict[str, Any] | None:
+    """Refuse an output that cannot be written, or one whose run would be overwritten.
+
+    Creates nothing (a probe folder is made and removed in the nearest existing parent); returns
+    the checkpoint to continue from with `resume`, else None.
+    """
+    output = str(files.dir)
+    if files.dir.exists() and not files.dir.is_dir():
+        raise UsageError(f"--output={output!r} exists and is not a folder; choose a folder.")
     parent = files.dir
     while not parent.exists():
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise UsageError(f"--output={str(files.dir)!r} cannot be written (at {str(parent)!r}).")
-    if resume:
-        files.read_checkpoint()
-    elif files.checkpoint.exists():
+    if not parent.is_dir():
+        raise UsageError(f"--output={output!r} cannot be created: {str(parent)!r} is a file.")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".fl-lightning-probe-", dir=parent))
+    except OSError as err:
         raise UsageError(
-            f"--output={str(files.dir)!r} already holds a federation run (checkpoint.pt): pass "
+            f"--output={output!r} cannot be written: {str(parent)!r} refuses new files "
+            f"({err.strerror}); choose a writable folder."
+        ) from None
+    if resume:
+        return files.read_checkpoint()
+    if files.checkpoint.exists():
+        raise UsageError(
+            f"--output={output!r} already holds a federation run (checkpoint.pt): pass "
             "--resume to continue it, or choose another --output."
         )
+    return None
+
+
+#: Options that may differ when a run is resumed: where and how it shows, not what it computes.
+RESUMABLE_OPTIONS = (
+    "output", "resume", "progress", "rounds", "federation.rounds", "wandb.", "flower.",
+    "data.root", "pretrain_config", "pretrain_overrides",
+)
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(_flat(value, f"{prefix}{key}."))
+    return {k.removesuffix("."): v for k, v in flat.items()}
+
+
+def check_resume_config(files: RunFiles, config_text: str) -> None:
+    """`--resume` must continue a run with the options it started with (bar `RESUMABLE_OPTIONS`)."""
+    if not files.config.is_file():
+        return
+    saved = _flat(yaml.safe_load(files.config.read_text()) or {})
+    now = _flat(yaml.safe_load(config_text) or {})
+    changed = [
+        key
+        for key in sorted(saved.keys() | now.keys())
+        if saved.get(key) != now.get(key) and not key.startswith(RESUMABLE_OPTIONS)
+    ]
+    if changed:
+        shown = ", ".join(f"{k}={now.get(k)!r} (was {saved.get(k)!r})" for k in changed[:4])
+        raise UsageError(
+            f"--resume: options differ from the run in {str(files.dir)!r}: {shown}"
+            f"{' ...' if len(changed) > 4 else ''}; resume with its options (--config "
+            f"{files.config} --resume true) or start a new run in another --output."
+        )
+
+
+def check_accelerator(client: ClientConfig) -> None:
+    """`UsageError` unless a client Trainer can be built with `client.accelerator` here."""
+    try:
+        lean_trainer(client, [])
+    except Exception as err:  # Lightning's MisconfigurationException, ValueError, ...
+        raise UsageError(
+            f"client.accelerator={client.accelerator!r} cannot be used on this machine ({err})."
+        ) from None
+
+
+def _wandb_run_id(directory: Path) -> str | None:
+    """The id of the W&B run that an earlier part of the run in `directory` logged to."""
+    runs = sorted(
+        p for p in (directory / "wandb").glob("*run-*-*") if p.is_dir() and not p.is_symlink()
+    )
+    return runs[0].name.rsplit("-", 1)[-1] if runs else None
+
+
+def _wandb_rounds(directory: Path, run_id: str | None) -> set[int]:
+    """Rounds that earlier parts of W&B run `run_id` wrote to disk (a killed one may have none)."""
+    rounds: set[int] = set()
+    for part in (directory / "wandb").glob(f"*run-*-{run_id}"):
+        try:
+            history = read_offline_run(part)["history"]
+        except Exception:  # a part killed mid-write reads as far as it can, or not at all
+            continue
+        rounds.update(int(row["round"]) for row in history if TOTAL_BYTES in row)
+    return rounds
 
 
 def ensure_checkpoint(cfg: Namespace, files: RunFiles) -> str:
@@ -204,14 +307,20 @@ def run(cfg: Namespace, parser: ArgumentParser | None = None) -> dict[str, Any]:
     parser = parser or build_parser()
     cfg = resolve(cfg)
     files = RunFiles(cfg.output)
-    check_output(files, cfg.resume)
-    config_text = parser.dump(cfg, skip_none=False)
+    resumed = check_output(files, cfg.resume)
+    saved_cfg = cfg.clone()
+    saved_cfg.resume = False  # config.yaml describes the run, not how this part was started
+    config_text = parser.dump(saved_cfg, skip_none=False)
+    if resumed is not None:
+        check_resume_config(files, config_text)
     init = parser.instantiate_classes(cfg)
     data: FederatedDataModule = init.data
     data.setup()
     federation: FederationConfig = init.federation
     federation.validate(data.num_clients)
     model_cfg: ModelConfig = init.model
+    if cfg.engine == "local":
+        check_accelerator(init.client)
     checkpoint = ensure_checkpoint(cfg, files) if needs_checkpoint(cfg.method, cfg.ticket) else None
     start = build_start(
         cfg.method,
@@ -224,9 +333,31 @@ def run(cfg: Namespace, parser: ArgumentParser | None = None) -> dict[str, Any]:
         ticket=cfg.ticket,
     )
     model = Classifier(dataset=cfg.data.dataset, **asdict(model_cfg))
+    engine = make_engine(
+        cfg.engine,
+        model=model,
+        initial_state=start.state,
+        mask=start.mask,
+        data=data,
+        client=init.client,
+        federation=federation,
+        seeds=Seeds(**vars(cfg.seeds)),
+        method=cfg.method,
+        files=files,
+        wandb=None,
+        progress=cfg.progress,
+        flower=init.flower,
+    )
+    if resumed is not None:
+        engine.load_state_dict(resumed)  # refuses a mismatch before anything is written
+    # Every check is done: from here on, files are written.
     files.check_writable()
+    if resumed is not None:
+        files.remove_stale_temporaries()
     files.write_config(config_text)
     use_offline_default()
+    run_id = _wandb_run_id(files.dir) if resumed is not None else None
+    logged = _wandb_rounds(files.dir, run_id) if run_id else set()
     wandb = WandbRun(
         enabled=cfg.wandb.enabled,
         project=cfg.wandb.project,
@@ -234,28 +365,16 @@ def run(cfg: Namespace, parser: ArgumentParser | None = None) -> dict[str, Any]:
         group=cfg.wandb.group,
         save_dir=files.dir,
         config=cfg.as_dict(),
+        run_id=run_id,
     )
+    for row in engine.history:  # rounds that a killed process never flushed to W&B
+        if row["round"] not in logged:
+            wandb.log(row)
+    engine.wandb = wandb
     try:
-        engine = make_engine(
-            cfg.engine,
-            model=model,
-            initial_state=start.state,
-            mask=start.mask,
-            data=data,
-            client=init.client,
-            federation=federation,
-            seeds=Seeds(**vars(cfg.seeds)),
-            method=cfg.method,
-            files=files,
-            wandb=wandb,
-            progress=cfg.progress,
-        )
-        if cfg.resume:
-            engine.load_state_dict(files.read_checkpoint())
-        try:
-            summary = engine.run()
-        except FederationFailed as err:
-            raise UsageError(str(err)) from None
+        summary = engine.run()
+    except FederationFailed as err:
+        raise UsageError(str(err)) from None
     finally:
         wandb.finish()
     summary["provenance"] = start.provenance
@@ -265,12 +384,15 @@ def run(cfg: Namespace, parser: ArgumentParser | None = None) -> dict[str, Any]:
     return summary
 
 
-def make_engine(engine: str, **kwargs: Any) -> LocalEngine:
-    """The engine named `engine` (`local` or `flower`) over the same arguments."""
+def make_engine(engine: str, flower: FlowerOptions | None = None, **kwargs: Any) -> LocalEngine:
+    """The engine named `engine` (`local` or `flower`) over the same arguments.
+
+    `flower` holds the Flower engine's own settings (ignored by the local engine).
+    """
     if engine == "flower":
         from fl_lightning.federated.flower import FlowerEngine
 
-        return FlowerEngine(**kwargs)
+        return FlowerEngine(options=flower, **kwargs)
     return LocalEngine(**kwargs)
 
 

@@ -7,14 +7,16 @@ its report are written atomically, so a failure leaves an existing ticket intact
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Literal
 
-from jsonargparse import ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
-from fl_lightning.errors import check_range
+from fl_lightning.errors import UsageError, check_range
 from fl_lightning.pruning.ticket import Ticket, check_ticket_path, make_ticket
 
 DESCRIPTION = """\
@@ -27,6 +29,7 @@ report beside it (OUTPUT with suffix .json) with the overall and per-layer densi
 def build_parser() -> ArgumentParser:
     """The argument parser of `fl-lightning prune` (exits with code 2 on a parse error)."""
     parser = ArgumentParser(prog="fl-lightning prune", description=DESCRIPTION, exit_on_error=True)
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML file with these options.")
     parser.add_argument(
         "--checkpoint",
         type=str,
@@ -104,12 +107,31 @@ def print_report(ticket: Ticket, output: Path, report_path: Path, console: Conso
     console.print(f"report: {report_path}", soft_wrap=True, markup=False, highlight=False)
 
 
+def check_can_create(path: Path, option: str) -> None:
+    """`UsageError` unless files can be created where `path` goes (a probe, removed at once).
+
+    Permission bits do not tell (root may write anywhere, a read-only or virtual file system
+    refuses everyone), so the nearest existing folder is asked to hold a temporary folder.
+    """
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".fl-lightning-probe-", dir=parent))
+    except OSError as err:
+        raise UsageError(
+            f"{option}={str(path)!r} cannot be written: {str(parent)!r} refuses new files "
+            f"({err.strerror}); choose a writable folder."
+        ) from None
+
+
 def main(argv: list[str]) -> None:
     """Run `fl-lightning prune` with `argv` (the arguments after `prune`)."""
     args = build_parser().parse_args(argv)
     check_range("--sparsity", args.sparsity, 0.0, 1.0)
     output = Path(args.output)
     check_ticket_path(output, "--output")
+    check_can_create(output, "--output")
     ticket = make_ticket(
         args.checkpoint,
         args.sparsity,

@@ -5,7 +5,8 @@
 
 All runs of one seed share `--seed S` (the data split, client sampling and init seeds) and, for
 the methods that need a DAE, the same checkpoint: the server hold-out is drawn before the
-clients' partition, so one pre-training serves every partition of that seed.
+clients' partition, so one pre-training serves every partition of that seed. A given
+`Grid.checkpoint` replaces the pre-trainings (every seed then shares that one checkpoint).
 
 Restarting an interrupted comparison with the same config and output reuses every finished run
 (its summary.json exists), continues an unfinished one from its checkpoint.pt (`--resume`) and
@@ -17,23 +18,25 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from jsonargparse import ArgumentParser, Namespace
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fl_lightning.atomic import atomic_write_json
 from fl_lightning.commands import federate
 from fl_lightning.errors import UsageError
+from fl_lightning.experiments.grid_progress import GridProgress
 from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
 from fl_lightning.experiments.to_target import Arm, RunCurve
 
-#: config.yaml keys that may differ between a finished run and the grid's request.
-_VOLATILE_KEYS = ("resume", "progress", "config")
+#: config.yaml keys that may differ between a finished run and the grid's request (a moved
+#: comparison folder keeps its runs).
+_VOLATILE_KEYS = ("resume", "progress", "config", "output")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Grid:
     wandb_enabled: bool = True
     wandb_project: str = "fl-lightning"
     wandb_group: str = "compare"
+    checkpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,8 @@ def federate_parser() -> ArgumentParser:
 def base_args(grid: Grid) -> list[str]:
     """Arguments shared by every run: the config, W&B settings, then the user's overrides."""
     return [
-        "--config", grid.federate_config,
+        "--config",
+        grid.federate_config,
         f"--wandb.enabled={str(grid.wandb_enabled).lower()}",
         f"--wandb.project={grid.wandb_project}",
         f"--wandb.group={grid.wandb_group}",
@@ -190,9 +195,24 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser) -> str:
                 "delete it or choose another --output."
             )
         return str(ckpt)
-    pretrain.main(args)
+    logger = []
+    if grid.wandb_enabled and not _sets_logger(cfg):
+        logger = [
+            f"--trainer.logger.init_args.group={grid.wandb_group}",
+            f"--trainer.logger.init_args.name=pretrain/seed{seed}",
+        ]
+    with warnings.catch_warnings():  # compare passes args on purpose, beside its own argv
+        warnings.filterwarnings("ignore", ".*LightningCLI's args parameter.*")
+        pretrain.main(args + logger)
     atomic_write_json(record, args)
     return str(ckpt)
+
+
+def _sets_logger(cfg: Namespace) -> bool:
+    """Whether the pre-training config or overrides choose their own logger (then keep it)."""
+    text = yaml.safe_load(Path(cfg.pretrain_config).read_text()) or {}
+    in_yaml = "logger" in (text.get("trainer") or {})
+    return in_yaml or any(a.startswith("--trainer.logger") for a in cfg.pretrain_overrides)
 
 
 def _comparable(config_text: str) -> dict[str, Any]:
@@ -219,56 +239,6 @@ def run_one(
     return federate.run(cfg, parser), True
 
 
-@dataclass
-class GridProgress:
-    """`run i/N: method, partition, seed`, elapsed and estimated time left.
-
-    The estimate is the mean time of the runs executed so far (reused runs take no time and
-    are not counted) times the runs still to do.
-    """
-
-    total: int
-    enabled: bool
-    executed_seconds: float = 0.0
-    executed: int = 0
-    started: float = field(default_factory=time.perf_counter)
-
-    def __post_init__(self) -> None:
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            TextColumn("left {task.fields[left]}"),
-            disable=not self.enabled,
-        )
-        self.task = self.bar.add_task("compare", total=self.total, left="?")
-
-    def __enter__(self) -> GridProgress:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
-
-    def left(self, done: int) -> str:
-        if not self.executed:
-            return "?"
-        seconds = self.executed_seconds / self.executed * (self.total - done)
-        return time.strftime("%H:%M:%S", time.gmtime(seconds))
-
-    def start(self, index: int, run: PlannedRun) -> None:
-        text = f"run {index}/{self.total}: {run.describe()}"
-        self.bar.update(self.task, description=text, left=self.left(index - 1))
-        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.perf_counter() - self.started))
-        self.bar.console.print(f"{text}  [elapsed {elapsed}, left {self.left(index - 1)}]")
-
-    def finish(self, index: int, seconds: float, executed: bool) -> None:
-        if executed:
-            self.executed += 1
-            self.executed_seconds += seconds
-        self.bar.update(self.task, completed=index, left=self.left(index))
-
-
 def run_grid(grid: Grid, *, progress: bool = True) -> list[RunCurve]:
     """Run (or reuse) every run of the grid; returns each run's per-round history."""
     runs = check_grid(grid)
@@ -282,7 +252,9 @@ def run_grid(grid: Grid, *, progress: bool = True) -> list[RunCurve]:
             checkpoint = None
             if needs_checkpoint(run.arm.method, None):
                 if run.seed not in checkpoints:
-                    checkpoints[run.seed] = pretrain_for_seed(grid, run.seed, parser)
+                    checkpoints[run.seed] = grid.checkpoint or pretrain_for_seed(
+                        grid, run.seed, parser
+                    )
                 checkpoint = checkpoints[run.seed]
             summary, executed = run_one(parser, grid, run, checkpoint)
             bar.finish(index, time.perf_counter() - began, executed)

@@ -15,11 +15,12 @@ from typing import Literal
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 
-from fl_lightning.atomic import atomic_write_bytes  # noqa: E402
-from fl_lightning.experiments.to_target import Arm, RunCurve  # noqa: E402
-from fl_lightning.logging import FLOPS, ROUND, TEST_ACC, TOTAL_BYTES  # noqa: E402
+from fl_lightning.atomic import atomic_write_bytes
+from fl_lightning.experiments.to_target import Arm, RunCurve
+from fl_lightning.logging import FLOPS, ROUND, TEST_ACC, TOTAL_BYTES
 
 XAxis = Literal["traffic", "flops", "round"]
 #: x-axis -> (history column, axis label, scale, divisor)
@@ -75,12 +76,26 @@ def plot_accuracy(
             xs = [v / divisor for v in xs]
             seeds = f" ({len(group)} seeds)" if len(group) > 1 else ""
             colour = colours[arm.label]
-            ax.plot(xs, mean, color=colour, label=f"{arm.label}{seeds}", linewidth=1.6)
+            ax.plot(
+                xs,
+                mean,
+                color=colour,
+                label=f"{arm.label}{seeds}",
+                linewidth=1.6,
+                marker="o",
+                markersize=2.5,
+            )
             if len(group) > 1:
                 ax.fill_between(xs, low, high, color=colour, alpha=0.2, linewidth=0)
         for target in targets:
-            ax.axhline(target, color="grey", linestyle="--", linewidth=1)
+            ax.axhline(
+                target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.0%}"
+            )
         ax.set_xscale(scale)
+        if scale == "log":  # plain numbers (0.5, 20, 300) rather than 2x10^1
+            plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+            ax.xaxis.set_major_formatter(plain)
+            ax.xaxis.set_minor_formatter(plain)
         ax.set_xlabel(label)
         ax.set_title(f"partition: {partition}")
         ax.grid(True, which="major", alpha=0.3)

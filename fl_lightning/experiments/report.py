@@ -1,11 +1,11 @@
 """The comparison's files: summary.md (the paper's table), summary.json and curves.csv.
 
-    summary.json  {"target_acc": ..., "rows": [...], ...}: one row per target x partition x
-                  method x sparsity (fields in `fl_lightning.experiments.to_target.arm_row`)
-    summary.md    one table per target: final accuracy and rounds / MB / GFLOPs / client seconds
-                  to the target (mean ± std over seeds, "not reached" unless every seed got
-                  there), and the ratios of traffic and FLOPs against fedavg and the best dense
-    curves.csv    every run's every round: partition, method, sparsity, seed, then the metrics
+summary.json  {"target_acc": ..., "rows": [...], ...}: one row per target x partition x
+              method x sparsity (fields in `fl_lightning.experiments.to_target.arm_row`)
+summary.md    one table per target: final accuracy and rounds / MB / GFLOPs / client seconds
+              to the target (mean ± std over seeds, "not reached" unless every seed got
+              there), and the ratios of traffic and FLOPs against fedavg and the best dense
+curves.csv    every run's every round: partition, method, sparsity, seed, then the metrics
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def fmt_mean_std(mean: float | None, std: float | None, scale: float = 1.0, digi
     """`12.3 ± 0.4` (values divided by `scale`), `12.3` without a spread."""
     if mean is None:
         return NOT_REACHED
-    text = f"{mean / scale:.{digits}f}"
+    exact = mean == int(mean) and not std
+    text = f"{mean / scale:.0f}" if exact and scale == 1.0 else f"{mean / scale:.{digits}f}"
     if std:
         text += f" ± {std / scale:.{digits}f}"
     return text
@@ -40,7 +41,7 @@ def fmt_ratio(value: float | None) -> str:
 
 def _cost(row: Mapping[str, Any], field: str, scale: float, digits: int) -> str:
     text = fmt_mean_std(row[field], row[f"{field}_std"], scale, digits)
-    if row[field] is None and 0 < row["seeds_reached"]:
+    if row[field] is None and row["seeds_reached"] > 0:
         text += f" ({row['seeds_reached']}/{len(row['seeds'])} seeds)"
     return text
 

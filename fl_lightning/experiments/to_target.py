@@ -129,7 +129,9 @@ def arm_row(arm: Arm, curves: Sequence[RunCurve], target: float) -> dict[str, An
     for field, _column in COSTS:
         values = [p.cost(field) if p is not None else None for p in points]
         row[field], row[f"{field}_std"] = mean_std(values)
-    row["final_test_acc"], row["final_test_acc_std"] = mean_std([final_acc(c.history) for c in curves])
+    row["final_test_acc"], row["final_test_acc_std"] = mean_std(
+        [final_acc(c.history) for c in curves]
+    )
     return row
 
 
@@ -139,7 +141,9 @@ def best_dense(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     Rows that did not reach the target (every seed) are not candidates; ties keep the order of
     `DENSE_REFERENCES`. None when no dense method reached the target.
     """
-    candidates = [r for r in rows if r["method"] in DENSE_REFERENCES and r["bytes_to_target"] is not None]
+    candidates = [
+        r for r in rows if r["method"] in DENSE_REFERENCES and r["bytes_to_target"] is not None
+    ]
     candidates.sort(key=lambda r: (r["bytes_to_target"], DENSE_REFERENCES.index(r["method"])))
     return candidates[0] if candidates else None
 

@@ -79,6 +79,11 @@ class FederationConfig:
                 f"federation.clients_per_round={self.clients_per_round!r}: allowed a count in "
                 f"[1, {num_clients}] (data.num_clients) or a fraction in (0, 1)."
             )
+        if self.clients_per_round > 1 and self.clients_per_round != int(self.clients_per_round):
+            raise UsageError(
+                f"federation.clients_per_round={self.clients_per_round!r}: a count above 1 must "
+                f"be a whole number in [1, {num_clients}]; a fraction must be in (0, 1)."
+            )
         if self.eval_every < 1:
             raise UsageError(f"federation.eval_every={self.eval_every!r} must be >= 1.")
         if self.target_acc is not None and not 0 < self.target_acc <= 1:
@@ -258,10 +263,20 @@ class LocalEngine:
         self.clients_with_mask = set(state["clients_with_mask"])
         self.stopped = state["stopped"]
         self.wall_seconds = float(state.get("wall_seconds", 0.0))
+        if self.round > self.federation.rounds:
+            raise UsageError(
+                f"--resume: the checkpoint has finished {self.round} rounds, more than "
+                f"--rounds={self.federation.rounds}; pass --rounds >= {self.round}."
+            )
+        if self.stopped == "rounds" and self.round < self.federation.rounds:
+            self.stopped = None  # a finished run resumed with more --rounds goes on
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, on_round: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Run rounds until `rounds` or `target_acc`; return the summary (also written)."""
+        if self.files is not None and self.round == 0:
+            # a run killed in its first round can be resumed like any other
+            self.files.write_checkpoint(self.state_dict())
         bar = RoundProgress(self.federation.rounds, self.k, enabled=self.progress, done=self.round)
         with bar:
             while self.stopped is None and self.round < self.federation.rounds:
@@ -281,6 +296,7 @@ class LocalEngine:
     def run_round(self, r: int, bar: RoundProgress | None = None) -> dict[str, Any]:
         """One round (with retries below `min_clients`); returns its metrics row."""
         failed_total = 0
+        injected_before = self.faults.injected
         for attempt in range(self.federation.max_retries + 1):
             sampled = self.sampler.sample(self.data.num_clients, self.k)
             outcome = self._train_clients(r, sampled, bar)
@@ -301,6 +317,8 @@ class LocalEngine:
             outcome.states, [res.num_examples for res in outcome.results], self.mask
         )
         row = self._metrics_row(r, outcome, failed_total)
+        if self.federation.faults.probability > 0:
+            row["faults/injected"] = self.faults.injected - injected_before
         self.round = r
         self.history.append(row)
         target = self.federation.target_acc
@@ -308,11 +326,11 @@ class LocalEngine:
             self.stopped = "target"
         elif r >= self.federation.rounds:
             self.stopped = "rounds"
-        if self.files is not None:
-            self.files.write_metrics(self.history)
-            self.files.write_checkpoint(self.state_dict())
         if self.wandb is not None:
             self.wandb.log(row)
+        if self.files is not None:  # the checkpoint last: it marks the round as done
+            self.files.write_metrics(self.history)
+            self.files.write_checkpoint(self.state_dict())
         if bar is not None:
             bar.end_round(row)
         return row
@@ -324,10 +342,10 @@ class LocalEngine:
             True: encode(self.global_state, self.mask, with_mask=True, dtype=dtype),
         }
         sparse = len(self.mask) > 0
-        jobs = [
-            ClientJob(cid, payloads[sparse and cid not in self.clients_with_mask], self.faults.draw())
-            for cid in sampled
-        ]
+        jobs = []
+        for cid in sampled:
+            first_download = sparse and cid not in self.clients_with_mask
+            jobs.append(ClientJob(cid, payloads[first_download], self.faults.draw()))
         results: list[ClientResult] = []
         states: list[dict[str, torch.Tensor]] = []
         failed = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -53,6 +53,8 @@ class FaultInjector:
     def __init__(self, config: FaultInjection) -> None:
         self.config = config
         self.generator = torch.Generator().manual_seed(config.seed)
+        #: Faults drawn so far (over all rounds, retries included); part of the state.
+        self.injected = 0
 
     def draw(self) -> FaultKind | None:
         """The fault of the next client update, or None (two draws per client, always)."""
@@ -60,6 +62,7 @@ class FaultInjector:
         if float(u[0]) >= self.config.probability:
             return None
         kinds = list(self.config.kinds)
+        self.injected += 1
         return kinds[min(int(float(u[1]) * len(kinds)), len(kinds) - 1)]
 
     @staticmethod
@@ -70,8 +73,9 @@ class FaultInjector:
         i = len(payload) - 1
         return payload[:i] + struct.pack("B", payload[i] ^ 0xFF)
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"generator": self.generator.get_state()}
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "injected": self.injected}
 
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
+        self.injected = int(state.get("injected", 0))

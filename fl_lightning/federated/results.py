@@ -48,6 +48,22 @@ class RunFiles:
         if not os.access(self.dir, os.W_OK):
             raise UsageError(f"{option}={str(self.dir)!r} is not writable.")
 
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete the temporary files a killed run left mid-write (`.<name>.*.tmp`); returns them.
+
+        Only temporaries of this folder's own files are touched; call it before resuming.
+        """
+        own = (self.metrics, self.summary, self.config, self.model, self.checkpoint)
+        names = [p.name for p in own]
+        stale = [
+            path
+            for path in self.dir.glob(".*.tmp")
+            if path.is_file() and any(path.name.startswith(f".{name}.") for name in names)
+        ]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
+
     def write_metrics(self, history: Sequence[Mapping[str, Any]]) -> None:
         buffer = io.StringIO()
         extra = sorted({k for row in history for k in row} - set(ROUND_METRICS))

@@ -61,6 +61,19 @@ def test_prune_writes_ticket_and_report(
     assert report["scope"] == "layer" and report["density"] == pytest.approx(0.1, abs=1e-5)
 
 
+def test_options_from_a_yaml_config(dae_ckpt: Path, tmp_path: Path) -> None:
+    output = tmp_path / "from_yaml.pt"
+    config = tmp_path / "prune.yaml"
+    config.write_text(f"checkpoint: {dae_ckpt}\nsparsity: 0.8\nscope: layer\noutput: {output}\n")
+    main(["--config", str(config), "--policy", "rewind_init"])
+    provenance = Ticket.load(output).provenance
+    assert (provenance["sparsity"], provenance["scope"], provenance["policy"]) == (
+        0.8,
+        "layer",
+        "rewind_init",
+    )
+
+
 def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
@@ -76,6 +89,7 @@ def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
         ["--sparsity", "lots"],
         ["--include_head", "maybe"],
         ["--unknown", "1"],
+        ["--config", "/nonexistent/prune.yaml"],
     ],
 )
 def test_parse_errors_exit_with_code_2(dae_ckpt: Path, tmp_path: Path, extra: list[str]) -> None:

@@ -1,0 +1,74 @@
+"""`GridProgress`: which run of how many is going, time elapsed and time left, for `compare`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class Describable(Protocol):
+    """A planned run: anything that can say what it is in a few words."""
+
+    def describe(self) -> str: ...
+
+
+def clock(seconds: float) -> str:
+    """`3725.2` -> `1:02:05` (hours unbounded)."""
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+@dataclass
+class GridProgress:
+    """`run i/N: method, partition, seed`, elapsed and estimated time left.
+
+    The estimate is the mean time of the runs executed so far (reused runs take no time and
+    are not counted) times the runs still to do.
+    """
+
+    total: int
+    enabled: bool
+    executed_seconds: float = 0.0
+    executed: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("left {task.fields[left]}"),
+            disable=not self.enabled,
+        )
+        self.task = self.bar.add_task("compare", total=self.total, left="?")
+
+    def __enter__(self) -> GridProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def left(self, done: int) -> str:
+        if not self.executed:
+            return "?"
+        return clock(self.executed_seconds / self.executed * (self.total - done))
+
+    def start(self, index: int, run: Describable) -> None:
+        text = f"run {index}/{self.total}: {run.describe()}"
+        self.bar.update(self.task, description=text, left=self.left(index - 1))
+        elapsed = clock(time.perf_counter() - self.started)
+        self.bar.console.print(
+            f"{text}  (elapsed {elapsed}, left {self.left(index - 1)})",
+            markup=False,
+            highlight=False,
+        )
+
+    def finish(self, index: int, seconds: float, executed: bool) -> None:
+        if executed:
+            self.executed += 1
+            self.executed_seconds += seconds
+        self.bar.update(self.task, completed=index, left=self.left(index))

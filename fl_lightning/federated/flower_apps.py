@@ -1,0 +1,189 @@
+"""fl_lightning's Flower apps: the `ClientApp` every SuperNode runs, and the deployment `ServerApp`.
+
+`client_app` handles three message types:
+
+- `query`: replies with the node's `partition-id` (and `num-partitions`), so the server can map
+  the client ids it samples to node ids.
+- `train`: rebuilds the client's data and workspace model from the task (cached per process),
+  decodes the download (remembering the mask of a first download in the node's Context), runs
+  `client.run_client_update` -- the very update the local engine runs -- and replies with the
+  upload's bytes and its measurements. An exception becomes Flower's error reply.
+- `evaluate`: accuracy and loss of the downloaded model on the client's own training share.
+
+`server_app` is for the deployment runtime (`flower-superlink` + `flower-supernode` +
+`flwr run`): it runs `fl-lightning federate --engine flower` with the arguments of the run
+config (`config`: a federate YAML, `args`: extra command-line arguments), sending the rounds
+over the SuperLink's grid instead of starting a simulation. See docs/flower.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shlex
+
+import numpy as np
+import torch
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid, ServerApp
+
+from fl_lightning.data.modules import FederatedDataModule
+from fl_lightning.federated.client import run_client_update
+from fl_lightning.federated.codec import decode, read_header
+from fl_lightning.federated.engine import faulty_upload, quiet_lightning
+from fl_lightning.federated.faults import InjectedFault
+from fl_lightning.federated.flower_messages import (
+    METRICS,
+    NODE,
+    ClientTask,
+    MaskUnknown,
+    result_content,
+)
+from fl_lightning.models.classifier import Classifier
+from fl_lightning.pruning.mask import Mask
+
+#: Key of the node's mask in its Context state (kept between rounds of one run).
+MASK_STATE = "fl-lightning-mask"
+#: Optional node-config key: where this node finds the dataset files (overrides data.root).
+DATA_ROOT = "data-root"
+
+client_app = ClientApp()
+server_app = ServerApp()
+
+
+@functools.lru_cache(maxsize=2)
+def _data_module(arguments: str) -> FederatedDataModule:
+    """The federation's data, built once per process for the same arguments."""
+    data = FederatedDataModule(**json.loads(arguments))
+    data.setup()
+    return data
+
+
+@functools.lru_cache(maxsize=2)
+def _workspace_model(arguments: str) -> Classifier:
+    """A Classifier to train in (its weights are overwritten from each download)."""
+    return Classifier(**json.loads(arguments))
+
+
+def partition_id(context: Context) -> int:
+    """The client this SuperNode stands for (`--node-config "partition-id=N ..."`)."""
+    if "partition-id" not in context.node_config:
+        raise ValueError(
+            "this SuperNode has no partition-id: start it with "
+            '--node-config "partition-id=<client id> num-partitions=<data.num_clients>"'
+        )
+    return int(context.node_config["partition-id"])
+
+
+def _data_for(task: ClientTask, context: Context) -> FederatedDataModule:
+    arguments = json.loads(task.data)
+    if DATA_ROOT in context.node_config:
+        arguments["root"] = str(context.node_config[DATA_ROOT])
+    return _data_module(ClientTask.arguments(arguments))
+
+
+def _known_mask(context: Context) -> Mask | None:
+    record = context.state.array_records.get(MASK_STATE)
+    if record is None:
+        return None
+    return Mask(
+        {name: torch.from_numpy(array.numpy().astype(bool)) for name, array in record.items()}
+    )
+
+
+def _remember_mask(context: Context, mask: Mask) -> None:
+    context.state[MASK_STATE] = ArrayRecord(
+        {name: Array(m.numpy().astype(np.bool_)) for name, m in mask.items()}
+    )
+
+
+def _open_task(message: Message, context: Context) -> tuple[ClientTask, Classifier, Mask]:
+    """The task, the workspace model and the mask to decode with (a first download's is kept)."""
+    quiet_lightning()
+    task = ClientTask.from_content(message.content)
+    node = partition_id(context)
+    if node != task.client_id:
+        raise ValueError(f"task for client {task.client_id} reached the node of client {node}")
+    model = _workspace_model(task.model)
+    if not task.sparse:
+        return task, model, Mask({})
+    if read_header(task.payload).with_mask:
+        template = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        _, mask = decode(task.payload, template, None)
+        _remember_mask(context, mask)
+        return task, model, mask
+    known = _known_mask(context)
+    if known is None:
+        raise MaskUnknown(task.client_id)
+    return task, model, known
+
+
+@client_app.query()
+def query(message: Message, context: Context) -> Message:
+    """Reply with this node's partition id and partition count."""
+    info = ConfigRecord({"partition-id": partition_id(context)})
+    if "num-partitions" in context.node_config:
+        info["num-partitions"] = int(context.node_config["num-partitions"])
+    return Message(RecordDict({NODE: info}), reply_to=message)
+
+
+@client_app.train()
+def train(message: Message, context: Context) -> Message:
+    """Run `run_client_update` on this node's partition; reply with the upload."""
+    task, model, mask = _open_task(message, context)
+    if task.fault == "raise":
+        raise InjectedFault(f"injected failure of client {task.client_id}")
+    data = _data_for(task, context)
+    loader = data.client_dataloader(
+        task.client_id, seed=task.data_seed, batch_size=task.client.batch_size
+    )
+    result = run_client_update(
+        client_id=task.client_id,
+        payload=task.payload,
+        model=model,
+        mask=mask,
+        dataloader=loader,
+        num_examples=data.num_examples(task.client_id),
+        config=task.client,
+        flops_per_example=task.flops_per_example,
+        dtype=task.dtype,
+    )
+    if task.fault:
+        template = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        result.payload = faulty_upload(result.payload, task.fault, template, mask, task.dtype)
+    return Message(result_content(result), reply_to=message)
+
+
+@client_app.evaluate()
+def evaluate(message: Message, context: Context) -> Message:
+    """Accuracy and loss of the downloaded model on this client's training share."""
+    task, model, mask = _open_task(message, context)
+    template = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    state, _ = decode(task.payload, template, mask)
+    model.load_state_dict(state)
+    data = _data_for(task, context)
+    loader = data.client_dataloader(task.client_id, seed=task.data_seed)
+    acc, loss = model.evaluate(loader)
+    metrics = MetricRecord(
+        {"num-examples": data.num_examples(task.client_id), "eval-acc": acc, "eval-loss": loss}
+    )
+    return Message(RecordDict({METRICS: metrics}), reply_to=message)
+
+
+def federate_arguments(context: Context) -> list[str]:
+    """`fl-lightning federate` arguments from the run config (`config`, `args`), engine flower."""
+    config = str(context.run_config.get("config", "") or "")
+    args = ["--config", config] if config else []
+    args += shlex.split(str(context.run_config.get("args", "") or ""))
+    return [*args, "--engine", "flower"]
+
+
+@server_app.main()
+def main(grid: Grid, context: Context) -> None:
+    """Deployment: run the federation of the run config over the SuperLink's nodes."""
+    from fl_lightning.commands import federate
+    from fl_lightning.federated.flower import serving
+
+    with serving(grid):
+        federate.main(federate_arguments(context))

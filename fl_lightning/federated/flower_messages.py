@@ -1,0 +1,158 @@
+"""What fl_lightning's ServerApp and ClientApp say to each other, as Flower `RecordDict`s.
+
+A task (message type `train` or `evaluate`) carries::
+
+    "payload": ArrayRecord {"payload": uint8 array}   the codec's bytes, unchanged
+    "config":  ConfigRecord  round, client-id, data-seed, fault, dtype, sparse,
+               flops-per-example, and three JSON texts: client (ClientConfig), data
+               (FederatedDataModule arguments), model (Classifier arguments)
+
+A `train` reply carries the upload the same way plus a MetricRecord "metrics" (num-examples,
+train-loss, flops, seconds); an `evaluate` reply carries "metrics" (num-examples, eval-acc,
+eval-loss); a `query` reply carries ConfigRecord "node" (partition-id, num-partitions).
+
+The payload travels as `numpy.frombuffer(payload, uint8)`: the bytes the meters count are the
+bytes the client decodes. Flower's own envelope (message metadata, array header) is not
+counted, as the local engine counts no envelope either.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
+
+from fl_lightning.federated.client import ClientConfig, ClientResult
+
+PAYLOAD = "payload"
+CONFIG = "config"
+METRICS = "metrics"
+NODE = "node"
+#: Marks the error of a ClientApp asked to decode a values-only payload without knowing the mask.
+MASK_UNKNOWN = "fl-lightning: mask unknown"
+
+
+class MaskUnknown(RuntimeError):
+    """A values-only download reached a node that holds no mask (its state was lost)."""
+
+    def __init__(self, client_id: int) -> None:
+        super().__init__(
+            f"{MASK_UNKNOWN}: client {client_id} got a payload without mask and knows none"
+        )
+
+
+def payload_record(payload: bytes) -> ArrayRecord:
+    """The codec's bytes as a one-entry ArrayRecord (a uint8 array over the same bytes)."""
+    return ArrayRecord({PAYLOAD: Array(np.frombuffer(payload, dtype=np.uint8))})
+
+
+def payload_bytes(content: RecordDict) -> bytes:
+    """The codec's bytes carried by `content` (inverse of `payload_record`)."""
+    record = content.array_records[PAYLOAD]
+    return bytes(record[PAYLOAD].numpy().tobytes())
+
+
+def _dumps(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class ClientTask:
+    """One client's work order: the download and everything needed to train or evaluate on it.
+
+    Args:
+        round: the federation round (1-based).
+        client_id: the client (= the SuperNode's `partition-id`) the task is for.
+        payload: the encoded global model (with the mask on a first download).
+        data_seed: the client's data-order seed for this round (`sampling.data_order_seed`).
+        fault: the fault to inject (`raise`, `empty`, `corrupt`, `nan`) or "" for none.
+        dtype: value type of the upload.
+        sparse: whether the run has a mask (a dense run's clients never need one).
+        flops_per_example: training FLOPs of one example through the masked model.
+        client: local training settings.
+        data: `FederatedDataModule` keyword arguments (JSON text, keys sorted).
+        model: `Classifier` keyword arguments (JSON text, keys sorted).
+    """
+
+    round: int
+    client_id: int
+    payload: bytes
+    data_seed: int
+    fault: str
+    dtype: Literal["float32", "float16"]
+    sparse: bool
+    flops_per_example: float
+    client: ClientConfig
+    data: str
+    model: str
+
+    @staticmethod
+    def arguments(obj: dict[str, Any]) -> str:
+        """Keyword arguments as the JSON text that `data` and `model` hold."""
+        return _dumps(obj)
+
+    def to_content(self) -> RecordDict:
+        config = ConfigRecord(
+            {
+                "round": self.round,
+                "client-id": self.client_id,
+                "data-seed": self.data_seed,
+                "fault": self.fault,
+                "dtype": self.dtype,
+                "sparse": self.sparse,
+                "flops-per-example": float(self.flops_per_example),
+                "client": _dumps(asdict(self.client)),
+                "data": self.data,
+                "model": self.model,
+            }
+        )
+        return RecordDict({PAYLOAD: payload_record(self.payload), CONFIG: config})
+
+    @classmethod
+    def from_content(cls, content: RecordDict) -> ClientTask:
+        config = content.config_records[CONFIG]
+        dtype = str(config["dtype"])
+        if dtype not in ("float32", "float16"):
+            raise ValueError(f"task dtype {dtype!r} is not float32 or float16")
+        return cls(
+            round=int(config["round"]),  # type: ignore[arg-type]
+            client_id=int(config["client-id"]),  # type: ignore[arg-type]
+            payload=payload_bytes(content),
+            data_seed=int(config["data-seed"]),  # type: ignore[arg-type]
+            fault=str(config["fault"]),
+            dtype=dtype,  # type: ignore[arg-type]
+            sparse=bool(config["sparse"]),
+            flops_per_example=float(config["flops-per-example"]),  # type: ignore[arg-type]
+            client=ClientConfig(**json.loads(str(config["client"]))),
+            data=str(config["data"]),
+            model=str(config["model"]),
+        )
+
+
+def result_content(result: ClientResult) -> RecordDict:
+    """A `train` reply's content: the upload and what the server measures about it."""
+    metrics = MetricRecord(
+        {
+            "num-examples": int(result.num_examples),
+            "train-loss": float(result.train_loss),
+            "flops": float(result.flops),
+            "seconds": float(result.seconds),
+        }
+    )
+    return RecordDict({PAYLOAD: payload_record(result.payload), METRICS: metrics})
+
+
+def result_from_content(content: RecordDict, client_id: int) -> ClientResult:
+    """The `ClientResult` a `train` reply carries (inverse of `result_content`)."""
+    metrics = content.metric_records[METRICS]
+    return ClientResult(
+        client_id=client_id,
+        payload=payload_bytes(content),
+        num_examples=int(metrics["num-examples"]),  # type: ignore[arg-type]
+        train_loss=float(metrics["train-loss"]),  # type: ignore[arg-type]
+        flops=float(metrics["flops"]),  # type: ignore[arg-type]
+        seconds=float(metrics["seconds"]),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,237 @@
+"""`fl-lightning compare` end to end on tiny data: every output, shared pre-training, restarts."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fl_lightning.cli import main
+from fl_lightning.data.sources import load_split
+from fl_lightning.errors import UsageError
+from fl_lightning.experiments.compare import Grid, PartitionSpec, plan_runs, run_args
+from fl_lightning.experiments.grid_progress import GridProgress, clock
+from fl_lightning.logging import read_offline_run
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = str(REPO / "configs" / "compare" / "smoke.yaml")
+
+
+@pytest.fixture(autouse=True)
+def _in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configs name each other relative to the repository root, as `make` runs them."""
+    monkeypatch.chdir(REPO)
+
+
+#: Smaller still than the smoke config: 2 clients per round, a 2-batch pre-training.
+LEAN = (
+    "--overrides+=--federation.clients_per_round=2",
+    "--overrides+=--pretrain_overrides=[--trainer.limit_train_batches=2,"
+    "--trainer.limit_val_batches=1,--trainer.enable_progress_bar=false]",
+)
+
+
+def compare(root: Path, out: Path, *extra: str) -> None:
+    root_arg = f"--overrides+=--data.root={root}"
+    main(["compare", "--config", SMOKE, root_arg, "--output", str(out), *LEAN, *extra])
+
+
+@pytest.fixture(scope="module")
+def smoke(tiny_fashion_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The smoke comparison (W&B on, offline; lean clients), run once for this module."""
+    out = tmp_path_factory.mktemp("compare") / "smoke"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(REPO)
+        compare(tiny_fashion_root, out)
+    yield out
+
+
+def test_smoke_compare_writes_every_output(smoke: Path) -> None:
+    for name in (
+        "summary.md",
+        "summary.json",
+        "curves.csv",
+        "acc_vs_traffic.png",
+        "acc_vs_flops.png",
+        "acc_vs_round.png",
+    ):
+        assert (smoke / name).is_file(), name
+    summary = json.loads((smoke / "summary.json").read_text())
+    assert summary["target_acc"] == [0.25, 0.5]
+    keys = [(r["target_acc"], r["method"], r["sparsity"], r["partition"]) for r in summary["rows"]]
+    assert keys == [
+        (0.25, "fedavg", None, "iid"),
+        (0.25, "proposed", 0.8, "iid"),
+        (0.5, "fedavg", None, "iid"),
+        (0.5, "proposed", 0.8, "iid"),
+    ]
+    assert all(r["seeds"] == [0] for r in summary["rows"])
+    fedavg = summary["rows"][0]
+    assert fedavg["ratio_bytes_vs_fedavg"] in (1.0, None)
+    with (smoke / "curves.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 3  # two runs, three rounds each
+    # each run's curve is exactly that run's metrics
+    run = smoke / "runs" / "iid" / "proposed-s0.8" / "seed0"
+    history = json.loads((run / "summary.json").read_text())["history"]
+    mine = [r for r in rows if r["method"] == "proposed"]
+    assert [float(r["comm/total_bytes"]) for r in mine] == [h["comm/total_bytes"] for h in history]
+    assert (smoke / "runs" / "iid" / "fedavg" / "seed0" / "metrics.csv").is_file()
+    md = (smoke / "summary.md").read_text()
+    assert "| iid | fedavg | - |" in md and "| iid | proposed | 0.8 |" in md
+    assert "## Target test accuracy 25.00%" in md and "## Target test accuracy 50.00%" in md
+
+
+def test_smoke_compare_logs_one_group_and_a_summary_run(smoke: Path) -> None:
+    [summary_run] = (smoke / "wandb").glob("offline-run-*")
+    logged = read_offline_run(summary_run)
+    keys = {k for row in logged["history"] for k in row}
+    assert "summary/_type" in keys  # the wandb.Table
+    assert {f"plots/acc_vs_{x}/_type" for x in ("traffic", "flops", "round")} <= keys
+    for method in ("fedavg", "proposed-s0.8"):
+        [fed_run] = (smoke / "runs" / "iid" / method / "seed0" / "wandb").glob("offline-run-*")
+        assert read_offline_run(fed_run)["config"]["wandb"]["group"] == "compare-smoke"
+
+
+def test_pretraining_is_shared_once_per_seed(tiny_fashion_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "shared"
+    compare(
+        tiny_fashion_root,
+        out,
+        "--methods=[proposed]",
+        "--seeds=[0, 1]",
+        "--partitions=[{name: iid}, {name: dirichlet, alpha: 0.5}]",
+        "--overrides+=--rounds=1",
+        "--wandb.enabled=false",
+        "--target_acc=0.5",
+    )
+    assert sorted(p.name for p in (out / "pretrain").iterdir()) == ["seed0", "seed1"]
+    shas = {}
+    for seed in (0, 1):
+        ckpt = out / "pretrain" / f"seed{seed}" / "dae.ckpt"
+        shas[seed] = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+        runs = sorted(out.glob(f"runs/*/*/seed{seed}/summary.json"))
+        assert len(runs) == 2  # one per partition
+        for path in runs:
+            assert json.loads(path.read_text())["provenance"]["source_sha256"] == shas[seed]
+            config = yaml.safe_load((path.parent / "config.yaml").read_text())
+            assert set(config["seeds"].values()) == {seed}  # split, sampling, init, data order
+            assert config["data"]["partition"] == path.parts[-4].split("-")[0]
+    assert shas[0] != shas[1]
+    assert not list(out.glob("runs/**/pretrain"))  # no run pre-trained on its own
+    rows = json.loads((out / "summary.json").read_text())["rows"]
+    assert [(r["partition"], r["method"], r["seeds"]) for r in rows] == [
+        ("iid", "proposed", [0, 1]),
+        ("dirichlet-0.5", "proposed", [0, 1]),
+    ]
+
+
+def test_restart_reuses_resumes_and_refuses_a_changed_config(
+    tiny_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "restart"
+    args = ("--methods=[fedavg]", "--overrides+=--rounds=2", "--wandb.enabled=false")
+    compare(tiny_fashion_root, out, *args)
+    run = out / "runs" / "iid" / "fedavg" / "seed0"
+    first = (run / "summary.json").read_text()
+    stamp = (run / "metrics.csv").stat().st_mtime_ns
+    # a finished run is reused as it is
+    compare(tiny_fashion_root, out, *args)
+    assert (run / "metrics.csv").stat().st_mtime_ns == stamp
+    # an interrupted one (checkpoint, no summary) is resumed, not redone
+    (run / "summary.json").unlink()
+    compare(tiny_fashion_root, out, *args)
+    assert json.loads((run / "summary.json").read_text())["history"] == json.loads(first)["history"]
+    assert (run / "metrics.csv").stat().st_mtime_ns == stamp
+    # asking for something else in the same folder is refused, naming the run
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        compare(tiny_fashion_root, out, *args, "--overrides+=--model.lr=0.2")
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "another config" in err and "fedavg" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--target_acc=1.5"], "--target_acc"),
+        (["--sparsities=[0.9, 1.0]"], "--sparsities"),
+        (["--seeds=[]"], "--seeds"),
+        (["--federate_config=nope.yaml"], "nope.yaml"),
+        (["--overrides+=--model.optimizer=rmsprop"], "rmsprop"),
+        (["--partitions=[{name: iid}, {name: iid}]"], "--partitions"),
+    ],
+)
+def test_usage_errors_exit_2_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], needle: str
+) -> None:
+    out = tmp_path / "bad"
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--config", SMOKE, "--output", str(out), *extra])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert not (out / "runs").exists()
+
+
+def test_plan_orders_seeds_first_and_gives_dense_methods_one_run() -> None:
+    grid = Grid(
+        federate_config="f.yaml",
+        methods=["fedavg", "proposed"],
+        sparsities=[0.5, 0.9],
+        partitions=[PartitionSpec("iid"), PartitionSpec("dirichlet", alpha=0.1)],
+        seeds=[3, 4],
+        output=Path("OUT"),
+        overrides=["--method=lth_rewind", "--rounds=7"],
+    )
+    runs = plan_runs(grid)
+    assert len(runs) == 2 * 2 * 3
+    assert [str(r.directory) for r in runs[:3]] == [
+        "OUT/runs/iid/fedavg/seed3",
+        "OUT/runs/iid/proposed-s0.5/seed3",
+        "OUT/runs/iid/proposed-s0.9/seed3",
+    ]
+    assert runs[3].directory == Path("OUT/runs/dirichlet-0.1/fedavg/seed3")
+    assert {r.seed for r in runs[:6]} == {3}
+    args = run_args(grid, runs[4], "ck.pt")
+    # the run's own settings come after the user's overrides, so they win
+    assert args.index("--method=proposed") > args.index("--method=lth_rewind")
+    assert "--data.partition=dirichlet" in args and "--data.alpha=0.1" in args
+    assert "--sparsity=0.5" in args and "--seed=3" in args and args[-1] == "--checkpoint=ck.pt"
+
+
+def test_time_left_counts_only_runs_that_ran() -> None:
+    assert clock(3725.2) == "1:02:05" and clock(90_000) == "25:00:00"
+    bar = GridProgress(total=6, enabled=False)
+    assert bar.left(0) == "?"
+    bar.finish(1, 0.01, executed=False)  # reused: says nothing about speed
+    bar.finish(2, 40.0, executed=True)
+    bar.finish(3, 60.0, executed=True)
+    assert bar.left(3) == "0:02:30"  # 3 runs left x 50 s
+
+
+@pytest.mark.slow
+def test_smoke_config_on_real_fashion_mnist(tmp_path: Path) -> None:
+    """The smoke config as shipped, on the real data: every file, costs consistent with curves."""
+    try:
+        load_split("fashion_mnist", train=False)
+    except UsageError:
+        pytest.skip("real Fashion-MNIST is not installed (make data)")
+    out = tmp_path / "real"
+    main(["compare", "--config", SMOKE, "--output", str(out), "--wandb.enabled=false"])
+    summary = json.loads((out / "summary.json").read_text())
+    for row in summary["rows"]:
+        run = out / "runs" / "iid" / ("fedavg" if row["method"] == "fedavg" else "proposed-s0.8")
+        history = json.loads((run / "seed0" / "summary.json").read_text())["history"]
+        reached = [h for h in history if h["test/acc"] >= row["target_acc"]]
+        if reached:
+            assert row["bytes_to_target"] == reached[0]["comm/total_bytes"]
+        else:
+            assert row["bytes_to_target"] is None
+    assert (out / "acc_vs_traffic.png").is_file()

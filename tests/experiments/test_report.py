@@ -1,0 +1,116 @@
+"""summary.md / summary.json / curves.csv and the plots, from hand-made curves."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fl_lightning.experiments.plots import PLOT_FILES, seed_band, write_plots
+from fl_lightning.experiments.report import fmt_mean_std, markdown_row, write_reports
+from fl_lightning.experiments.to_target import Arm, RunCurve, summary_rows
+
+FEDAVG = Arm("iid", "fedavg", None)
+PROPOSED = Arm("iid", "proposed", 0.9)
+
+
+def curve(accs: list[float | None], mb_per_round: float) -> list[dict[str, Any]]:
+    return [
+        {
+            "round": r,
+            "test/acc": acc,
+            "test/loss": 1.0,
+            "comm/total_bytes": r * mb_per_round * 1e6,
+            "compute/flops": r * 2e9,
+            "compute/client_seconds": 3.0 * r,
+        }
+        for r, acc in enumerate(accs, start=1)
+    ]
+
+
+@pytest.fixture
+def curves() -> list[RunCurve]:
+    return [
+        RunCurve(FEDAVG, 0, curve([0.5, 0.7, 0.8], 10.0)),
+        RunCurve(FEDAVG, 1, curve([0.6, 0.8, 0.85], 10.0)),
+        RunCurve(PROPOSED, 0, curve([0.7, 0.75, 0.79], 1.0)),
+        RunCurve(PROPOSED, 1, curve([0.8, 0.85, 0.9], 1.0)),
+    ]
+
+
+def test_formatting() -> None:
+    assert fmt_mean_std(12_340_000.0, 560_000.0, 1e6, 1) == "12.3 ± 0.6"
+    assert fmt_mean_std(3.0, 0.0) == "3"  # a whole number of rounds, one seed
+    assert fmt_mean_std(2.5, 0.5) == "2.5 ± 0.5"
+    assert fmt_mean_std(None, None) == "not reached"
+
+
+def test_reports_write_every_file_with_the_issue_fields(
+    tmp_path: Path, curves: list[RunCurve]
+) -> None:
+    rows = summary_rows(curves, [0.8])
+    paths = write_reports(tmp_path, rows, curves, [0.8], {"title": "T", "seeds": [0, 1]})
+    summary = json.loads(paths["summary.json"].read_text())
+    assert summary["target_acc"] == 0.8 and summary["seeds"] == [0, 1]
+    fed, prop = summary["rows"]
+    for field in (
+        "method",
+        "sparsity",
+        "partition",
+        "target_acc",
+        "seeds",
+        "rounds_to_target",
+        "bytes_to_target",
+        "flops_to_target",
+        "seconds_to_target",
+        "final_test_acc",
+        "rounds_to_target_std",
+        "bytes_to_target_std",
+        "flops_to_target_std",
+        "seconds_to_target_std",
+        "final_test_acc_std",
+        "ratio_bytes_vs_fedavg",
+        "ratio_flops_vs_fedavg",
+        "ratio_bytes_vs_best_dense",
+        "ratio_flops_vs_best_dense",
+    ):
+        assert field in prop
+    # fedavg: rounds 3 and 2 -> 2.5 rounds, 25 MB; proposed: seed 0 never reaches 0.8
+    assert fed["rounds_to_target"] == 2.5 and fed["bytes_to_target"] == 25e6
+    assert fed["sparsity"] is None and prop["sparsity"] == 0.9
+    assert prop["bytes_to_target"] is None and prop["ratio_bytes_vs_fedavg"] is None
+    md = paths["summary.md"].read_text()
+    assert "# T" in md and "## Target test accuracy 80.00%" in md
+    assert "| iid | fedavg | - | 82.5 ± 3.5 % | 2.5 ± 0.7 | 25.0 ± 7.1 |" in md
+    assert "not reached (1/2 seeds)" in md
+    with paths["curves.csv"].open() as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 12  # 4 runs x 3 rounds
+    assert table[0]["method"] == "fedavg" and table[0]["sparsity"] == "" and table[0]["seed"] == "0"
+    assert table[-1]["sparsity"] == "0.9" and float(table[-1]["test/acc"]) == 0.9
+    assert table[0]["train/loss"] == ""  # missing values stay empty
+
+
+def test_ratio_cells(curves: list[RunCurve]) -> None:
+    rows = summary_rows(curves, [0.7])  # proposed: round 1 (1 MB); fedavg: round 2 (20 MB)
+    cells = markdown_row(rows[1])
+    assert cells[:3] == ["iid", "proposed", "0.9"]
+    assert cells[5] == "1.0" and cells[8] == "0.05x"  # 1 MB / 20 MB
+    assert cells[10] == "0.05x"  # fedavg is also the best dense method here
+
+
+def test_seed_band_and_plots(tmp_path: Path, curves: list[RunCurve]) -> None:
+    xs, mean, low, high = seed_band(curves[:2], "comm/total_bytes")
+    assert xs == [10e6, 20e6, 30e6]
+    assert mean == pytest.approx([0.55, 0.75, 0.825])
+    assert low == [0.5, 0.7, 0.8] and high == [0.6, 0.8, 0.85]
+    # a round one seed did not evaluate is left out rather than averaged over fewer seeds
+    gap = [RunCurve(FEDAVG, 0, curve([0.5, None, 0.8], 1.0)), curves[1]]
+    assert seed_band(gap, "round")[0] == [1.0, 3.0]
+    paths = write_plots(curves, [0.8], tmp_path)
+    assert {p.name for p in paths.values()} == set(PLOT_FILES.values())
+    for path in paths.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,130 @@
+"""Update validation at the engine: each kind of bad upload is refused, counted, and explained.
+
+One client of three (the second sampled) has its real upload tampered with on the way back; the
+server must refuse it for the right reason, count it in `clients/failed`, and average the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from fl_lightning.federated.client import ClientResult
+from fl_lightning.federated.codec import HEADER_SIZE, decode, encode
+from fl_lightning.federated.engine import FederationConfig, LocalEngine
+from fl_lightning.federated.sampling import ClientSampler
+from fl_lightning.pruning.mask import Mask
+
+from .runs import tiny_engine
+
+ENGINE_LOG = "fl_lightning.federated.engine"
+Tamper = Callable[[bytes, LocalEngine], bytes]
+
+
+def half_mask() -> Mask:
+    """Keeps every other entry of the first layer's weights (the rest of the model is dense)."""
+    keep = torch.zeros(200, 784, dtype=torch.bool)
+    keep.view(-1)[::2] = True
+    return Mask({"encoder.fc1.weight": keep})
+
+
+def other_version(payload: bytes, engine: LocalEngine) -> bytes:
+    return payload[:4] + bytes([2]) + payload[5:]
+
+
+def flipped_body_byte(payload: bytes, engine: LocalEngine) -> bytes:
+    i = HEADER_SIZE + 1000
+    return payload[:i] + bytes([payload[i] ^ 0x01]) + payload[i + 1 :]
+
+
+def truncated(payload: bytes, engine: LocalEngine) -> bytes:
+    return payload[:-4]
+
+
+def trailing_bytes(payload: bytes, engine: LocalEngine) -> bytes:
+    return payload + b"\x00\x00\x00\x00"
+
+
+def with_infinity(payload: bytes, engine: LocalEngine) -> bytes:
+    state, mask = decode(payload, engine.global_state, engine.mask)
+    state["head.weight"][3, 7] = float("inf")
+    return encode(state, mask, with_mask=False)
+
+
+def values_of_another_mask(payload: bytes, engine: LocalEngine) -> bytes:
+    """A well-formed payload (right CRC and length) with the values of a denser mask."""
+    state, _ = decode(payload, engine.global_state, engine.mask)
+    return encode(state, Mask({}), with_mask=False)
+
+
+def far_from_global(payload: bytes, engine: LocalEngine) -> bytes:
+    state, mask = decode(payload, engine.global_state, engine.mask)
+    state["head.bias"][0] += 1000.0
+    return encode(state, mask, with_mask=False)
+
+
+CASES: dict[str, tuple[Tamper, str]] = {
+    "version": (
+        other_version,
+        "PayloadError: unknown payload format version 2; this build reads 1",
+    ),
+    "crc": (flipped_body_byte, "PayloadError: payload body fails its CRC32 check"),
+    "length_short": (truncated, "PayloadError: payload truncated: body has"),
+    "length_long": (trailing_bytes, "PayloadError: payload has 4 trailing bytes after the"),
+    "non_finite": (with_infinity, "UpdateRejected: update's 'head.weight' has 1 non-finite values"),
+    "values_for_mask": (
+        values_of_another_mask,
+        "PayloadError: payload has 199210 values, the mask and template need 120810",
+    ),
+    "update_norm": (far_from_global, "UpdateRejected: update norm 1000"),  # 1000.0x > 50
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_bad_upload_is_refused_counted_and_logged(
+    case: str,
+    tiny_fashion_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tamper, reason = CASES[case]
+    federation = FederationConfig(rounds=1, clients_per_round=3, max_update_norm=50.0)
+    engine = tiny_engine(tiny_fashion_root, federation=federation, mask=half_mask())
+    victim = ClientSampler(engine.seeds.sampling).sample(engine.data.num_clients, 3)[1]
+    original = engine._one_client
+
+    def tampering(r: int, cid: int, payload: bytes, fault: str | None) -> ClientResult:
+        result = original(r, cid, payload, fault)
+        if cid == victim:
+            result.payload = tamper(result.payload, engine)
+        return result
+
+    monkeypatch.setattr(engine, "_one_client", tampering)
+    with caplog.at_level(logging.WARNING, logger=ENGINE_LOG):
+        row = engine.run_round(1)
+    assert row["clients/failed"] == 1 and row["clients/participated"] == 2
+    failed = [r.getMessage() for r in caplog.records if "failed:" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].startswith(f"round 1: client {victim} failed: ")
+    assert reason in failed[0], failed[0]
+    if case == "update_norm":
+        assert failed[0].endswith("exceeds max_update_norm=50.0")
+    for name, keep in engine.mask.items():  # the refused upload left no trace at pruned positions
+        assert torch.all(engine.global_state[name][~keep] == 0)
+
+
+def test_the_norm_bound_keeps_ordinary_updates(tiny_fashion_root: Path) -> None:
+    """The bound used above refuses only the tampered update: ordinary ones are far below it."""
+    federation = FederationConfig(rounds=1, clients_per_round=3, max_update_norm=50.0)
+    row = tiny_engine(tiny_fashion_root, federation=federation).run_round(1)
+    assert row["clients/failed"] == 0 and row["clients/participated"] == 3
+
+
+def test_header_layout_assumed_by_the_version_case() -> None:
+    """Byte 4 of a payload is its format version (after the 4-byte magic)."""
+    payload = encode({"w": torch.ones(3)}, Mask({}), with_mask=False)
+    assert payload[:4] == b"FLL1" and struct.unpack_from("<B", payload, 4) == (1,)
