@@ -35,8 +35,12 @@ from fl_lightning.pruning.mask import Mask
 
 def make_data(num_clients: int, root: str | None, max_test: int | None) -> FederatedDataModule:
     data = FederatedDataModule(
-        dataset="fashion_mnist", root=root, num_clients=num_clients, partition="iid",
-        server_images=10000, max_test_examples=max_test,
+        dataset="fashion_mnist",
+        root=root,
+        num_clients=num_clients,
+        partition="iid",
+        server_images=10000,
+        max_test_examples=max_test,
     )
     data.setup()
     return data
@@ -46,10 +50,14 @@ def engine_seconds(data: FederatedDataModule, rounds: int, k: int, lr: float) ->
     torch.manual_seed(0)
     model = Classifier("cnn", "fashion_mnist", lr=lr)
     engine = LocalEngine(
-        model=model, initial_state=model.state_dict(), mask=Mask({}), data=data,
+        model=model,
+        initial_state=model.state_dict(),
+        mask=Mask({}),
+        data=data,
         client=ClientConfig(local_epochs=1, batch_size=32),
         federation=FederationConfig(rounds=rounds, clients_per_round=k, eval_every=rounds),
-        seeds=Seeds(), progress=False,
+        seeds=Seeds(),
+        progress=False,
     )
     start = time.perf_counter()
     engine.run()
@@ -102,10 +110,14 @@ def child_peak_rss(num_clients: int, root: str | None) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds timed per variant")
     parser.add_argument("--clients-per-round", type=int, default=10)
-    parser.add_argument("--dataset-root", default=None, help="Fashion-MNIST folder (default: Debian package)")
+    parser.add_argument(
+        "--dataset-root", default=None, help="Fashion-MNIST folder (default: Debian package)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     data = make_data(100, args.dataset_root, 1)
@@ -119,12 +131,20 @@ def main() -> None:
     rss_10 = child_peak_rss(10, args.dataset_root)
     rss_1000 = child_peak_rss(1000, args.dataset_root)
     memory = rss_1000 / rss_10
-    print(json.dumps({
-        "rounds": args.rounds, "clients_per_round": k, "engine_seconds": round(engine, 3),
-        "plain_seconds": round(plain, 3), "peak_rss_kib_10_clients": rss_10,
-        "peak_rss_kib_1000_clients": rss_1000, "self_peak_rss_kib":
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "rounds": args.rounds,
+                "clients_per_round": k,
+                "engine_seconds": round(engine, 3),
+                "plain_seconds": round(plain, 3),
+                "peak_rss_kib_10_clients": rss_10,
+                "peak_rss_kib_1000_clients": rss_1000,
+                "self_peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            },
+            indent=2,
+        )
+    )
     print(f"overhead_ratio={overhead:.3f} memory_ratio={memory:.3f}")
 
 

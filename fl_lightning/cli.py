@@ -1,9 +1,9 @@
 """`fl-lightning`: the command line. One `main(args=None)`, one subcommand per step of the method.
 
-    fl-lightning pretrain   DAE pre-training of the feature extractor (LightningCLI: every Trainer option)
+    fl-lightning pretrain   DAE pre-training of the feature extractor (LightningCLI)
     fl-lightning prune      magnitude pruning of a DAE checkpoint into a lottery ticket
-    fl-lightning federate   FedAvg of a (sparse) model over simulated clients, bytes and FLOPs counted
-    fl-lightning compare    the methods side by side: traffic and compute to a target accuracy
+    fl-lightning federate   FedAvg of a (sparse) model; bytes, FLOPs and seconds counted
+    fl-lightning compare    the methods side by side: traffic and compute to a target
 
 Each subcommand lives in `fl_lightning.commands.<name>` as `main(argv)`. A `UsageError` raised
 anywhere (a bad option value, a missing file) is printed as one paragraph and exits with code 2.

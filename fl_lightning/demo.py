@@ -31,23 +31,56 @@ def main(argv: list[str] | None = None) -> None:
     if out.exists():
         shutil.rmtree(out)
     start = time.perf_counter()
-    step("1/4 DAE pre-training on 10,000 held-out unlabeled images (2 epochs)", [
-        "pretrain", "--config", "configs/pretrain/fashion_mnist.yaml",
-        "--trainer.max_epochs=2", "--output", str(out / "pretrain"),
-    ])
+    step(
+        "1/4 DAE pre-training on 10,000 held-out unlabeled images (2 epochs)",
+        [
+            "pretrain",
+            "--config",
+            "configs/pretrain/fashion_mnist.yaml",
+            "--trainer.max_epochs=2",
+            "--output",
+            str(out / "pretrain"),
+        ],
+    )
     checkpoint = out / "pretrain" / "dae.ckpt"
-    step("2/4 Lottery ticket: keep the 10% largest pre-trained weights", [
-        "prune", "--checkpoint", str(checkpoint), "--sparsity", "0.9",
-        "--output", str(out / "ticket.pt"),
-    ])
-    step("3/4 FedAvg on the sparse subnetwork (reduced: 100 clients x <=100 examples, 15 rounds)", [
-        "federate", "--config", "configs/federate/demo.yaml", "--method", "proposed",
-        "--ticket", str(out / "ticket.pt"), "--output", str(out / "federate"),
-    ])
-    step("4/4 Side by side: fedavg vs proposed, traffic and compute to the target accuracy", [
-        "compare", "--config", "configs/compare/demo.yaml", "--checkpoint", str(checkpoint),
-        "--output", str(out / "compare"),
-    ])
+    step(
+        "2/4 Lottery ticket: keep the 10% largest pre-trained weights",
+        [
+            "prune",
+            "--checkpoint",
+            str(checkpoint),
+            "--sparsity",
+            "0.9",
+            "--output",
+            str(out / "ticket.pt"),
+        ],
+    )
+    step(
+        "3/4 FedAvg on the sparse subnetwork (reduced: 100 clients x <=100 examples, 15 rounds)",
+        [
+            "federate",
+            "--config",
+            "configs/federate/demo.yaml",
+            "--method",
+            "proposed",
+            "--ticket",
+            str(out / "ticket.pt"),
+            "--output",
+            str(out / "federate"),
+        ],
+    )
+    step(
+        "4/4 Side by side: fedavg vs proposed, traffic and compute to the target accuracy",
+        [
+            "compare",
+            "--config",
+            "configs/compare/demo.yaml",
+            "--checkpoint",
+            str(checkpoint),
+            "--output",
+            str(out / "compare"),
+        ],
+    )
     minutes = (time.perf_counter() - start) / 60
     print(f"\ndemo finished in {minutes:.1f} min; everything is under {out}/")
     print(f"  comparison table: {out / 'compare' / 'summary.md'}")

@@ -51,6 +51,8 @@ def tiny_fashion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Staged data files go to a per-session temporary cache, not the user's home."""
     monkeypatch.setenv("FL_LIGHTNING_DATA", str(tmp_path_factory.getbasetemp() / "data_cache"))

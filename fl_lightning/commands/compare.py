@@ -202,7 +202,8 @@ def main(argv: list[str]) -> None:
     grid = grid_of(cfg)
     targets = targets_of(cfg.target_acc)
     planned = len(plan_runs(grid))
-    print(f"compare: {planned} runs into {grid.output}/ (W&B group {grid.wandb_group!r})")
+    runs = f"{planned} run" + ("" if planned == 1 else "s")
+    print(f"compare: {runs} into {grid.output}/ (W&B group {grid.wandb_group!r})")
     curves = run_grid(grid, progress=cfg.progress)
     rows = summary_rows(curves, targets)
     meta = {
@@ -213,6 +214,7 @@ def main(argv: list[str]) -> None:
         "federate_config": grid.federate_config,
         "overrides": list(grid.overrides),
         "wandb_group": grid.wandb_group,
+        "checkpoint": grid.checkpoint,
     }
     files = write_reports(grid.output, rows, curves, targets, meta)
     plots = write_plots(curves, targets, grid.output)

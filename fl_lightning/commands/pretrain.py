@@ -141,4 +141,6 @@ def main(argv: list[str]) -> None:
         print(f"config:     {out / 'config.yaml'}")
         wandb_dirs = sorted((out / "wandb").glob("*run-*"))
         if wandb_dirs:
-            print(f"W&B run:    {wandb_dirs[-1]}  (upload later with `wandb sync {wandb_dirs[-1]}`)")
+            print(
+                f"W&B run:    {wandb_dirs[-1]}  (upload later with `wandb sync {wandb_dirs[-1]}`)"
+            )

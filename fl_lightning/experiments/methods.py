@@ -1,4 +1,4 @@
-"""The methods compared, as code: where each starts from (init) and which subnetwork it trains (mask).
+"""The methods compared, as code: where each starts (init) and which subnetwork it trains (mask).
 
 | name             | init                       | mask                                         |
 | ---------------- | -------------------------- | -------------------------------------------- |
@@ -32,7 +32,9 @@ from fl_lightning.pruning.ticket import (
     random_ticket,
 )
 
-MethodName = Literal["fedavg", "dae_dense", "proposed", "lth_rewind", "init_magnitude", "random_prune"]
+MethodName = Literal[
+    "fedavg", "dae_dense", "proposed", "lth_rewind", "init_magnitude", "random_prune"
+]
 METHODS: tuple[str, ...] = (
     "fedavg",
     "dae_dense",
@@ -94,12 +96,20 @@ def build_start(
     if method == "dae_dense":
         ckpt = load_dae_checkpoint(checkpoint, option="--checkpoint")  # type: ignore[arg-type]
         _check_model(ckpt.model, ckpt.dataset, model, dataset, "--checkpoint")
-        provenance = {"method": method, "source_checkpoint": str(ckpt.path), "source_sha256": ckpt.sha256}
+        provenance = {
+            "method": method,
+            "source_checkpoint": str(ckpt.path),
+            "source_sha256": ckpt.sha256,
+        }
         return Start({**encoder, **head, **ckpt.encoder_state}, Mask({}), provenance)
     if method == "init_magnitude":
         t = init_magnitude_ticket(model, dataset, sparsity, scope, seed=init_seed)
     elif method == "proposed":
-        t = _load_ticket(ticket) if ticket else make_ticket(checkpoint, sparsity, scope, "pretrained")  # type: ignore[arg-type]
+        t = (
+            _load_ticket(ticket)
+            if ticket
+            else make_ticket(checkpoint, sparsity, scope, "pretrained")
+        )  # type: ignore[arg-type]
     elif method == "lth_rewind":
         t = make_ticket(checkpoint, sparsity, scope, "rewind_init")  # type: ignore[arg-type]
     else:  # random_prune
@@ -116,7 +126,9 @@ def _load_ticket(path: str | Path) -> Ticket:
     return Ticket.load(path, option="--ticket")
 
 
-def _check_model(found_model: str, found_dataset: str, model: str, dataset: str, option: str) -> None:
+def _check_model(
+    found_model: str, found_dataset: str, model: str, dataset: str, option: str
+) -> None:
     if found_model != model or found_dataset != dataset:
         raise UsageError(
             f"{option} was made for model {found_model!r} on {found_dataset!r}, but this run "

@@ -68,7 +68,9 @@ class _Deadline(Callback):
     def on_train_batch_end(self, *args: Any, **kwargs: Any) -> None:
         elapsed = time.perf_counter() - self.start
         if elapsed > self.seconds:
-            raise ClientTimeout(f"client exceeded its time limit ({elapsed:.1f} s > {self.seconds} s)")
+            raise ClientTimeout(
+                f"client exceeded its time limit ({elapsed:.1f} s > {self.seconds} s)"
+            )
 
 
 def lean_trainer(config: ClientConfig, callbacks: list[Callback]) -> pl.Trainer:

@@ -26,7 +26,9 @@ def human_bytes(n: float) -> str:
 class RoundProgress:
     """A bar over rounds whose text shows clients done, last test accuracy and total traffic."""
 
-    def __init__(self, rounds: int, clients_per_round: int, *, enabled: bool, done: int = 0) -> None:
+    def __init__(
+        self, rounds: int, clients_per_round: int, *, enabled: bool, done: int = 0
+    ) -> None:
         self.enabled = enabled
         self.clients_per_round = clients_per_round
         self.clients = 0
@@ -44,7 +46,12 @@ class RoundProgress:
             transient=False,
         )
         self.task = self.progress.add_task(
-            "federate", total=rounds, completed=done, clients=self._clients(), acc="-", traffic="0 B"
+            "federate",
+            total=rounds,
+            completed=done,
+            clients=self._clients(),
+            acc="-",
+            traffic="0 B",
         )
 
     def _clients(self) -> str:

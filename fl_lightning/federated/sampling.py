@@ -44,6 +44,13 @@ def data_order_seed(base: int, round_idx: int, client_id: int) -> int:
 
     A pure function (no generator state) keeps resumed runs identical to uninterrupted ones.
     """
-    return int(torch.randint(0, 2**31 - 1, (1,), generator=torch.Generator().manual_seed(
-        (base * 1_000_003 + round_idx) * 1_000_003 + client_id
-    )).item())
+    return int(
+        torch.randint(
+            0,
+            2**31 - 1,
+            (1,),
+            generator=torch.Generator().manual_seed(
+                (base * 1_000_003 + round_idx) * 1_000_003 + client_id
+            ),
+        ).item()
+    )

@@ -17,22 +17,32 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 def pretrain_args(root: Path, out: Path, *extra: str) -> list[str]:
     return [
         "pretrain",
-        "--config", str(CONFIGS / "pretrain" / "smoke.yaml"),
-        "--data.root", str(root),
-        "--data.num_images", "128",
-        "--output", str(out),
-        "--trainer.enable_progress_bar", "false",
+        "--config",
+        str(CONFIGS / "pretrain" / "smoke.yaml"),
+        "--data.root",
+        str(root),
+        "--data.num_images",
+        "128",
+        "--output",
+        str(out),
+        "--trainer.enable_progress_bar",
+        "false",
         *extra,
     ]
 
 
-def test_pretrain_smoke_writes_checkpoint_config_and_wandb(tiny_fashion_root: Path, tmp_path: Path) -> None:
+def test_pretrain_smoke_writes_checkpoint_config_and_wandb(
+    tiny_fashion_root: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "run"
     main(pretrain_args(tiny_fashion_root, out, "--trainer.max_epochs", "2"))
     ckpt = load_dae_checkpoint(out / "dae.ckpt")
     assert ckpt.model == "cnn" and ckpt.dataset == "fashion_mnist"
     # pre-training changed the encoder; the initial state is kept for `rewind_init`
-    changed = [not torch.equal(ckpt.encoder_state[k], ckpt.initial_encoder_state[k]) for k in ckpt.encoder_state]
+    changed = [
+        not torch.equal(ckpt.encoder_state[k], ckpt.initial_encoder_state[k])
+        for k in ckpt.encoder_state
+    ]
     assert any(changed)
     config = (out / "config.yaml").read_text()
     assert "seed_everything: 0" in config and "num_images: 128" in config
@@ -62,7 +72,11 @@ def test_pretrain_without_logger(tiny_fashion_root: Path, tmp_path: Path) -> Non
     ],
 )
 def test_usage_errors_exit_2(
-    tiny_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], needle: str
+    tiny_fashion_root: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    needle: str,
 ) -> None:
     with pytest.raises(SystemExit) as exc:
         main(pretrain_args(tiny_fashion_root, tmp_path / "bad", *extra))
@@ -71,7 +85,9 @@ def test_usage_errors_exit_2(
     assert needle in err and "Traceback" not in err
 
 
-def test_root_without_files_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_root_without_files_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(SystemExit) as exc:

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from fl_lightning.cli import main
-from fl_lightning.logging import WALL_CLOCK_FIELDS, read_offline_run
 from fl_lightning.federated.codec import HEADER_SIZE, payload_size
+from fl_lightning.logging import WALL_CLOCK_FIELDS, read_offline_run
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -21,12 +21,18 @@ def federate_args(root: Path, out: Path, *extra: str) -> list[str]:
     """The smoke config on the tiny dataset (600 train images: 100 held out, 10 clients)."""
     return [
         "federate",
-        "--config", str(CONFIGS / "federate" / "smoke.yaml"),
-        "--data.root", str(root),
-        "--data.server_images", "100",
-        "--data.max_test_examples", "200",
-        "--output", str(out),
-        "--pretrain_overrides", '["--trainer.enable_progress_bar=false", "--trainer.logger=false"]',
+        "--config",
+        str(CONFIGS / "federate" / "smoke.yaml"),
+        "--data.root",
+        str(root),
+        "--data.server_images",
+        "100",
+        "--data.max_test_examples",
+        "200",
+        "--output",
+        str(out),
+        "--pretrain_overrides",
+        '["--trainer.enable_progress_bar=false", "--trainer.logger=false"]',
         *extra,
     ]
 
@@ -52,8 +58,16 @@ def test_outputs_and_metric_columns(proposed_run: Path) -> None:
         assert (proposed_run / name).is_file(), name
     rows = list(csv.DictReader((proposed_run / "metrics.csv").open()))
     assert [int(r["round"]) for r in rows] == [1, 2, 3, 4]
-    for column in ("test/acc", "comm/down_bytes", "comm/up_bytes", "comm/total_bytes",
-                   "compute/flops", "model/density", "clients/participated", "clients/failed"):
+    for column in (
+        "test/acc",
+        "comm/down_bytes",
+        "comm/up_bytes",
+        "comm/total_bytes",
+        "compute/flops",
+        "model/density",
+        "clients/participated",
+        "clients/failed",
+    ):
         assert column in rows[0]
     summary = json.loads((proposed_run / "summary.json").read_text())
     assert summary["method"] == "proposed" and summary["rounds"] == 4
@@ -103,10 +117,20 @@ def test_wandb_run_has_every_round(proposed_run: Path) -> None:
     assert all("test/acc" in row for row in rounds)
 
 
-def test_same_seed_same_summary(tiny_fashion_root: Path, tmp_path: Path, proposed_run: Path) -> None:
+def test_same_seed_same_summary(
+    tiny_fashion_root: Path, tmp_path: Path, proposed_run: Path
+) -> None:
     out = tmp_path / "again"
-    main(federate_args(tiny_fashion_root, out, "--rounds", "4", "--checkpoint",
-                       str(proposed_run / "pretrain" / "dae.ckpt")))
+    main(
+        federate_args(
+            tiny_fashion_root,
+            out,
+            "--rounds",
+            "4",
+            "--checkpoint",
+            str(proposed_run / "pretrain" / "dae.ckpt"),
+        )
+    )
     first = json.loads((proposed_run / "summary.json").read_text())
     second = json.loads((out / "summary.json").read_text())
     first["provenance"].pop("source_checkpoint")
@@ -123,8 +147,9 @@ def test_fedavg_dense_learns(tiny_fashion_root: Path, tmp_path: Path) -> None:
     assert accs[-1] > 0.5 > accs[0] - 0.3  # tiny data is learnable: well above chance (0.1)
 
 
-def test_existing_run_is_not_overwritten(tiny_fashion_root: Path, proposed_run: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_existing_run_is_not_overwritten(
+    tiny_fashion_root: Path, proposed_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = (proposed_run / "summary.json").read_bytes()
     with pytest.raises(SystemExit) as exc:
         main(federate_args(tiny_fashion_root, proposed_run, "--method", "fedavg"))

@@ -8,10 +8,7 @@ import pytest
 
 from fl_lightning.cli import main
 
-from .runs import federate_args
-
-#: The reference federation: 4 rounds, 30% of the client updates fail by injection.
-REFERENCE = ("--rounds", "4", "--federation.faults.probability", "0.3")
+from .runs import REFERENCE, federate_args
 
 
 @pytest.fixture(scope="session")

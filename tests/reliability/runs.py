@@ -26,6 +26,8 @@ from fl_lightning.pruning.mask import Mask
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "configs" / "federate" / "smoke.yaml"
+#: The reference federation (`reference_run`): 4 rounds, 30% of client updates fail by injection.
+REFERENCE = ("--rounds", "4", "--federation.faults.probability", "0.3")
 
 
 def federate_args(root: Path, out: Path, *extra: str) -> list[str]:

@@ -27,8 +27,7 @@ from fl_lightning.federated.faults import FaultInjection, FaultKind
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler
 
-from .conftest import REFERENCE
-from .runs import checkpoint_round, federate_args, metric_rounds, summary, tiny_engine
+from .runs import REFERENCE, checkpoint_round, federate_args, metric_rounds, summary, tiny_engine
 
 ENGINE_LOG = "fl_lightning.federated.engine"
 

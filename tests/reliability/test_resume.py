@@ -23,8 +23,8 @@ from fl_lightning.federated.engine import LocalEngine
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.logging import read_offline_run
 
-from .conftest import REFERENCE
 from .runs import (
+    REFERENCE,
     checkpoint_round,
     federate_args,
     federate_process,
