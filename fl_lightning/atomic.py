@@ -41,3 +41,27 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """JSON (indented, sorted keys off) through a temporary file and a rename."""
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def check_can_create(path: str | os.PathLike[str], option: str) -> None:
+    """`UsageError` unless files can be created where `path` goes (a probe, removed at once).
+
+    Permission bits do not tell (root may write anywhere, a read-only or virtual file system
+    refuses everyone), so the nearest existing folder is asked to hold a temporary folder.
+    Nothing is left behind either way.
+    """
+    from fl_lightning.errors import UsageError
+
+    target = Path(path)
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option}={str(target)!r} cannot be created: {str(parent)!r} is a file.")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".fl-lightning-probe-", dir=parent))
+    except OSError as err:
+        raise UsageError(
+            f"{option}={str(target)!r} cannot be written: {str(parent)!r} refuses new files "
+            f"({err.strerror}); choose a writable folder."
+        ) from None

@@ -11,8 +11,6 @@ first (`pretrain_config`, into DIR/pretrain/), on the same server hold-out as th
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
+from fl_lightning.atomic import check_can_create
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.experiments.methods import METHODS, PRUNED, build_start, needs_checkpoint
@@ -181,18 +180,7 @@ def check_output(files: RunFiles, resume: bool) -> dict[str, Any] | None:
     output = str(files.dir)
     if files.dir.exists() and not files.dir.is_dir():
         raise UsageError(f"--output={output!r} exists and is not a folder; choose a folder.")
-    parent = files.dir
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"--output={output!r} cannot be created: {str(parent)!r} is a file.")
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".fl-lightning-probe-", dir=parent))
-    except OSError as err:
-        raise UsageError(
-            f"--output={output!r} cannot be written: {str(parent)!r} refuses new files "
-            f"({err.strerror}); choose a writable folder."
-        ) from None
+    check_can_create(files.dir, "--output")
     if resume:
         return files.read_checkpoint()
     if files.checkpoint.exists():

@@ -23,7 +23,7 @@ from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 
-from fl_lightning.atomic import atomic_write_bytes
+from fl_lightning.atomic import atomic_write_bytes, check_can_create
 from fl_lightning.data.modules import UnlabeledDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.logging import use_offline_default
@@ -56,13 +56,8 @@ class PretrainCLI(LightningCLI):
         self.config["output"] = output
         out = Path(output)
         if out.exists() and not out.is_dir():
-            raise UsageError(f"--output={output!r} exists and is not a folder.")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise UsageError(f"--output={output!r} cannot be created ({err.strerror}).") from None
-        if not os.access(out, os.W_OK):
-            raise UsageError(f"--output={output!r} is not writable.")
+            raise UsageError(f"--output={output!r} exists and is not a folder; choose a folder.")
+        check_can_create(out, "--output")  # checked now, created only once the data is found
         trainer = self.config["trainer"]
         trainer["default_root_dir"] = str(out)
         logger = trainer.get("logger")
@@ -86,9 +81,12 @@ class PretrainCLI(LightningCLI):
         for callback in self.trainer.checkpoint_callbacks:
             if getattr(callback, "dirpath", None) is None:
                 callback.dirpath = str(out / "checkpoints")
+
+    def write_config(self) -> None:
+        """The resolved config (seed included) as DIR/config.yaml, on the main process."""
         if self.trainer.is_global_zero:
             text = self.parser.dump(self.config, skip_none=False)
-            atomic_write_bytes(out / "config.yaml", text.encode())
+            atomic_write_bytes(Path(self.config["output"]) / "config.yaml", text.encode())
 
 
 def _is_wandb(logger: Any) -> bool:
@@ -125,6 +123,9 @@ def main(argv: list[str]) -> None:
     )
     trainer = cli.trainer
     out = Path(cli.config["output"])
+    # Find and check the data before anything is written: a usage error leaves no output.
+    cli.datamodule.setup("fit")
+    cli.write_config()
     start = time.perf_counter()
     trainer.fit(cli.model, datamodule=cli.datamodule)
     final = out / CHECKPOINT_NAME

@@ -7,8 +7,6 @@ its report are written atomically, so a failure leaves an existing ticket intact
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +14,8 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
-from fl_lightning.errors import UsageError, check_range
+from fl_lightning.atomic import check_can_create
+from fl_lightning.errors import check_range
 from fl_lightning.pruning.ticket import Ticket, check_ticket_path, make_ticket
 
 DESCRIPTION = """\
@@ -105,24 +104,6 @@ def print_report(ticket: Ticket, output: Path, report_path: Path, console: Conso
     # Paths whole (no wrapping) and literal (no rich markup), so they can be copied.
     console.print(f"ticket: {output}", soft_wrap=True, markup=False, highlight=False)
     console.print(f"report: {report_path}", soft_wrap=True, markup=False, highlight=False)
-
-
-def check_can_create(path: Path, option: str) -> None:
-    """`UsageError` unless files can be created where `path` goes (a probe, removed at once).
-
-    Permission bits do not tell (root may write anywhere, a read-only or virtual file system
-    refuses everyone), so the nearest existing folder is asked to hold a temporary folder.
-    """
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".fl-lightning-probe-", dir=parent))
-    except OSError as err:
-        raise UsageError(
-            f"{option}={str(path)!r} cannot be written: {str(parent)!r} refuses new files "
-            f"({err.strerror}); choose a writable folder."
-        ) from None
 
 
 def main(argv: list[str]) -> None:
