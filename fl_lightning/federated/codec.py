@@ -277,9 +277,9 @@ def decode(
         shape = template[name].shape
         if name in mask:
             m = mask[name]
-            n = int(m.sum())
+            n = mask.kept(name)
             t = torch.zeros(shape, dtype=torch.float32)
-            t[m] = values[offset : offset + n]
+            t.masked_scatter_(m, values[offset : offset + n])
         else:
             n = template[name].numel()
             t = values[offset : offset + n].reshape(shape).clone()

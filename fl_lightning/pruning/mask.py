@@ -35,6 +35,8 @@ class Mask(Mapping[str, torch.Tensor]):
                 raise TypeError(f"mask for {name!r} must be bool, got {value.dtype}")
             checked[name] = value.detach().to("cpu").clone()
         self._masks = dict(sorted(checked.items()))
+        # Masks are immutable, so the kept counts are computed once (the codec needs them often).
+        self._kept = {name: int(m.sum()) for name, m in self._masks.items()}
 
     # -- Mapping ---------------------------------------------------------------------------
     def __getitem__(self, name: str) -> torch.Tensor:
@@ -70,7 +72,11 @@ class Mask(Mapping[str, torch.Tensor]):
     # -- figures ---------------------------------------------------------------------------
     @property
     def num_kept(self) -> int:
-        return int(sum(int(m.sum()) for m in self._masks.values()))
+        return sum(self._kept.values())
+
+    def kept(self, name: str) -> int:
+        """Kept entries of tensor `name`."""
+        return self._kept[name]
 
     @property
     def num_total(self) -> int:
@@ -96,7 +102,7 @@ class Mask(Mapping[str, torch.Tensor]):
             {
                 "name": n,
                 "shape": list(m.shape),
-                "kept": int(m.sum()),
+                "kept": self._kept[n],
                 "total": m.numel(),
                 "density": _density(m),
             }
