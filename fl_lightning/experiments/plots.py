@@ -8,6 +8,7 @@ each target accuracy as a dashed line. Files are written atomically (Agg backend
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -34,6 +35,14 @@ PLOT_FILES: dict[XAxis, str] = {
     "flops": "acc_vs_flops.png",
     "round": "acc_vs_round.png",
 }
+
+
+def log_tick(value: float, _pos: int | None = None) -> str:
+    """Label of a log-axis tick: `20`, `0.5`, `1000` for 1-2-5 values, none for the others."""
+    if value <= 0:
+        return ""
+    mantissa = value / 10 ** math.floor(math.log10(value))
+    return f"{value:g}" if round(mantissa, 6) in (1.0, 2.0, 5.0) else ""
 
 
 def seed_band(
@@ -92,10 +101,9 @@ def plot_accuracy(
                 target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.0%}"
             )
         ax.set_xscale(scale)
-        if scale == "log":  # plain numbers (0.5, 20, 300) rather than 2x10^1
-            plain = FuncFormatter(lambda v, _pos: f"{v:g}")
-            ax.xaxis.set_major_formatter(plain)
-            ax.xaxis.set_minor_formatter(plain)
+        if scale == "log":  # plain 1-2-5 numbers (20, 50, 100) rather than 2x10^1
+            ax.xaxis.set_major_formatter(FuncFormatter(log_tick))
+            ax.xaxis.set_minor_formatter(FuncFormatter(log_tick))
         ax.set_xlabel(label)
         ax.set_title(f"partition: {partition}")
         ax.grid(True, which="major", alpha=0.3)

@@ -131,6 +131,19 @@ def test_pretraining_is_shared_once_per_seed(tiny_fashion_root: Path, tmp_path: 
     ]
 
 
+def test_a_given_checkpoint_replaces_the_pretraining(
+    smoke: Path, tiny_fashion_root: Path, tmp_path: Path
+) -> None:
+    ckpt = smoke / "pretrain" / "seed0" / "dae.ckpt"
+    out = tmp_path / "given"
+    extra = ("--methods=[proposed]", "--overrides+=--rounds=1", "--wandb.enabled=false")
+    compare(tiny_fashion_root, out, f"--checkpoint={ckpt}", *extra)
+    assert not (out / "pretrain").exists()
+    summary = json.loads((out / "runs/iid/proposed-s0.8/seed0/summary.json").read_text())
+    sha = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert summary["provenance"]["source_sha256"] == sha
+
+
 def test_restart_reuses_resumes_and_refuses_a_changed_config(
     tiny_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -164,6 +177,7 @@ def test_restart_reuses_resumes_and_refuses_a_changed_config(
         (["--sparsities=[0.9, 1.0]"], "--sparsities"),
         (["--seeds=[]"], "--seeds"),
         (["--federate_config=nope.yaml"], "nope.yaml"),
+        (["--checkpoint=missing.ckpt"], "missing.ckpt"),
         (["--overrides+=--model.optimizer=rmsprop"], "rmsprop"),
         (["--partitions=[{name: iid}, {name: iid}]"], "--partitions"),
     ],

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fl_lightning.experiments.plots import PLOT_FILES, seed_band, write_plots
+from fl_lightning.experiments.plots import PLOT_FILES, log_tick, seed_band, write_plots
 from fl_lightning.experiments.report import fmt_mean_std, markdown_row, write_reports
 from fl_lightning.experiments.to_target import Arm, RunCurve, summary_rows
 
@@ -114,3 +114,15 @@ def test_seed_band_and_plots(tmp_path: Path, curves: list[RunCurve]) -> None:
     assert {p.name for p in paths.values()} == set(PLOT_FILES.values())
     for path in paths.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_log_axis_labels_only_1_2_5_ticks() -> None:
+    assert [log_tick(v) for v in (20.0, 30.0, 50.0, 100.0, 0.5, 0.3, 2000.0)] == [
+        "20",
+        "",
+        "50",
+        "100",
+        "0.5",
+        "",
+        "2000",
+    ]
