@@ -110,8 +110,11 @@ class WandbRun:
             return
         import wandb
 
-        columns = list(rows[0])
-        self.run.log({key: wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in rows])})
+        names = list(rows[0])
+        columns: list[str | int] = list(names)
+        self.run.log(
+            {key: wandb.Table(columns=columns, data=[[r.get(c) for c in names] for r in rows])}
+        )
 
     def log_image(self, key: str, path: str | os.PathLike[str]) -> None:
         if self.run is not None:
@@ -179,7 +182,7 @@ def read_offline_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     summary: dict[str, Any] = {}
     for raw in _records(files[0]):
-        record = pb.Record()
+        record = pb.Record()  # type: ignore[attr-defined]
         record.ParseFromString(raw)
         kind = record.WhichOneof("record_type")
         if kind == "history":

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 
@@ -79,7 +79,7 @@ class PretrainCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         out = Path(self.config["output"])
         for callback in self.trainer.checkpoint_callbacks:
-            if getattr(callback, "dirpath", None) is None:
+            if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(out / "checkpoints")
 
     def write_config(self) -> None:

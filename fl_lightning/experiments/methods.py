@@ -94,7 +94,7 @@ def build_start(
     if needs_checkpoint(method, str(ticket) if ticket else None) and checkpoint is None:
         raise UsageError(f"--method={method} needs a DAE checkpoint: pass --checkpoint CKPT.")
     if method == "dae_dense":
-        ckpt = load_dae_checkpoint(checkpoint, option="--checkpoint")  # type: ignore[arg-type]
+        ckpt = load_dae_checkpoint(_path(checkpoint), option="--checkpoint")
         _check_model(ckpt.model, ckpt.dataset, model, dataset, "--checkpoint")
         provenance = {
             "method": method,
@@ -105,21 +105,23 @@ def build_start(
     if method == "init_magnitude":
         t = init_magnitude_ticket(model, dataset, sparsity, scope, seed=init_seed)
     elif method == "proposed":
-        t = (
-            _load_ticket(ticket)
-            if ticket
-            else make_ticket(checkpoint, sparsity, scope, "pretrained")
-        )  # type: ignore[arg-type]
+        t = _load_ticket(ticket) if ticket else make_ticket(_path(checkpoint), sparsity, scope)
     elif method == "lth_rewind":
-        t = make_ticket(checkpoint, sparsity, scope, "rewind_init")  # type: ignore[arg-type]
+        t = make_ticket(_path(checkpoint), sparsity, scope, "rewind_init")
     else:  # random_prune
-        like = _load_ticket(ticket) if ticket else make_ticket(checkpoint, sparsity, scope)  # type: ignore[arg-type]
+        like = _load_ticket(ticket) if ticket else make_ticket(_path(checkpoint), sparsity, scope)
         t = random_ticket(model, dataset, like.mask, seed=init_seed, init_seed=init_seed)
     _check_model(t.model, t.dataset, model, dataset, "--ticket" if ticket else "--checkpoint")
     state = {**encoder, **head, **t.state()}
     for name, m in t.mask.items():
         state[name] = state[name] * m
     return Start(state, t.mask, {"method": method, **t.provenance})
+
+
+def _path(checkpoint: str | Path | None) -> Path:
+    """The checkpoint that `needs_checkpoint` guaranteed is there."""
+    assert checkpoint is not None
+    return Path(checkpoint)
 
 
 def _load_ticket(path: str | Path) -> Ticket:

@@ -7,7 +7,9 @@ meters count are exactly what the model was rebuilt from.
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -133,3 +135,15 @@ def run_client_update(
         flops=flops_per_example * num_examples * config.local_epochs,
         seconds=time.perf_counter() - start,
     )
+
+
+def quiet_lightning() -> None:
+    """Silence the per-Trainer banners ("GPU available: ...") that per-client Trainers repeat."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+    warnings.filterwarnings(
+        "ignore", ".*defined a `validation_step` but have no `val_dataloader`.*"
+    )
+    warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")

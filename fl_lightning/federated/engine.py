@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
@@ -27,9 +26,20 @@ from fl_lightning.federated.accounting import (
     training_flops_per_example,
 )
 from fl_lightning.federated.aggregate import fedavg
-from fl_lightning.federated.client import ClientConfig, ClientResult, run_client_update
+from fl_lightning.federated.client import (
+    ClientConfig,
+    ClientResult,
+    quiet_lightning,
+    run_client_update,
+)
 from fl_lightning.federated.codec import decode, encode
-from fl_lightning.federated.faults import FaultInjection, FaultInjector, FaultKind, InjectedFault
+from fl_lightning.federated.config import FederationConfig, FederationFailed, Seeds
+from fl_lightning.federated.faults import (
+    ClientJob,
+    FaultInjector,
+    InjectedFault,
+    faulty_upload,
+)
 from fl_lightning.federated.progress import RoundProgress
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler, clients_per_round, data_order_seed
@@ -41,126 +51,12 @@ from fl_lightning.pruning.mask import Mask
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FederationConfig:
-    """The round loop's settings.
-
-    Args:
-        rounds: maximum number of rounds (>= 1).
-        clients_per_round: clients sampled per round: a count (>= 1) or a fraction in (0, 1).
-        eval_every: evaluate the global model on the test split every this many rounds (and
-            always after the last one).
-        target_acc: stop once the test accuracy reaches this value (None: run every round).
-        dtype: value type of payloads (`float16` halves the traffic).
-        min_clients: fewest successful client updates a round needs; below it the round is
-            retried with a fresh sample.
-        max_retries: retries of a round that got fewer than `min_clients` updates, before the
-            run stops with an error (its last checkpoint intact).
-        max_update_norm: refuse an update whose L2 distance to the global model exceeds this.
-        faults: fault injection (failure probability and seed), for tests and demonstrations.
-    """
-
-    rounds: int = 50
-    clients_per_round: float = 10
-    eval_every: int = 1
-    target_acc: float | None = None
-    dtype: Literal["float32", "float16"] = "float32"
-    min_clients: int = 1
-    max_retries: int = 3
-    max_update_norm: float | None = None
-    faults: FaultInjection = FaultInjection()
-
-    def validate(self, num_clients: int) -> None:
-        """`UsageError` for any value out of range, naming the option."""
-        if self.rounds < 1:
-            raise UsageError(f"--rounds={self.rounds!r} must be >= 1.")
-        if self.clients_per_round <= 0 or self.clients_per_round > num_clients:
-            raise UsageError(
-                f"federation.clients_per_round={self.clients_per_round!r}: allowed a count in "
-                f"[1, {num_clients}] (data.num_clients) or a fraction in (0, 1)."
-            )
-        if self.clients_per_round > 1 and self.clients_per_round != int(self.clients_per_round):
-            raise UsageError(
-                f"federation.clients_per_round={self.clients_per_round!r}: a count above 1 must "
-                f"be a whole number in [1, {num_clients}]; a fraction must be in (0, 1)."
-            )
-        if self.eval_every < 1:
-            raise UsageError(f"federation.eval_every={self.eval_every!r} must be >= 1.")
-        if self.target_acc is not None and not 0 < self.target_acc <= 1:
-            raise UsageError(f"federation.target_acc={self.target_acc!r}: allowed (0, 1].")
-        k = clients_per_round(self.clients_per_round, num_clients)
-        if not 1 <= self.min_clients <= k:
-            raise UsageError(
-                f"federation.min_clients={self.min_clients!r}: allowed [1, {k}] "
-                "(the clients sampled per round)."
-            )
-        if self.max_retries < 0:
-            raise UsageError(f"federation.max_retries={self.max_retries!r} must be >= 0.")
-        if self.max_update_norm is not None and self.max_update_norm <= 0:
-            raise UsageError(f"federation.max_update_norm={self.max_update_norm!r} must be > 0.")
-
-
-@dataclass(frozen=True)
-class Seeds:
-    """One seed per source of randomness (data split, client sampling, model init, data order)."""
-
-    split: int = 0
-    sampling: int = 0
-    init: int = 0
-    data_order: int = 0
-
-
-class FederationFailed(RuntimeError):
-    """A round could not gather `min_clients` updates within `max_retries` retries."""
-
-
 @dataclass
 class _Outcome:
     results: list[ClientResult]
     states: list[dict[str, torch.Tensor]]
     failed: int
     participated: int
-
-
-@dataclass(frozen=True)
-class ClientJob:
-    """One sampled client's part of a round: its id, its download, the fault to inject (or None)."""
-
-    client_id: int
-    payload: bytes
-    fault: FaultKind | None
-
-
-def faulty_upload(
-    payload: bytes,
-    fault: str | None,
-    template: dict[str, torch.Tensor],
-    mask: Mask,
-    dtype: Literal["float32", "float16"],
-) -> bytes:
-    """`payload` as an injected upload fault (`empty`, `corrupt`, `nan`) delivers it.
-
-    `template` gives names and shapes for the `nan` fault; other faults leave `payload` as is.
-    """
-    if fault == "empty":
-        return b""
-    if fault == "corrupt":
-        return FaultInjector.corrupt(payload)
-    if fault == "nan":
-        state, _ = decode(payload, template, mask)
-        poisoned = {k: torch.full_like(v, float("nan")) for k, v in state.items()}
-        return encode(poisoned, mask, with_mask=False, dtype=dtype)
-    return payload
-
-
-def quiet_lightning() -> None:
-    """Silence the per-Trainer banners ("GPU available: ...") that per-client Trainers repeat."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    warnings.filterwarnings("ignore", ".*GPU available but not used.*")
-    warnings.filterwarnings("ignore", ".*defined a `validation_step` but have no `val_dataloader`.*")
-    warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
 
 
 class LocalEngine:
@@ -216,7 +112,9 @@ class LocalEngine:
         self.faults = FaultInjector(federation.faults)
         self.comm = CommunicationMeter()
         self.compute = ComputeMeter()
-        self.global_state = {k: v.detach().to("cpu", torch.float32).clone() for k, v in initial_state.items()}
+        self.global_state = {
+            k: v.detach().to("cpu", torch.float32).clone() for k, v in initial_state.items()
+        }
         self._apply_mask(self.global_state)
         self.round = 0
         self.history: list[dict[str, Any]] = []
@@ -251,7 +149,8 @@ class LocalEngine:
             raise UsageError("--resume: the checkpoint's mask differs from this run's mask.")
         if state.get("method", self.method) != self.method:
             raise UsageError(
-                f"--resume: the checkpoint is of method {state.get('method')!r}, not {self.method!r}."
+                f"--resume: the checkpoint is of method {state.get('method')!r}, "
+                f"not {self.method!r}."
             )
         self.round = int(state["round"])
         self.global_state = dict(state["global_state"])
@@ -305,7 +204,11 @@ class LocalEngine:
                 break
             log.warning(
                 "round %d attempt %d: %d of %d clients succeeded (< min_clients=%d); resampling",
-                r, attempt + 1, len(outcome.results), len(sampled), self.federation.min_clients,
+                r,
+                attempt + 1,
+                len(outcome.results),
+                len(sampled),
+                self.federation.min_clients,
             )
         else:
             raise FederationFailed(
@@ -356,7 +259,9 @@ class LocalEngine:
                 self.comm.add_up(len(reply.payload))
                 state, _ = decode(reply.payload, self.global_state, self.mask)
                 validate_update(
-                    state, self.global_state, self.mask,
+                    state,
+                    self.global_state,
+                    self.mask,
                     max_update_norm=self.federation.max_update_norm,
                 )
             except Exception as err:  # a client may fail in any way; the round goes on
@@ -399,7 +304,9 @@ class LocalEngine:
         if fault == "raise":
             raise InjectedFault(f"injected failure of client {cid}")
         loader = self.data.client_dataloader(
-            cid, seed=data_order_seed(self.seeds.data_order, r, cid), batch_size=self.client.batch_size
+            cid,
+            seed=data_order_seed(self.seeds.data_order, r, cid),
+            batch_size=self.client.batch_size,
         )
         result = run_client_update(
             client_id=cid,
@@ -459,7 +366,11 @@ class LocalEngine:
         accs = [row["test/acc"] for row in self.history if row["test/acc"] is not None]
         target = self.federation.target_acc
         reached = next(
-            (row for row in self.history if target is not None and (row["test/acc"] or 0) >= target),
+            (
+                row
+                for row in self.history
+                if target is not None and (row["test/acc"] or 0) >= target
+            ),
             None,
         )
         return {

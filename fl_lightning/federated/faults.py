@@ -15,6 +15,8 @@ from typing import Any, Literal
 import torch
 
 from fl_lightning.errors import UsageError, check_range
+from fl_lightning.federated.codec import decode, encode
+from fl_lightning.pruning.mask import Mask
 
 FaultKind = Literal["raise", "empty", "corrupt", "nan"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("raise", "empty", "corrupt", "nan")
@@ -39,7 +41,9 @@ class FaultInjection:
     def __post_init__(self) -> None:
         check_range("federation.faults.probability", self.probability, 0.0, 1.0)
         if not self.kinds:
-            raise UsageError("federation.faults.kinds is empty; choose from: " + ", ".join(FAULT_KINDS))
+            raise UsageError(
+                "federation.faults.kinds is empty; choose from: " + ", ".join(FAULT_KINDS)
+            )
         for kind in self.kinds:
             if kind not in FAULT_KINDS:
                 raise UsageError(
@@ -79,3 +83,34 @@ class FaultInjector:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
         self.injected = int(state.get("injected", 0))
+
+
+@dataclass(frozen=True)
+class ClientJob:
+    """One sampled client's part of a round: its id, its download, the fault to inject (or None)."""
+
+    client_id: int
+    payload: bytes
+    fault: FaultKind | None
+
+
+def faulty_upload(
+    payload: bytes,
+    fault: str | None,
+    template: dict[str, torch.Tensor],
+    mask: Mask,
+    dtype: Literal["float32", "float16"],
+) -> bytes:
+    """`payload` as an injected upload fault (`empty`, `corrupt`, `nan`) delivers it.
+
+    `template` gives names and shapes for the `nan` fault; other faults leave `payload` as is.
+    """
+    if fault == "empty":
+        return b""
+    if fault == "corrupt":
+        return FaultInjector.corrupt(payload)
+    if fault == "nan":
+        state, _ = decode(payload, template, mask)
+        poisoned = {k: torch.full_like(v, float("nan")) for k, v in state.items()}
+        return encode(poisoned, mask, with_mask=False, dtype=dtype)
+    return payload

@@ -44,7 +44,9 @@ class RunFiles:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise UsageError(f"{option}={str(self.dir)!r} cannot be created ({err.strerror}).") from None
+            raise UsageError(
+                f"{option}={str(self.dir)!r} cannot be created ({err.strerror})."
+            ) from None
         if not os.access(self.dir, os.W_OK):
             raise UsageError(f"{option}={str(self.dir)!r} is not writable.")
 

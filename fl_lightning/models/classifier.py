@@ -50,7 +50,8 @@ class Classifier(pl.LightningModule):
         self.save_hyperparameters()
         info = dataset_info(dataset)
         self.encoder = build_encoder(model, info.shape)
-        self.head = build_head(self.encoder.out_features, info.num_classes)
+        out_features: int = self.encoder.out_features  # type: ignore[assignment]
+        self.head = build_head(out_features, info.num_classes)
         self.test_acc = MulticlassAccuracy(num_classes=info.num_classes, average="micro")
         if dae_checkpoint is not None:
             from fl_lightning.models.dae import load_dae_checkpoint
@@ -65,13 +66,17 @@ class Classifier(pl.LightningModule):
 
     def load_encoder_state(self, state: Mapping[str, torch.Tensor]) -> None:
         """Copy `encoder.*` weights (e.g. from a DAE or a ticket) into the encoder."""
-        stripped = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+        stripped = {
+            k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")
+        }
         self.encoder.load_state_dict(stripped, strict=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
         x, y = batch
         loss = F.cross_entropy(self(x), y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))

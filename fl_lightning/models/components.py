@@ -32,7 +32,8 @@ class ImageShape:
 class CNNEncoder(nn.Module):
     """McMahan et al.'s FedAvg CNN without its output layer.
 
-    conv5x5-32 (same padding) -> ReLU -> maxpool2 -> conv5x5-64 -> ReLU -> maxpool2 -> fc-512 -> ReLU.
+    conv5x5-32 (same padding) -> ReLU -> maxpool2 -> conv5x5-64 -> ReLU -> maxpool2 -> fc-512
+    -> ReLU.
     """
 
     def __init__(self, shape: ImageShape, hidden: int = 512) -> None:

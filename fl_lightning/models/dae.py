@@ -79,7 +79,8 @@ class DAEPretrainer(pl.LightningModule):
         if self.hparams["noise"] == "gaussian":
             return x + self.hparams["noise_std"] * torch.randn_like(x)
         drop = torch.rand_like(x[:, :1]) < self.hparams["mask_prob"]
-        return torch.where(drop, self.black.expand_as(x), x)
+        black: torch.Tensor = self.black  # type: ignore[assignment]
+        return torch.where(drop, black.expand_as(x), x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
@@ -118,7 +119,7 @@ class DAEPretrainer(pl.LightningModule):
                 caption=["rows: clean / noisy / reconstructed"],
                 step=self.global_step,
             )
-        elif hasattr(experiment, "add_image"):  # TensorBoardLogger
+        elif experiment is not None and hasattr(experiment, "add_image"):  # TensorBoardLogger
             experiment.add_image("val/reconstructions", grid, self.global_step)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -175,7 +176,9 @@ def load_dae_checkpoint(path: str | Path, option: str = "--checkpoint") -> DAECh
     """Read a `DAEPretrainer` checkpoint; `UsageError` (naming `option`) for anything else."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"{option}={str(path)!r}: no such file. Run `fl-lightning pretrain` first.")
+        raise UsageError(
+            f"{option}={str(path)!r}: no such file. Run `fl-lightning pretrain` first."
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # unreadable, truncated, not a torch file
@@ -194,7 +197,9 @@ def load_dae_checkpoint(path: str | Path, option: str = "--checkpoint") -> DAECh
     encoder_state = {k: v for k, v in state.items() if k.startswith("encoder.")}
     initial = ckpt.get("initial_encoder_state")
     if not encoder_state or not initial:
-        raise UsageError(f"{option}={str(path)!r} has no encoder weights; it is not a DAE checkpoint.")
+        raise UsageError(
+            f"{option}={str(path)!r} has no encoder weights; it is not a DAE checkpoint."
+        )
     return DAECheckpoint(
         model=meta["model"],
         dataset=meta["dataset"],

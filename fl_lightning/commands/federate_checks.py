@@ -1,0 +1,156 @@
+"""Checks `fl-lightning federate` makes before any work starts, and what a resume must match.
+
+Every check raises `UsageError` naming the option, the value and what is allowed, and writes
+nothing, so a mistake leaves no partial output behind.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonargparse import Namespace
+
+from fl_lightning.atomic import check_can_create
+from fl_lightning.errors import UsageError, check_choice, check_range
+from fl_lightning.experiments.methods import PRUNED
+from fl_lightning.federated.client import ClientConfig, lean_trainer
+from fl_lightning.federated.results import RunFiles
+from fl_lightning.logging import TOTAL_BYTES, read_offline_run
+from fl_lightning.models.components import available_models
+
+
+def resolve(cfg: Namespace) -> Namespace:
+    """Fill in what defaults to other values (seeds, rounds, output); check ranges.
+
+    Works on the parsed Namespace, so the config written to config.yaml is the resolved one.
+    """
+    for key in ("split", "sampling", "init", "data_order"):
+        if cfg.seeds[key] is None:
+            cfg.seeds[key] = cfg.seed
+    cfg.data.split_seed = cfg.seeds.split
+    if cfg.rounds is not None:
+        cfg.federation.rounds = cfg.rounds
+    cfg.rounds = cfg.federation.rounds
+    if cfg.output is None:
+        cfg.output = f"runs/federate/{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_range("--sparsity", cfg.sparsity, 0.0, 1.0)
+    for key in ("split", "sampling", "init", "data_order"):
+        if cfg.seeds[key] < 0:
+            raise UsageError(f"--seeds.{key}={cfg.seeds[key]!r} (or --seed) must be >= 0.")
+    check_choice("model.model", cfg.model.model, available_models())
+    if not cfg.model.lr > 0:
+        raise UsageError(f"model.lr={cfg.model.lr!r} must be > 0.")
+    check_range("model.momentum", cfg.model.momentum, 0.0, 1.0)
+    if cfg.model.weight_decay < 0:
+        raise UsageError(f"model.weight_decay={cfg.model.weight_decay!r} must be >= 0.")
+    for option in ("local_epochs", "batch_size"):
+        if cfg.client[option] < 1:
+            raise UsageError(f"client.{option}={cfg.client[option]!r} must be >= 1.")
+    if cfg.client.timeout is not None and not cfg.client.timeout > 0:
+        raise UsageError(
+            f"client.timeout={cfg.client.timeout!r} must be > 0 seconds (or null for no limit)."
+        )
+    if cfg.method not in PRUNED and cfg.ticket:
+        raise UsageError(f"--ticket is for the pruned methods; --method={cfg.method} is dense.")
+    for option in ("ticket", "checkpoint"):
+        value = cfg[option]
+        if value and not Path(value).is_file():
+            raise UsageError(f"--{option}={value!r}: no such file.")
+    return cfg
+
+
+def check_output(files: RunFiles, resume: bool) -> dict[str, Any] | None:
+    """Refuse an output that cannot be written, or one whose run would be overwritten.
+
+    Creates nothing (a probe folder is made and removed in the nearest existing parent); returns
+    the checkpoint to continue from with `resume`, else None.
+    """
+    output = str(files.dir)
+    if files.dir.exists() and not files.dir.is_dir():
+        raise UsageError(f"--output={output!r} exists and is not a folder; choose a folder.")
+    check_can_create(files.dir, "--output")
+    if resume:
+        return files.read_checkpoint()
+    if files.checkpoint.exists():
+        raise UsageError(
+            f"--output={output!r} already holds a federation run (checkpoint.pt): pass "
+            "--resume to continue it, or choose another --output."
+        )
+    return None
+
+
+#: Options that may differ when a run is resumed: where and how it shows, not what it computes.
+RESUMABLE_OPTIONS = (
+    "output",
+    "resume",
+    "progress",
+    "rounds",
+    "federation.rounds",
+    "wandb.",
+    "flower.",
+    "data.root",
+    "pretrain_config",
+    "pretrain_overrides",
+)
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(_flat(value, f"{prefix}{key}."))
+    return {k.removesuffix("."): v for k, v in flat.items()}
+
+
+def check_resume_config(files: RunFiles, config_text: str) -> None:
+    """`--resume` must continue a run with the options it started with (bar `RESUMABLE_OPTIONS`)."""
+    if not files.config.is_file():
+        return
+    saved = _flat(yaml.safe_load(files.config.read_text()) or {})
+    now = _flat(yaml.safe_load(config_text) or {})
+    changed = [
+        key
+        for key in sorted(saved.keys() | now.keys())
+        if saved.get(key) != now.get(key) and not key.startswith(RESUMABLE_OPTIONS)
+    ]
+    if changed:
+        shown = ", ".join(f"{k}={now.get(k)!r} (was {saved.get(k)!r})" for k in changed[:4])
+        raise UsageError(
+            f"--resume: options differ from the run in {str(files.dir)!r}: {shown}"
+            f"{' ...' if len(changed) > 4 else ''}; resume with its options (--config "
+            f"{files.config} --resume true) or start a new run in another --output."
+        )
+
+
+def check_accelerator(client: ClientConfig) -> None:
+    """`UsageError` unless a client Trainer can be built with `client.accelerator` here."""
+    try:
+        lean_trainer(client, [])
+    except Exception as err:  # Lightning's MisconfigurationException, ValueError, ...
+        raise UsageError(
+            f"client.accelerator={client.accelerator!r} cannot be used on this machine ({err})."
+        ) from None
+
+
+def wandb_run_id(directory: Path) -> str | None:
+    """The id of the W&B run that an earlier part of the run in `directory` logged to."""
+    runs = sorted(
+        p for p in (directory / "wandb").glob("*run-*-*") if p.is_dir() and not p.is_symlink()
+    )
+    return runs[0].name.rsplit("-", 1)[-1] if runs else None
+
+
+def wandb_rounds_logged(directory: Path, run_id: str | None) -> set[int]:
+    """Rounds that earlier parts of W&B run `run_id` wrote to disk (a killed one may have none)."""
+    rounds: set[int] = set()
+    for part in (directory / "wandb").glob(f"*run-*-{run_id}"):
+        try:
+            history = read_offline_run(part)["history"]
+        except Exception:  # a part killed mid-write reads as far as it can, or not at all
+            continue
+        rounds.update(int(row["round"]) for row in history if TOTAL_BYTES in row)
+    return rounds

@@ -1,0 +1,163 @@
+"""The options of `fl-lightning federate`: its parser, which is also the schema of
+configs/federate/*.yaml, and the small dataclasses of its option groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from jsonargparse import ActionConfigFile, ArgumentParser
+
+from fl_lightning.data.modules import FederatedDataModule
+from fl_lightning.experiments.methods import METHODS
+from fl_lightning.federated.client import ClientConfig
+from fl_lightning.federated.engine import FederationConfig
+from fl_lightning.federated.flower_options import FlowerOptions
+
+DESCRIPTION = (
+    "Run FedAvg over simulated clients starting from one method's model (see --method), "
+    "counting the bytes of every real payload, the clients' FLOPs and seconds. Outputs go to "
+    "--output: metrics.csv, summary.json, config.yaml, model.pt, checkpoint.pt, wandb/."
+)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The classifier and its local optimiser.
+
+    Args:
+        model: encoder architecture (`cnn`, `mlp`); must match a given checkpoint or ticket.
+        optimizer: local optimiser: `sgd`, `adam` or `adamw`.
+        lr: local learning rate.
+        momentum: SGD momentum (the optimiser state is fresh every round, as in FedAvg).
+        weight_decay: weight decay.
+    """
+
+    model: str = "cnn"
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class SeedOverrides:
+    """Per-source seeds; each unset one takes `--seed`.
+
+    Args:
+        split: server hold-out and client partition (sets data.split_seed).
+        sampling: which clients take part in each round.
+        init: random initialisation (and every method's output layer).
+        data_order: each client's batch order in each round.
+    """
+
+    split: int | None = None
+    sampling: int | None = None
+    init: int | None = None
+    data_order: int | None = None
+
+
+@dataclass(frozen=True)
+class WandbConfig:
+    """W&B logging (offline unless WANDB_MODE says otherwise).
+
+    Args:
+        enabled: log this federation to one W&B run.
+        project: W&B project.
+        group: W&B group (compare puts one comparison in one group).
+        name: run name (default: `<method>-seed<seed>`).
+    """
+
+    enabled: bool = True
+    project: str = "fl-lightning"
+    group: str | None = None
+    name: str | None = None
+
+
+def build_parser() -> ArgumentParser:
+    """The `fl-lightning federate` parser (also the schema of configs/federate/*.yaml)."""
+    parser = ArgumentParser(prog="fl-lightning federate", description=DESCRIPTION)
+    parser.add_argument(
+        "--config", action=ActionConfigFile, help="YAML config (configs/federate/)."
+    )
+    parser.add_argument(
+        "--method",
+        type=Literal[METHODS],
+        default="proposed",
+        help="Starting point and mask: " + ", ".join(METHODS) + ".",
+    )
+    parser.add_argument(
+        "--engine",
+        type=Literal["local", "flower"],
+        default="local",
+        help="local: one process; flower: Flower's simulation engine (Ray).",
+    )
+    parser.add_argument(
+        "--ticket",
+        type=str | None,
+        default=None,
+        help="A `fl-lightning prune` ticket (proposed; random_prune copies its densities).",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=str | None,
+        default=None,
+        help="A `fl-lightning pretrain` DAE checkpoint (methods that need one).",
+    )
+    parser.add_argument(
+        "--sparsity",
+        type=float,
+        default=0.9,
+        help="Fraction of prunable weights removed by the pruned methods, in [0, 1).",
+    )
+    parser.add_argument(
+        "--scope",
+        type=Literal["global", "layer"],
+        default="global",
+        help="Magnitude threshold over all prunable tensors (global) or per layer.",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int | None,
+        default=None,
+        help="Rounds to run (overrides federation.rounds).",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="Base seed for every unset --seeds.*.")
+    parser.add_argument("--seeds", type=SeedOverrides, default=SeedOverrides())
+    parser.add_argument(
+        "--output",
+        type=str | None,
+        default=None,
+        help="Run folder (default: runs/federate/<method>-<date-time>).",
+    )
+    parser.add_argument(
+        "--resume",
+        type=bool,
+        default=False,
+        help="Continue the run in --output from its checkpoint.pt.",
+    )
+    parser.add_argument("--progress", type=bool, default=True, help="Show a progress bar.")
+    parser.add_class_arguments(FederatedDataModule, "data")
+    parser.add_argument("--model", type=ModelConfig, default=ModelConfig())
+    parser.add_argument("--client", type=ClientConfig, default=ClientConfig())
+    parser.add_argument("--federation", type=FederationConfig, default=FederationConfig())
+    parser.add_argument(
+        "--pretrain_config",
+        type=str,
+        default="configs/pretrain/fashion_mnist.yaml",
+        help="Pre-training config used when a DAE is needed and none is given.",
+    )
+    parser.add_argument(
+        "--pretrain_overrides",
+        type=list[str],
+        default=[],
+        help="Extra `fl-lightning pretrain` arguments, e.g. ['--trainer.max_epochs=2'].",
+    )
+    parser.add_argument("--wandb", type=WandbConfig, default=WandbConfig())
+    parser.add_argument(
+        "--flower",
+        type=FlowerOptions,
+        default=FlowerOptions(),
+        help="Flower settings (with --engine flower): client resources, timeouts.",
+    )
+    return parser

@@ -1,0 +1,83 @@
+"""The round loop's settings: `FederationConfig`, the named `Seeds`, and its failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from fl_lightning.errors import UsageError
+from fl_lightning.federated.faults import FaultInjection
+from fl_lightning.federated.sampling import clients_per_round
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """The round loop's settings.
+
+    Args:
+        rounds: maximum number of rounds (>= 1).
+        clients_per_round: clients sampled per round: a count (>= 1) or a fraction in (0, 1).
+        eval_every: evaluate the global model on the test split every this many rounds (and
+            always after the last one).
+        target_acc: stop once the test accuracy reaches this value (None: run every round).
+        dtype: value type of payloads (`float16` halves the traffic).
+        min_clients: fewest successful client updates a round needs; below it the round is
+            retried with a fresh sample.
+        max_retries: retries of a round that got fewer than `min_clients` updates, before the
+            run stops with an error (its last checkpoint intact).
+        max_update_norm: refuse an update whose L2 distance to the global model exceeds this.
+        faults: fault injection (failure probability and seed), for tests and demonstrations.
+    """
+
+    rounds: int = 50
+    clients_per_round: float = 10
+    eval_every: int = 1
+    target_acc: float | None = None
+    dtype: Literal["float32", "float16"] = "float32"
+    min_clients: int = 1
+    max_retries: int = 3
+    max_update_norm: float | None = None
+    faults: FaultInjection = field(default_factory=FaultInjection)
+
+    def validate(self, num_clients: int) -> None:
+        """`UsageError` for any value out of range, naming the option."""
+        if self.rounds < 1:
+            raise UsageError(f"--rounds={self.rounds!r} must be >= 1.")
+        if self.clients_per_round <= 0 or self.clients_per_round > num_clients:
+            raise UsageError(
+                f"federation.clients_per_round={self.clients_per_round!r}: allowed a count in "
+                f"[1, {num_clients}] (data.num_clients) or a fraction in (0, 1)."
+            )
+        if self.clients_per_round > 1 and self.clients_per_round != int(self.clients_per_round):
+            raise UsageError(
+                f"federation.clients_per_round={self.clients_per_round!r}: a count above 1 must "
+                f"be a whole number in [1, {num_clients}]; a fraction must be in (0, 1)."
+            )
+        if self.eval_every < 1:
+            raise UsageError(f"federation.eval_every={self.eval_every!r} must be >= 1.")
+        if self.target_acc is not None and not 0 < self.target_acc <= 1:
+            raise UsageError(f"federation.target_acc={self.target_acc!r}: allowed (0, 1].")
+        k = clients_per_round(self.clients_per_round, num_clients)
+        if not 1 <= self.min_clients <= k:
+            raise UsageError(
+                f"federation.min_clients={self.min_clients!r}: allowed [1, {k}] "
+                "(the clients sampled per round)."
+            )
+        if self.max_retries < 0:
+            raise UsageError(f"federation.max_retries={self.max_retries!r} must be >= 0.")
+        if self.max_update_norm is not None and self.max_update_norm <= 0:
+            raise UsageError(f"federation.max_update_norm={self.max_update_norm!r} must be > 0.")
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """One seed per source of randomness (data split, client sampling, model init, data order)."""
+
+    split: int = 0
+    sampling: int = 0
+    init: int = 0
+    data_order: int = 0
+
+
+class FederationFailed(RuntimeError):
+    """A round could not gather `min_clients` updates within `max_retries` retries."""
