@@ -192,6 +192,11 @@ def log_to_wandb(
         directory = run.directory
     finally:
         run.finish()
+        # finish() can return before the offline .wandb file is complete (wandb 0.31, under
+        # load); teardown waits for it, so the run is whole on disk when compare returns.
+        import wandb
+
+        wandb.teardown()
     return directory
 
 
