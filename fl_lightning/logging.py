@@ -127,9 +127,22 @@ class WandbRun:
             self.run.summary.update(dict(values))
 
     def finish(self) -> None:
+        """Close the run and wait until its offline file is complete on disk."""
         if self.run is not None:
             self.run.finish()
             self.run = None
+            finish_wandb_writes()
+
+
+def finish_wandb_writes() -> None:
+    """Wait for W&B's background service to flush every run (`wandb.teardown()`).
+
+    In wandb 0.31, `finish()` can return before an offline `.wandb` file is complete when the
+    machine is busy; teardown waits, so a run is whole on disk when a command returns.
+    """
+    import wandb
+
+    wandb.teardown()
 
 
 # -- reading offline runs back -------------------------------------------------------------

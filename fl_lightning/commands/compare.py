@@ -191,12 +191,7 @@ def log_to_wandb(
             run.log_image(f"plots/acc_vs_{axis}", path)
         directory = run.directory
     finally:
-        run.finish()
-        # finish() can return before the offline .wandb file is complete (wandb 0.31, under
-        # load); teardown waits for it, so the run is whole on disk when compare returns.
-        import wandb
-
-        wandb.teardown()
+        run.finish()  # waits for the offline file (see `finish_wandb_writes`)
     return directory
 
 

@@ -26,7 +26,7 @@ from lightning.pytorch.loggers import WandbLogger
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
 from fl_lightning.data.modules import UnlabeledDataModule
 from fl_lightning.errors import UsageError
-from fl_lightning.logging import use_offline_default
+from fl_lightning.logging import finish_wandb_writes, use_offline_default
 from fl_lightning.models.dae import DAEPretrainer
 
 CHECKPOINT_NAME = "dae.ckpt"
@@ -100,6 +100,7 @@ def _finish_wandb(trainer: Trainer) -> None:
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger) and trainer.is_global_zero:
             logger.experiment.finish()
+            finish_wandb_writes()
 
 
 def main(argv: list[str]) -> None:

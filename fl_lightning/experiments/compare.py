@@ -36,7 +36,8 @@ from fl_lightning.experiments.to_target import Arm, RunCurve
 
 #: config.yaml keys that may differ between a finished run and the grid's request (a moved
 #: comparison folder keeps its runs).
-_VOLATILE_KEYS = ("resume", "progress", "config", "output")
+# Keys that do not change what a run computes: a finished run that differs only here is reused.
+_VOLATILE_KEYS = ("resume", "progress", "config", "output", "wandb")
 
 
 @dataclass(frozen=True)
