@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,8 @@ def _finish_wandb(trainer: Trainer) -> None:
 def main(argv: list[str]) -> None:
     """Parse `argv`, pre-train, write the checkpoint; print where everything went."""
     use_offline_default()
+    # Called from Python on purpose (federate and compare pre-train through here).
+    warnings.filterwarnings("ignore", ".*args parameter is intended to run from within Python.*")
     cli = PretrainCLI(
         DAEPretrainer,
         UnlabeledDataModule,

@@ -218,7 +218,10 @@ def _sets_logger(cfg: Namespace) -> bool:
 
 def _comparable(config_text: str) -> dict[str, Any]:
     config = yaml.safe_load(config_text) or {}
-    return {k: v for k, v in config.items() if k not in _VOLATILE_KEYS}
+    comparable = {k: v for k, v in config.items() if k not in _VOLATILE_KEYS}
+    if not needs_checkpoint(str(config.get("method")), config.get("ticket")):
+        comparable.pop("checkpoint", None)  # a method without a DAE never reads it
+    return comparable
 
 
 def run_one(
