@@ -76,7 +76,8 @@ class _Deadline(Callback):
 
 
 def lean_trainer(config: ClientConfig, callbacks: list[Callback]) -> pl.Trainer:
-    """A fresh Trainer without logger, checkpoints, progress bar or summary (one per client)."""
+    """A fresh barebones Trainer (one per client): no logger, checkpoints, progress bar,
+    summary or `self.log` bookkeeping, which would cost more than a small client's steps."""
     return pl.Trainer(
         max_epochs=config.local_epochs,
         accelerator=config.accelerator,
@@ -86,6 +87,8 @@ def lean_trainer(config: ClientConfig, callbacks: list[Callback]) -> pl.Trainer:
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        limit_val_batches=0,
+        barebones=True,
         callbacks=callbacks,
     )
 
@@ -125,13 +128,13 @@ def run_client_update(
         callbacks.append(_Deadline(config.timeout))
     trainer = lean_trainer(config, callbacks)
     trainer.fit(model, train_dataloaders=dataloader)
-    loss = trainer.callback_metrics.get("train/loss")
+    loss = model.epoch_train_loss
     upload = {k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()}
     return ClientResult(
         client_id=client_id,
         payload=encode(upload, mask, with_mask=False, dtype=dtype),
         num_examples=num_examples,
-        train_loss=float(loss) if loss is not None else float("nan"),
+        train_loss=loss,
         flops=flops_per_example * num_examples * config.local_epochs,
         seconds=time.perf_counter() - start,
     )

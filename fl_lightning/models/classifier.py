@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -48,6 +48,8 @@ class Classifier(pl.LightningModule):
         if weight_decay < 0:
             raise UsageError(f"weight_decay={weight_decay!r} must be >= 0.")
         self.save_hyperparameters()
+        self._loss_sum = torch.zeros(())
+        self._loss_count = 0
         info = dataset_info(dataset)
         self.encoder = build_encoder(model, info.shape)
         out_features: int = self.encoder.out_features  # type: ignore[assignment]
@@ -79,8 +81,31 @@ class Classifier(pl.LightningModule):
     ) -> torch.Tensor:
         x, y = batch
         loss = F.cross_entropy(self(x), y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        # Summed here as well as logged: a barebones Trainer (the clients' lean one) has no
+        # `self.log`, and the federation still needs each client's mean training loss.
+        self._loss_sum += loss.detach() * len(y)
+        self._loss_count += len(y)
+        if not self.trainer.barebones:
+            self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
+
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
+        """Move an `(images, labels)` batch directly: the generic collection walk costs more
+        than a small CPU step, and clients take thousands of them."""
+        if isinstance(batch, tuple | list) and all(isinstance(t, torch.Tensor) for t in batch):
+            return type(batch)(t.to(device, non_blocking=True) for t in batch)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
+    def on_train_epoch_start(self) -> None:
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._loss_count = 0
+
+    @property
+    def epoch_train_loss(self) -> float:
+        """Mean training loss over the examples of the last (or current) training epoch."""
+        return float(self._loss_sum) / self._loss_count if self._loss_count else float("nan")
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         x, y = batch
