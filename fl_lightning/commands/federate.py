@@ -34,6 +34,7 @@ from fl_lightning.commands.federate_options import (
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.methods import build_start, needs_checkpoint
+from fl_lightning.federated.client import quiet_lightning
 from fl_lightning.federated.engine import FederationConfig, FederationFailed, LocalEngine, Seeds
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.progress import human_bytes
@@ -82,6 +83,7 @@ def pretrain_args(cfg: Namespace, out: Path) -> list[str]:
 def run(cfg: Namespace, parser: ArgumentParser | None = None) -> dict[str, Any]:
     """Run one federation from a parsed config; returns the summary (also in summary.json)."""
     parser = parser or build_parser()
+    quiet_lightning()  # before the first Trainer (the accelerator check builds one)
     cfg = resolve(cfg)
     files = RunFiles(cfg.output)
     resumed = check_output(files, cfg.resume)
