@@ -218,8 +218,10 @@ def sigkill(process: Any) -> None:
 def test_sigkill_mid_round_and_between_rounds_then_resume_equals_uninterrupted(
     tiny_fashion_root: Path, tmp_path: Path
 ) -> None:
-    """Rounds of 4 clients (about a second or more each); W&B on, as users run it."""
+    """Rounds of 4 clients of 10 local epochs (a second or more each); W&B on, as users run it."""
     common = (
+        "--client.local_epochs",  # long enough rounds that the kill lands inside one
+        "10",
         "--rounds",
         "6",
         "--federation.clients_per_round",
