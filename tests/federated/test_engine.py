@@ -5,45 +5,16 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 
 from fl_lightning.cli import main
 from fl_lightning.federated.codec import HEADER_SIZE, payload_size
-from fl_lightning.logging import WALL_CLOCK_FIELDS, read_offline_run
+from fl_lightning.logging import read_offline_run
+from tests.smoke_runs import federate_args, without_wall_clock
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
-
-def federate_args(root: Path, out: Path, *extra: str) -> list[str]:
-    """The smoke config on the tiny dataset (600 train images: 100 held out, 10 clients)."""
-    return [
-        "federate",
-        "--config",
-        str(CONFIGS / "federate" / "smoke.yaml"),
-        "--data.root",
-        str(root),
-        "--data.server_images",
-        "100",
-        "--data.max_test_examples",
-        "200",
-        "--output",
-        str(out),
-        "--pretrain_overrides",
-        '["--trainer.enable_progress_bar=false", "--trainer.logger=false"]',
-        *extra,
-    ]
-
-
-def without_wall_clock(obj: Any) -> Any:
-    """`obj` with every measured-time field removed (they differ between identical runs)."""
-    if isinstance(obj, dict):
-        return {k: without_wall_clock(v) for k, v in obj.items() if k not in WALL_CLOCK_FIELDS}
-    if isinstance(obj, list):
-        return [without_wall_clock(v) for v in obj]
-    return obj
 
 
 @pytest.fixture(scope="module")

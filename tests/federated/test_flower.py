@@ -53,6 +53,7 @@ from fl_lightning.logging import WALL_CLOCK_FIELDS
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.magnitude import magnitude_prune, prunable_names
 from fl_lightning.pruning.mask import Mask
+from tests.smoke_runs import federate_args
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "configs" / "federate" / "smoke.yaml"
@@ -373,25 +374,6 @@ def test_missing_or_mismatched_supernodes_are_usage_errors(tiny_fashion_root: Pa
 
 
 # -- Flower's simulation engine (Ray) -------------------------------------------------------
-def _federate_args(root: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "federate",
-        "--config",
-        str(SMOKE),
-        "--data.root",
-        str(root),
-        "--data.server_images",
-        "100",
-        "--data.max_test_examples",
-        "200",
-        "--output",
-        str(out),
-        "--pretrain_overrides",
-        '["--trainer.enable_progress_bar=false", "--trainer.logger=false"]',
-        *extra,
-    ]
-
-
 def _rows(out: Path) -> list[dict[str, str]]:
     return list(csv.DictReader((out / "metrics.csv").open()))
 
@@ -418,7 +400,7 @@ def local_smoke(
     """The smoke config on the local engine: its run folder and the clients of each round."""
     out = tmp_path_factory.mktemp("local") / "run"
     with _sampling_recorded() as sampled:
-        main(_federate_args(tiny_fashion_root, out, "--wandb.enabled", "false"))
+        main(federate_args(tiny_fashion_root, out, "--wandb.enabled", "false"))
     return out, sampled
 
 
@@ -431,7 +413,7 @@ def test_simulation_matches_local_engine(
     out = tmp_path / "flower"
     with _sampling_recorded() as sampled:
         main(
-            _federate_args(
+            federate_args(
                 tiny_fashion_root,
                 out,
                 "--engine",
@@ -471,7 +453,7 @@ def test_simulation_counts_a_raising_client_as_failed(
 ) -> None:
     out = tmp_path / "faulty"
     main(
-        _federate_args(
+        federate_args(
             tiny_fashion_root,
             out,
             "--engine",

@@ -20,7 +20,6 @@ from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig
 from fl_lightning.federated.engine import FederationConfig, LocalEngine, Seeds
 from fl_lightning.federated.results import RunFiles
-from fl_lightning.logging import WALL_CLOCK_FIELDS
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
 
@@ -58,15 +57,6 @@ def federate_process(args: list[str]) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-
-
-def without_wall_clock(obj: Any) -> Any:
-    """`obj` with every measured-time field removed (they differ between identical runs)."""
-    if isinstance(obj, dict):
-        return {k: without_wall_clock(v) for k, v in obj.items() if k not in WALL_CLOCK_FIELDS}
-    if isinstance(obj, list):
-        return [without_wall_clock(v) for v in obj]
-    return obj
 
 
 def summary(out: Path) -> dict[str, Any]:

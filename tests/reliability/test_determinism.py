@@ -17,8 +17,9 @@ from fl_lightning.cli import main
 from fl_lightning.federated.engine import FederationConfig
 from fl_lightning.federated.faults import FaultInjection
 from fl_lightning.logging import WALL_CLOCK_FIELDS
+from tests.smoke_runs import without_wall_clock
 
-from .runs import REFERENCE, federate_args, summary, tiny_engine, without_wall_clock
+from .runs import REFERENCE, federate_args, summary, tiny_engine
 
 
 def metrics_without_wall_clock(out: Path) -> list[dict[str, str]]:

@@ -22,6 +22,7 @@ from fl_lightning.cli import main
 from fl_lightning.federated.engine import LocalEngine
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.logging import read_offline_run
+from tests.smoke_runs import without_wall_clock
 
 from .runs import (
     REFERENCE,
@@ -30,7 +31,6 @@ from .runs import (
     federate_process,
     metric_rounds,
     summary,
-    without_wall_clock,
 )
 
 
@@ -221,7 +221,7 @@ def test_sigkill_mid_round_and_between_rounds_then_resume_equals_uninterrupted(
     """Rounds of 4 clients of 10 local epochs (a second or more each); W&B on, as users run it."""
     common = (
         "--client.local_epochs",  # long enough rounds that the kill lands inside one
-        "10",
+        "40",
         "--rounds",
         "6",
         "--federation.clients_per_round",
@@ -235,10 +235,10 @@ def test_sigkill_mid_round_and_between_rounds_then_resume_equals_uninterrupted(
     assert federate_process(federate_args(tiny_fashion_root, reference, *common)).wait() == 0
 
     args = federate_args(tiny_fashion_root, out, *common, "--wandb.enabled", "true")
-    # 1: killed inside round 3 (a round takes far longer than the 0.2 s after checkpoint 2)
+    # 1: killed inside round 3, 0.05 s after checkpoint 2
     victim = federate_process(args)
     wait_for(has_checkpoint(out, 2), victim)
-    time.sleep(0.2)
+    time.sleep(0.05)  # a round of 4 clients x 40 local epochs takes far longer
     sigkill(victim)
     assert checkpoint_round(out) == 2 and metric_rounds(out) == [1, 2]
     # 2: resumed, then killed between rounds, right after checkpoint 3 appeared
