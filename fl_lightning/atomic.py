@@ -50,8 +50,10 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
-def check_can_create(path: str | os.PathLike[str], option: str) -> None:
+def check_can_create(path: str | os.PathLike[str], option: str, *, folder: bool = False) -> None:
     """`UsageError` unless files can be created where `path` goes (a probe, removed at once).
+
+    With `folder`, `path` is a folder to be: an existing file there is refused too.
 
     Permission bits do not tell (root may write anywhere, a read-only or virtual file system
     refuses everyone), so the nearest existing folder is asked to hold a temporary folder.
@@ -60,6 +62,8 @@ def check_can_create(path: str | os.PathLike[str], option: str) -> None:
     from fl_lightning.errors import UsageError
 
     target = Path(path)
+    if folder and target.exists() and not target.is_dir():
+        raise UsageError(f"{option}={str(target)!r} exists and is not a folder; choose a folder.")
     parent = target.parent
     while not parent.exists():
         parent = parent.parent

@@ -130,7 +130,7 @@ def run(cfg: Namespace, parser: ArgumentParser | None = None) -> dict[str, Any]:
     if resumed is not None:
         engine.load_state_dict(resumed)  # refuses a mismatch before anything is written
     # Every check is done: from here on, files are written.
-    files.check_writable()
+    files.create()
     if resumed is not None:
         files.remove_stale_temporaries()
     files.write_config(config_text)

@@ -69,9 +69,7 @@ def check_output(files: RunFiles, resume: bool) -> dict[str, Any] | None:
     the checkpoint to continue from with `resume`, else None.
     """
     output = str(files.dir)
-    if files.dir.exists() and not files.dir.is_dir():
-        raise UsageError(f"--output={output!r} exists and is not a folder; choose a folder.")
-    check_can_create(files.dir, "--output")
+    check_can_create(files.dir, "--output", folder=True)
     if resume:
         return files.read_checkpoint()
     if files.checkpoint.exists():

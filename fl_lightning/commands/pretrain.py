@@ -26,7 +26,6 @@ from lightning.pytorch.loggers import WandbLogger
 
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
 from fl_lightning.data.modules import UnlabeledDataModule
-from fl_lightning.errors import UsageError
 from fl_lightning.logging import finish_wandb_writes, use_offline_default
 from fl_lightning.models.dae import DAEPretrainer
 
@@ -56,9 +55,9 @@ class PretrainCLI(LightningCLI):
         output = self.config.get("output") or f"runs/pretrain/{time.strftime('%Y%m%d-%H%M%S')}"
         self.config["output"] = output
         out = Path(output)
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--output={output!r} exists and is not a folder; choose a folder.")
-        check_can_create(out, "--output")  # checked now, created only once the data is found
+        check_can_create(
+            out, "--output", folder=True
+        )  # checked now, created only once the data is found
         trainer = self.config["trainer"]
         trainer["default_root_dir"] = str(out)
         logger = trainer.get("logger")

@@ -240,14 +240,15 @@ class LocalEngine:
 
     def _train_clients(self, r: int, sampled: list[int], bar: RoundProgress | None) -> _Outcome:
         dtype = self.federation.dtype
-        payloads = {
-            False: encode(self.global_state, self.mask, with_mask=False, dtype=dtype),
-            True: encode(self.global_state, self.mask, with_mask=True, dtype=dtype),
-        }
         sparse = len(self.mask) > 0
+        payloads: dict[bool, bytes] = {}  # values only / with the bitmap, each encoded once
         jobs = []
         for cid in sampled:
             first_download = sparse and cid not in self.clients_with_mask
+            if first_download not in payloads:
+                payloads[first_download] = encode(
+                    self.global_state, self.mask, with_mask=first_download, dtype=dtype
+                )
             jobs.append(ClientJob(cid, payloads[first_download], self.faults.draw()))
         results: list[ClientResult] = []
         states: list[dict[str, torch.Tensor]] = []

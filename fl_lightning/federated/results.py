@@ -37,18 +37,9 @@ class RunFiles:
         self.model = self.dir / "model.pt"
         self.checkpoint = self.dir / "checkpoint.pt"
 
-    def check_writable(self, option: str = "--output") -> None:
-        """Create the folder or raise `UsageError`; called before any work starts."""
-        if self.dir.exists() and not self.dir.is_dir():
-            raise UsageError(f"{option}={str(self.dir)!r} exists and is not a folder.")
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise UsageError(
-                f"{option}={str(self.dir)!r} cannot be created ({err.strerror})."
-            ) from None
-        if not os.access(self.dir, os.W_OK):
-            raise UsageError(f"{option}={str(self.dir)!r} is not writable.")
+    def create(self) -> None:
+        """Make the folder (its place was checked by `check_can_create` before any work)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
 
     def remove_stale_temporaries(self) -> list[Path]:
         """Delete the temporary files a killed run left mid-write (`.<name>.*.tmp`); returns them.
