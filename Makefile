@@ -43,13 +43,13 @@ test-all: install data ## Run every test, the slow ones included
 	$(VENV)/bin/pytest -q -n 2 -m "slow or not slow"
 
 lint: install ## ruff (lint + format check) and mypy
-	$(VENV)/bin/ruff check fl_lightning tests benchmarks
-	$(VENV)/bin/ruff format --check fl_lightning tests benchmarks
+	$(VENV)/bin/ruff check fl_lightning tests benchmarks examples
+	$(VENV)/bin/ruff format --check fl_lightning tests benchmarks examples
 	$(VENV)/bin/mypy
 
 format: install ## Apply ruff's fixes and formatting
-	$(VENV)/bin/ruff check --fix fl_lightning tests benchmarks
-	$(VENV)/bin/ruff format fl_lightning tests benchmarks
+	$(VENV)/bin/ruff check --fix fl_lightning tests benchmarks examples
+	$(VENV)/bin/ruff format fl_lightning tests benchmarks examples
 
 pretrain: install data ## DAE pre-training on Fashion-MNIST (configs/pretrain/fashion_mnist.yaml)
 	$(FLL) pretrain --config configs/pretrain/fashion_mnist.yaml
@@ -58,7 +58,7 @@ compare: install data ## Reduced comparison of the methods on Fashion-MNIST (< 3
 	$(FLL) compare --config configs/compare/reduced.yaml
 
 demo: install data ## The whole pipeline on a reduced config, on real Fashion-MNIST
-	$(PY) -m fl_lightning.demo --output $(DEMO_DIR)
+	$(PY) examples/demo.py --output $(DEMO_DIR)
 
 bench: install data ## Benchmarks (speed, memory, traffic): ratios measured side by side
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -14,8 +14,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-from fl_lightning import __version__
 from fl_lightning.errors import UsageError
+from fl_lightning.version import __version__
 
 COMMANDS: dict[str, str] = {
     "pretrain": "Pre-train the classifier's feature extractor as a denoising autoencoder.",

@@ -4,197 +4,25 @@
         [--method proposed] [--ticket T] [--checkpoint CKPT] [--rounds N] [--seed S] \
         [--output DIR] [--resume] [--engine local|flower]
 
-Writes DIR/metrics.csv, summary.json, config.yaml, model.pt, checkpoint.pt and an offline W&B
-run. A method that needs a DAE and gets neither `--checkpoint` nor `--ticket` pre-trains one
-first (`pretrain_config`, into DIR/pretrain/), on the same server hold-out as the clients' split.
+Parses the options (`fl_lightning.app.federate_options`), runs `fl_lightning.app.federation`
+and prints the summary. Writes DIR/metrics.csv, summary.json, config.yaml, model.pt,
+checkpoint.pt and an offline W&B run.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
-from jsonargparse import ArgumentParser, Namespace
+from fl_lightning.app.federate_options import build_parser
+from fl_lightning.app.federation import federate, summary_lines
 
-from fl_lightning.commands.federate_checks import (
-    check_accelerator,
-    check_output,
-    check_resume_config,
-    resolve,
-    wandb_rounds_logged,
-    wandb_run_id,
-)
-from fl_lightning.commands.federate_options import (
-    ModelConfig,
-    SeedOverrides,
-    WandbConfig,
-    build_parser,
-)
-from fl_lightning.data.modules import FederatedDataModule
-from fl_lightning.errors import UsageError
-from fl_lightning.experiments.methods import build_start, needs_checkpoint
-from fl_lightning.federated.client import quiet_lightning
-from fl_lightning.federated.engine import FederationConfig, FederationFailed, LocalEngine, Seeds
-from fl_lightning.federated.flower_options import FlowerOptions
-from fl_lightning.federated.progress import human_bytes
-from fl_lightning.federated.results import RunFiles
-from fl_lightning.logging import WandbRun, use_offline_default
-from fl_lightning.models.classifier import Classifier
-
-__all__ = ["ModelConfig", "SeedOverrides", "WandbConfig", "build_parser", "main", "resolve", "run"]
-
-
-def ensure_checkpoint(cfg: Namespace, files: RunFiles) -> str:
-    """The DAE checkpoint for this run: given, or pre-trained into DIR/pretrain/ (once)."""
-    if cfg.checkpoint:
-        return str(cfg.checkpoint)
-    out = files.dir / "pretrain"
-    ckpt = out / "dae.ckpt"
-    if not ckpt.is_file():
-        from fl_lightning.commands import pretrain
-
-        pretrain.main(pretrain_args(cfg, out))
-    return str(ckpt)
-
-
-def pretrain_args(cfg: Namespace, out: Path) -> list[str]:
-    """`fl-lightning pretrain` arguments whose hold-out matches this run's client split."""
-    if not Path(cfg.pretrain_config).is_file():
-        raise UsageError(f"--pretrain_config={cfg.pretrain_config!r}: no such file.")
-    args = [
-        "--config",
-        str(cfg.pretrain_config),
-        "--output",
-        str(out),
-        f"--data.dataset={cfg.data.dataset}",
-        f"--data.num_images={cfg.data.server_images}",
-        f"--data.split_seed={cfg.data.split_seed}",
-        f"--model.model={cfg.model.model}",
-        f"--seed_everything={cfg.seeds.init}",
-    ]
-    if cfg.data.root:
-        args.append(f"--data.root={cfg.data.root}")
-    if not cfg.wandb.enabled:
-        args.append("--trainer.logger=false")
-    return args + list(cfg.pretrain_overrides)
-
-
-def run(cfg: Namespace, parser: ArgumentParser | None = None) -> dict[str, Any]:
-    """Run one federation from a parsed config; returns the summary (also in summary.json)."""
-    parser = parser or build_parser()
-    quiet_lightning()  # before the first Trainer (the accelerator check builds one)
-    cfg = resolve(cfg)
-    files = RunFiles(cfg.output)
-    resumed = check_output(files, cfg.resume)
-    saved_cfg = cfg.clone()
-    saved_cfg.resume = False  # config.yaml describes the run, not how this part was started
-    config_text = parser.dump(saved_cfg, skip_none=False)
-    if resumed is not None:
-        check_resume_config(files, config_text)
-    init = parser.instantiate_classes(cfg)
-    data: FederatedDataModule = init.data
-    data.setup()
-    federation: FederationConfig = init.federation
-    federation.validate(data.num_clients)
-    model_cfg: ModelConfig = init.model
-    if cfg.engine == "local":
-        check_accelerator(init.client)
-    checkpoint = ensure_checkpoint(cfg, files) if needs_checkpoint(cfg.method, cfg.ticket) else None
-    start = build_start(
-        cfg.method,
-        model=model_cfg.model,
-        dataset=cfg.data.dataset,
-        init_seed=cfg.seeds.init,
-        sparsity=cfg.sparsity,
-        scope=cfg.scope,
-        checkpoint=checkpoint,
-        ticket=cfg.ticket,
-    )
-    model = Classifier(dataset=cfg.data.dataset, **asdict(model_cfg))
-    engine = make_engine(
-        cfg.engine,
-        model=model,
-        initial_state=start.state,
-        mask=start.mask,
-        data=data,
-        client=init.client,
-        federation=federation,
-        seeds=Seeds(**vars(cfg.seeds)),
-        method=cfg.method,
-        files=files,
-        wandb=None,
-        progress=cfg.progress,
-        flower=init.flower,
-    )
-    if resumed is not None:
-        engine.load_state_dict(resumed)  # refuses a mismatch before anything is written
-    # Every check is done: from here on, files are written.
-    files.create()
-    if resumed is not None:
-        files.remove_stale_temporaries()
-    files.write_config(config_text)
-    use_offline_default()
-    run_id = wandb_run_id(files.dir) if resumed is not None else None
-    logged = wandb_rounds_logged(files.dir, run_id) if run_id else set()
-    wandb = WandbRun(
-        enabled=cfg.wandb.enabled,
-        project=cfg.wandb.project,
-        name=cfg.wandb.name or f"{cfg.method}-seed{cfg.seed}",
-        group=cfg.wandb.group,
-        save_dir=files.dir,
-        config=cfg.as_dict(),
-        run_id=run_id,
-    )
-    for row in engine.history:  # rounds that a killed process never flushed to W&B
-        if row["round"] not in logged:
-            wandb.log(row)
-    engine.wandb = wandb
-    try:
-        summary = engine.run()
-    except FederationFailed as err:
-        raise UsageError(str(err)) from None
-    finally:
-        wandb.finish()
-    summary["provenance"] = start.provenance
-    summary["seeds"] = vars(cfg.seeds)
-    files.write_summary(summary)
-    _print_summary(summary, files)
-    return summary
-
-
-def make_engine(engine: str, flower: FlowerOptions | None = None, **kwargs: Any) -> LocalEngine:
-    """The engine named `engine` (`local` or `flower`) over the same arguments.
-
-    `flower` holds the Flower engine's own settings (ignored by the local engine).
-    """
-    if engine == "flower":
-        from fl_lightning.federated.flower import FlowerEngine
-
-        return FlowerEngine(options=flower, **kwargs)
-    return LocalEngine(**kwargs)
-
-
-def _print_summary(summary: dict[str, Any], files: RunFiles) -> None:
-    acc = summary["final_test_acc"]
-    print(
-        f"{summary['method']}: {summary['rounds']} rounds, final test/acc "
-        f"{acc:.4f}, best {summary['best_test_acc']:.4f}; "
-        f"traffic {human_bytes(summary['total_bytes'])} "
-        f"(down {human_bytes(summary['down_bytes'])}, up {human_bytes(summary['up_bytes'])}); "
-        f"client compute {summary['client_flops']:.3g} FLOPs, {summary['client_seconds']:.0f} s; "
-        f"density {summary['density']:.3f}"
-        if acc is not None
-        else f"{summary['method']}: {summary['rounds']} rounds, no evaluation"
-    )
-    print(f"results: {files.dir}/ (metrics.csv, summary.json, config.yaml, model.pt)")
-    runs = sorted((files.dir / "wandb").glob("*run-*"))
-    if runs:
-        print(f"W&B run: {runs[-1]}  (upload with `wandb sync {runs[-1]}`)")
+__all__ = ["build_parser", "main"]
 
 
 def main(argv: list[str]) -> None:
-    """Parse `argv` and run the federation."""
+    """Parse `argv`, run the federation, print its summary."""
     parser = build_parser()
     cfg = parser.parse_args(argv)
-    run(cfg, parser)
+    summary = federate(cfg, parser)
+    for line in summary_lines(summary, Path(cfg.output)):
+        print(line)

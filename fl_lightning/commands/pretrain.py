@@ -1,150 +1,26 @@
-"""`fl-lightning pretrain`: DAE pre-training through LightningCLI.
+"""`fl-lightning pretrain`: DAE pre-training (`fl_lightning.app.pretraining`); prints where it went.
 
-It is LightningCLI's `fit` of `DAEPretrainer` on `UnlabeledDataModule`, so every Trainer option
-works (`--trainer.max_epochs`, `--trainer.accelerator gpu`, `--trainer.devices 4
---trainer.strategy ddp`, callbacks such as `IterativeMagnitudePruning` in the YAML). What it adds:
-
-- `--output DIR` (default `runs/pretrain/<time>`): `dae.ckpt` (the final checkpoint, written
-  atomically), `config.yaml` (the resolved config, seed included), `checkpoints/` and `wandb/`;
-- a W&B logger by default, offline unless `WANDB_MODE` says otherwise (`--trainer.logger false`
-  or a `CSVLogger` work as usual);
-- `data.dataset` is linked to `model.dataset`, so the two cannot disagree.
+Every LightningCLI option works (`--trainer.max_epochs`, `--trainer.accelerator gpu`, ...), plus
+`--output DIR` (default `runs/pretrain/<time>`).
 """
 
 from __future__ import annotations
 
-import os
-import time
-import warnings
-from pathlib import Path
-from typing import Any
+from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, run_pretraining
 
-from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import WandbLogger
-
-from fl_lightning.atomic import atomic_write_bytes, check_can_create
-from fl_lightning.data.modules import UnlabeledDataModule
-from fl_lightning.logging import finish_wandb_writes, use_offline_default
-from fl_lightning.models.dae import DAEPretrainer
-
-CHECKPOINT_NAME = "dae.ckpt"
-
-DESCRIPTION = (
-    "Pre-train the classifier's feature extractor as a denoising autoencoder on unlabeled "
-    "images held out from every client. Writes DIR/dae.ckpt (input of `fl-lightning prune` "
-    "and `fl-lightning federate --checkpoint`), DIR/config.yaml and an offline W&B run."
-)
-
-
-class PretrainCLI(LightningCLI):
-    """LightningCLI with an output folder, a default W&B logger and the dataset link."""
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument(
-            "--output",
-            type=str | None,
-            default=None,
-            help="Run folder for dae.ckpt, config.yaml, checkpoints/ and wandb/ "
-            "(default: runs/pretrain/<date-time>).",
-        )
-        parser.link_arguments("data.dataset", "model.dataset")
-
-    def before_instantiate_classes(self) -> None:
-        output = self.config.get("output") or f"runs/pretrain/{time.strftime('%Y%m%d-%H%M%S')}"
-        self.config["output"] = output
-        out = Path(output)
-        check_can_create(
-            out, "--output", folder=True
-        )  # checked now, created only once the data is found
-        trainer = self.config["trainer"]
-        trainer["default_root_dir"] = str(out)
-        logger = trainer.get("logger")
-        if _is_wandb(logger):
-            init = logger["init_args"]
-            init["save_dir"] = str(out)
-            if not init.get("name"):
-                init["name"] = out.name
-
-    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """The Trainer, with a rich progress bar unless progress bars are off or one is given."""
-        config = self.config_init["trainer"]
-        callbacks = list(config.get("callbacks") or [])
-        wants_bar = config.get("enable_progress_bar") is not False
-        if wants_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
-            kwargs["callbacks"] = [*callbacks, RichProgressBar()]
-        return super().instantiate_trainer(**kwargs)
-
-    def after_instantiate_classes(self) -> None:
-        out = Path(self.config["output"])
-        for callback in self.trainer.checkpoint_callbacks:
-            if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
-                callback.dirpath = str(out / "checkpoints")
-
-    def write_config(self) -> None:
-        """The resolved config (seed included) as DIR/config.yaml, on the main process."""
-        if self.trainer.is_global_zero:
-            text = self.parser.dump(self.config, skip_none=False)
-            atomic_write_bytes(Path(self.config["output"]) / "config.yaml", text.encode())
-
-
-def _is_wandb(logger: Any) -> bool:
-    """Whether the parsed `trainer.logger` value is a W&B logger given by class path."""
-    getter = getattr(logger, "get", None)
-    return getter is not None and str(getter("class_path", "")).endswith("WandbLogger")
-
-
-def _finish_wandb(trainer: Trainer) -> None:
-    """Close W&B runs now, so the offline run is complete on disk when the command returns."""
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger) and trainer.is_global_zero:
-            logger.experiment.finish()
-            finish_wandb_writes()
+__all__ = ["CHECKPOINT_NAME", "main"]
 
 
 def main(argv: list[str]) -> None:
     """Parse `argv`, pre-train, write the checkpoint; print where everything went."""
-    use_offline_default()
-    # Called from Python on purpose (federate and compare pre-train through here).
-    warnings.filterwarnings("ignore", ".*args parameter is intended to run from within Python.*")
-    cli = PretrainCLI(
-        DAEPretrainer,
-        UnlabeledDataModule,
-        args=argv,
-        run=False,
-        seed_everything_default=0,
-        save_config_callback=None,
-        trainer_defaults={
-            "logger": {
-                "class_path": "lightning.pytorch.loggers.WandbLogger",
-                "init_args": {"project": "fl-lightning", "job_type": "pretrain"},
-            },
-            "max_epochs": 10,
-        },
-        parser_kwargs={"prog": "fl-lightning pretrain", "description": DESCRIPTION},
-    )
-    trainer = cli.trainer
-    out = Path(cli.config["output"])
-    # Find and check the data before anything is written: a usage error leaves no output.
-    cli.datamodule.setup("fit")
-    cli.write_config()
-    start = time.perf_counter()
-    trainer.fit(cli.model, datamodule=cli.datamodule)
-    final = out / CHECKPOINT_NAME
-    tmp = out / f".{CHECKPOINT_NAME}.tmp"
-    trainer.save_checkpoint(tmp)
-    _finish_wandb(trainer)
-    if trainer.is_global_zero:
-        os.replace(tmp, final)
-        seconds = time.perf_counter() - start
-        val = trainer.callback_metrics.get("val/recon_loss")
-        loss = f"; val/recon_loss = {float(val):.4f}" if val is not None else ""
-        print(f"pre-training done in {seconds:.0f} s{loss}")
-        print(f"checkpoint: {final}")
-        print(f"config:     {out / 'config.yaml'}")
-        wandb_dirs = sorted((out / "wandb").glob("*run-*"))
-        if wandb_dirs:
-            print(
-                f"W&B run:    {wandb_dirs[-1]}  (upload later with `wandb sync {wandb_dirs[-1]}`)"
-            )
+    outcome = run_pretraining(PretrainConfig(args=tuple(argv)))
+    if not outcome.main_process:
+        return
+    loss = outcome.val_recon_loss
+    shown = f"; val/recon_loss = {loss:.4f}" if loss is not None else ""
+    print(f"pre-training done in {outcome.seconds:.0f} s{shown}")
+    print(f"checkpoint: {outcome.checkpoint}")
+    print(f"config:     {outcome.config}")
+    if outcome.wandb_run is not None:
+        run = outcome.wandb_run
+        print(f"W&B run:    {run}  (upload later with `wandb sync {run}`)")

@@ -1,8 +1,7 @@
-"""`fl-lightning prune`: turn a DAE checkpoint into a lottery ticket (`ticket.pt` + `ticket.json`).
+"""`fl-lightning prune`: parse, prune (`fl_lightning.app.pruning`), print the per-layer densities.
 
-Every argument is checked before any work is done; a bad one raises `UsageError` (exit code 2
-through `cli.main`), and jsonargparse's own parse errors exit with code 2 as well. The ticket and
-its report are written atomically, so a failure leaves an existing ticket intact.
+jsonargparse's own parse errors exit with code 2; a `UsageError` from the checks does too
+(through `cli.main`).
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
-from fl_lightning.atomic import check_can_create
-from fl_lightning.errors import check_range
-from fl_lightning.pruning.ticket import Ticket, check_ticket_path, make_ticket
+from fl_lightning.app.pruning import PruneConfig, prune
+from fl_lightning.pruning.ticket import Ticket
 
 DESCRIPTION = """\
 Prune the encoder of a DAE checkpoint (from `fl-lightning pretrain`) by weight magnitude and
@@ -109,17 +107,15 @@ def print_report(ticket: Ticket, output: Path, report_path: Path, console: Conso
 def main(argv: list[str]) -> None:
     """Run `fl-lightning prune` with `argv` (the arguments after `prune`)."""
     args = build_parser().parse_args(argv)
-    check_range("--sparsity", args.sparsity, 0.0, 1.0)
-    output = Path(args.output)
-    check_ticket_path(output, "--output")
-    check_can_create(output, "--output")
-    ticket = make_ticket(
-        args.checkpoint,
-        args.sparsity,
+    config = PruneConfig(
+        checkpoint=args.checkpoint,
+        sparsity=args.sparsity,
+        output=args.output,
         scope=args.scope,
         policy=args.policy,
         seed=args.seed,
         include_head=args.include_head,
     )
-    report_path = ticket.save(output)
-    print_report(ticket, output, report_path, Console())
+    ticket = prune(config)
+    output = Path(args.output)
+    print_report(ticket, output, output.with_suffix(".json"), Console())

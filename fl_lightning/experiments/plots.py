@@ -21,7 +21,7 @@ from matplotlib.ticker import FuncFormatter
 
 from fl_lightning.atomic import atomic_write_bytes
 from fl_lightning.experiments.to_target import Arm, RunCurve
-from fl_lightning.logging import FLOPS, ROUND, TEST_ACC, TOTAL_BYTES
+from fl_lightning.federated.metric_names import FLOPS, ROUND, TEST_ACC, TOTAL_BYTES
 
 XAxis = Literal["traffic", "flops", "round"]
 #: x-axis -> (history column, axis label, scale, divisor)

@@ -1,7 +1,7 @@
 """To a target accuracy: when a run first reaches it, what it cost, and the same over seeds.
 
 Pure functions over the per-round history rows the engine writes (keys as in
-`fl_lightning.logging`). A run that never reaches the target has no cost to it: `None`, never an
+`federated.metric_names`). A run that never reaches the target has no cost to it: `None`, never an
 extrapolation. Over seeds, a mean exists only when every seed reached the target.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fl_lightning.logging import CLIENT_SECONDS, FLOPS, ROUND, TEST_ACC, TOTAL_BYTES
+from fl_lightning.federated.metric_names import CLIENT_SECONDS, FLOPS, ROUND, TEST_ACC, TOTAL_BYTES
 
 #: Methods without pruning: the "best dense" reference is chosen among these.
 DENSE_REFERENCES: tuple[str, ...] = ("fedavg", "dae_dense")

@@ -44,9 +44,9 @@ from fl_lightning.federated.progress import RoundProgress
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler, clients_per_round, data_order_seed
 from fl_lightning.federated.validation import validate_update
-from fl_lightning.logging import WandbRun
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
+from fl_lightning.tracking.wandb_run import WandbRun
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """`RunFiles`: the files of one federation run, each written atomically.
 
-    DIR/metrics.csv     one row per round, columns as in `fl_lightning.logging.ROUND_METRICS`
+    DIR/metrics.csv     one row per round, columns as in `metric_names.ROUND_METRICS`
     DIR/summary.json    totals, final / best accuracy, the per-round history
     DIR/config.yaml     the resolved configuration, seeds included
     DIR/model.pt        the final global model (state_dict + mask)
@@ -23,7 +23,7 @@ import torch
 
 from fl_lightning.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_json
 from fl_lightning.errors import UsageError
-from fl_lightning.logging import ROUND_METRICS
+from fl_lightning.federated.metric_names import ROUND_METRICS
 
 
 class RunFiles:

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fl_lightning import __version__
 from fl_lightning.data.sources import dataset_info
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.models.components import available_models, build_decoder, build_encoder
+from fl_lightning.version import __version__
 
 CHECKPOINT_KIND = "dae"
 

@@ -16,7 +16,6 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from fl_lightning import __version__
 from fl_lightning.atomic import atomic_torch_save, atomic_write_json
 from fl_lightning.data.sources import dataset_info
 from fl_lightning.errors import UsageError, check_choice, check_range
@@ -31,6 +30,7 @@ from fl_lightning.pruning.magnitude import (
     random_prune,
 )
 from fl_lightning.pruning.mask import Mask
+from fl_lightning.version import __version__
 
 Policy = Literal["pretrained", "rewind_init", "reinit"]
 POLICIES: tuple[str, ...] = ("pretrained", "rewind_init", "reinit")

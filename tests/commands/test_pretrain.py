@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from fl_lightning.cli import main
-from fl_lightning.logging import read_offline_run
 from fl_lightning.models.dae import load_dae_checkpoint
+from fl_lightning.tracking.offline_reader import read_offline_run
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -11,12 +11,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fl_lightning.app.grid import (
+    Grid,
+    PartitionSpec,
+    federate_parser,
+    plan_runs,
+    run_config,
+    run_values,
+)
 from fl_lightning.cli import main
 from fl_lightning.data.sources import load_split
 from fl_lightning.errors import UsageError
-from fl_lightning.experiments.compare import Grid, PartitionSpec, plan_runs, run_args
 from fl_lightning.experiments.grid_progress import GridProgress, clock
-from fl_lightning.logging import read_offline_run
+from fl_lightning.tracking.offline_reader import read_offline_run
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = str(REPO / "configs" / "compare" / "smoke.yaml")
@@ -196,7 +203,7 @@ def test_usage_errors_exit_2_before_any_run(
 
 def test_plan_orders_seeds_first_and_gives_dense_methods_one_run() -> None:
     grid = Grid(
-        federate_config="f.yaml",
+        federate_config=str(REPO / "configs" / "federate" / "smoke.yaml"),
         methods=["fedavg", "proposed"],
         sparsities=[0.5, 0.9],
         partitions=[PartitionSpec("iid"), PartitionSpec("dirichlet", alpha=0.1)],
@@ -213,11 +220,13 @@ def test_plan_orders_seeds_first_and_gives_dense_methods_one_run() -> None:
     ]
     assert runs[3].directory == Path("OUT/runs/dirichlet-0.1/fedavg/seed3")
     assert {r.seed for r in runs[:6]} == {3}
-    args = run_args(grid, runs[4], "ck.pt")
-    # the run's own settings come after the user's overrides, so they win
-    assert args.index("--method=proposed") > args.index("--method=lth_rewind")
-    assert "--data.partition=dirichlet" in args and "--data.alpha=0.1" in args
-    assert "--sparsity=0.5" in args and "--seed=3" in args and args[-1] == "--checkpoint=ck.pt"
+    cfg = run_config(federate_parser(), grid, run_values(grid, runs[4], "ck.pt"), "run 4")
+    # the run's own settings come after the user's overrides, so they win; the rest stay
+    assert cfg.method == "proposed" and cfg.rounds == 7
+    assert (cfg.data.partition, cfg.data.alpha) == ("dirichlet", 0.1)
+    assert (cfg.sparsity, cfg.seed, cfg.checkpoint) == (0.5, 3, "ck.pt")
+    assert cfg.output == str(Path("OUT/runs/dirichlet-0.1/proposed-s0.5/seed3"))
+    assert cfg.wandb.group == "compare" and cfg.wandb.name == "dirichlet-0.1/proposed-s0.5/seed3"
 
 
 def test_time_left_counts_only_runs_that_ran() -> None:

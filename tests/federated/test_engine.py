@@ -11,7 +11,7 @@ import torch
 
 from fl_lightning.cli import main
 from fl_lightning.federated.codec import HEADER_SIZE, payload_size
-from fl_lightning.logging import read_offline_run
+from fl_lightning.tracking.offline_reader import read_offline_run
 from tests.smoke_runs import federate_args, without_wall_clock
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

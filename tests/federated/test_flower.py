@@ -48,8 +48,8 @@ from fl_lightning.federated.flower_messages import (
     result_from_content,
 )
 from fl_lightning.federated.flower_options import FlowerOptions
+from fl_lightning.federated.metric_names import WALL_CLOCK_FIELDS
 from fl_lightning.federated.sampling import ClientSampler
-from fl_lightning.logging import WALL_CLOCK_FIELDS
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.magnitude import magnitude_prune, prunable_names
 from fl_lightning.pruning.mask import Mask

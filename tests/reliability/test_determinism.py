@@ -1,6 +1,6 @@
 """Determinism: the same config and seeds give the same run, also across a resume.
 
-The wall-clock fields (`fl_lightning.logging.WALL_CLOCK_FIELDS`) are the only ones allowed to
+The wall-clock fields (`metric_names.WALL_CLOCK_FIELDS`) are the only ones allowed to
 differ. The resumed variants through the CLI are in `test_resume.py`; here the engine's own
 `state_dict` / `load_state_dict` is checked to continue exactly where an uninterrupted engine goes.
 """
@@ -16,7 +16,7 @@ import torch
 from fl_lightning.cli import main
 from fl_lightning.federated.engine import FederationConfig
 from fl_lightning.federated.faults import FaultInjection
-from fl_lightning.logging import WALL_CLOCK_FIELDS
+from fl_lightning.federated.metric_names import WALL_CLOCK_FIELDS
 from tests.smoke_runs import without_wall_clock
 
 from .runs import REFERENCE, federate_args, summary, tiny_engine

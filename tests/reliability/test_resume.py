@@ -21,7 +21,7 @@ import yaml
 from fl_lightning.cli import main
 from fl_lightning.federated.engine import LocalEngine
 from fl_lightning.federated.results import RunFiles
-from fl_lightning.logging import read_offline_run
+from fl_lightning.tracking.offline_reader import read_offline_run
 from tests.smoke_runs import without_wall_clock
 
 from .runs import (

@@ -17,9 +17,10 @@ from fl_lightning.atomic import check_can_create
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.experiments.methods import PRUNED
 from fl_lightning.federated.client import ClientConfig, lean_trainer
+from fl_lightning.federated.metric_names import TOTAL_BYTES
 from fl_lightning.federated.results import RunFiles
-from fl_lightning.logging import TOTAL_BYTES, read_offline_run
 from fl_lightning.models.components import available_models
+from fl_lightning.tracking.offline_reader import read_offline_run
 
 
 def resolve(cfg: Namespace) -> Namespace:

@@ -1,15 +1,15 @@
-"""The comparison grid: every method x sparsity x partition x seed, run with `federate.run`.
+"""The comparison grid: every method x sparsity x partition x seed, run with `app.federate`.
 
     OUTPUT/pretrain/seed<S>/                     one DAE pre-training per seed, shared by all runs
     OUTPUT/runs/<partition>/<method>[-s<sparsity>]/seed<S>/   one federation (metrics.csv, ...)
 
-All runs of one seed share `--seed S` (the data split, client sampling and init seeds) and, for
+All runs of one seed share `seed: S` (the data split, client sampling and init seeds) and, for
 the methods that need a DAE, the same checkpoint: the server hold-out is drawn before the
 clients' partition, so one pre-training serves every partition of that seed. A given
 `Grid.checkpoint` replaces the pre-trainings (every seed then shares that one checkpoint).
 
 Restarting an interrupted comparison with the same config and output reuses every finished run
-(its summary.json exists), continues an unfinished one from its checkpoint.pt (`--resume`) and
+(its summary.json exists), continues an unfinished one from its checkpoint.pt (`resume`) and
 keeps each seed's pre-training; a finished run whose config.yaml differs from what the grid
 asks now is refused rather than silently mixed in.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,11 @@ from typing import Any, Literal
 import yaml
 from jsonargparse import ArgumentParser, Namespace
 
+from fl_lightning.app.federate_checks import resolve
+from fl_lightning.app.federate_options import build_parser
+from fl_lightning.app.federation import federate, pretrain_config_for, summary_lines
+from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.atomic import atomic_write_json
-from fl_lightning.commands import federate
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.grid_progress import GridProgress
 from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
@@ -66,14 +68,14 @@ class PartitionSpec:
             return f"shards-{self.shards_per_client}"
         return self.name
 
-    def args(self) -> list[str]:
-        """The federate arguments that select this partition."""
-        args = [f"--data.partition={self.name}"]
+    def values(self) -> dict[str, Any]:
+        """The federate config values that select this partition."""
+        data: dict[str, Any] = {"partition": self.name}
         if self.alpha is not None:
-            args.append(f"--data.alpha={self.alpha}")
+            data["alpha"] = self.alpha
         if self.shards_per_client is not None:
-            args.append(f"--data.shards_per_client={self.shards_per_client}")
-        return args
+            data["shards_per_client"] = self.shards_per_client
+        return {"data": data}
 
 
 @dataclass(frozen=True)
@@ -123,43 +125,37 @@ def plan_runs(grid: Grid) -> list[PlannedRun]:
 
 def federate_parser() -> ArgumentParser:
     """The federate parser, raising instead of exiting so a bad override names the grid."""
-    parser = federate.build_parser()
+    parser = build_parser()
     parser.exit_on_error = False
     return parser
 
 
-def base_args(grid: Grid) -> list[str]:
-    """Arguments shared by every run: the config, W&B settings, then the user's overrides."""
-    return [
-        "--config",
-        grid.federate_config,
-        f"--wandb.enabled={str(grid.wandb_enabled).lower()}",
-        f"--wandb.project={grid.wandb_project}",
-        f"--wandb.group={grid.wandb_group}",
-        *grid.overrides,
-    ]
-
-
-def run_args(grid: Grid, run: PlannedRun, checkpoint: str | None) -> list[str]:
-    """The full federate argument list of one run (run-specific settings win)."""
-    args = [*base_args(grid), *run.partition.args(), f"--method={run.arm.method}"]
+def run_values(grid: Grid, run: PlannedRun, checkpoint: str | None) -> dict[str, Any]:
+    """The federate config values of one run (they win over the config and the overrides)."""
+    values: dict[str, Any] = {**run.partition.values(), "method": run.arm.method}
     if run.arm.sparsity is not None:
-        args.append(f"--sparsity={run.arm.sparsity}")
-    args += [
-        f"--seed={run.seed}",
-        f"--output={run.directory}",
-        f"--wandb.name={run.arm.partition}/{run.arm.label}/seed{run.seed}",
-        "--progress=false",
-    ]
+        values["sparsity"] = run.arm.sparsity
+    values |= {
+        "seed": run.seed,
+        "output": str(run.directory),
+        "progress": False,
+    }
+    values["wandb"] = {"name": f"{run.arm.partition}/{run.arm.label}/seed{run.seed}"}
     if checkpoint is not None:
-        args.append(f"--checkpoint={checkpoint}")
-    return args
+        values["checkpoint"] = checkpoint
+    return values
 
 
-def parse(parser: ArgumentParser, args: list[str], what: str) -> Namespace:
-    """Parse federate arguments; a mistake becomes a `UsageError` naming `what`."""
+def run_config(parser: ArgumentParser, grid: Grid, values: dict[str, Any], what: str) -> Namespace:
+    """The federate config of one run: the grid's config file, its W&B settings, the user's
+    overrides, then `values`; a mistake becomes a `UsageError` naming `what`."""
+    wandb = {"enabled": grid.wandb_enabled, "project": grid.wandb_project}
     try:
-        return parser.parse_args(args)
+        cfg = parser.parse_path(grid.federate_config)
+        cfg = parser.parse_object({"wandb": {**wandb, "group": grid.wandb_group}}, namespace=cfg)
+        if grid.overrides:  # user-typed federate options, e.g. "--rounds=20"
+            cfg = parser.parse_args(list(grid.overrides), namespace=cfg)
+        return parser.parse_object(values, namespace=cfg)
     except Exception as err:  # jsonargparse's ArgumentError (or a YAML error)
         raise UsageError(f"{what}: the federate arguments are invalid: {err}") from None
 
@@ -171,23 +167,20 @@ def check_grid(grid: Grid) -> list[PlannedRun]:
     runs = plan_runs(grid)
     parser = federate_parser()
     for run in runs:
-        parse(parser, run_args(grid, run, None), f"run {run.describe()}")
+        run_config(parser, grid, run_values(grid, run, None), f"run {run.describe()}")
     return runs
 
 
 def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser) -> str:
     """The DAE checkpoint of `seed`: pre-trained once into OUTPUT/pretrain/seed<S>/."""
-    from fl_lightning.commands import pretrain
-
     out = grid.output / "pretrain" / f"seed{seed}"
-    cfg = federate.resolve(parse(parser, [*base_args(grid), f"--seed={seed}"], f"seed {seed}"))
+    cfg = resolve(run_config(parser, grid, {"seed": seed}, f"seed {seed}"))
+    base = pretrain_config_for(cfg, out)
     # compare shows its own progress; a second live display would clash with it
-    args = [
-        *federate.pretrain_args(cfg, out),
-        "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false",
-    ]
-    ckpt = out / pretrain.CHECKPOINT_NAME
+    quiet = {"trainer.enable_progress_bar": False, "trainer.enable_model_summary": False}
+    config = PretrainConfig(base.config, base.output, base.settings, (*base.args, *_flags(quiet)))
+    args = config.cli_args()
+    ckpt = out / CHECKPOINT_NAME
     record = out / "compare_pretrain_args.json"
     if ckpt.is_file():
         if record.is_file() and json.loads(record.read_text()) != args:
@@ -196,17 +189,21 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser) -> str:
                 "delete it or choose another --output."
             )
         return str(ckpt)
-    logger = []
     if grid.wandb_enabled and not _sets_logger(cfg):
-        logger = [
-            f"--trainer.logger.init_args.group={grid.wandb_group}",
-            f"--trainer.logger.init_args.name=pretrain/seed{seed}",
-        ]
-    with warnings.catch_warnings():  # compare passes args on purpose, beside its own argv
-        warnings.filterwarnings("ignore", ".*LightningCLI's args parameter.*")
-        pretrain.main(args + logger)
+        logger = {
+            "trainer.logger.init_args.group": grid.wandb_group,
+            "trainer.logger.init_args.name": f"pretrain/seed{seed}",
+        }
+        config = PretrainConfig(
+            config.config, config.output, config.settings, (*config.args, *_flags(logger))
+        )
+    pretrain(config)
     atomic_write_json(record, args)
     return str(ckpt)
+
+
+def _flags(settings: dict[str, Any]) -> list[str]:
+    return PretrainConfig(settings=settings).cli_args()
 
 
 def _sets_logger(cfg: Namespace) -> bool:
@@ -228,7 +225,7 @@ def run_one(
     parser: ArgumentParser, grid: Grid, run: PlannedRun, checkpoint: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Run (or reuse, or resume) one federation; returns its summary and whether it ran."""
-    cfg = federate.resolve(parse(parser, run_args(grid, run, checkpoint), run.describe()))
+    cfg = resolve(run_config(parser, grid, run_values(grid, run, checkpoint), run.describe()))
     summary_path = run.directory / "summary.json"
     config_path = run.directory / "config.yaml"
     if summary_path.is_file():
@@ -240,7 +237,10 @@ def run_one(
             )
         return json.loads(summary_path.read_text()), False
     cfg.resume = (run.directory / "checkpoint.pt").is_file()
-    return federate.run(cfg, parser), True
+    summary = federate(cfg, parser)
+    for line in summary_lines(summary, run.directory):
+        print(line)
+    return summary, True
 
 
 def run_grid(grid: Grid, *, progress: bool = True) -> list[RunCurve]:

@@ -1,13 +1,17 @@
-"""The options of `fl-lightning federate`: its parser, which is also the schema of
-configs/federate/*.yaml, and the small dataclasses of its option groups."""
+"""The options of a federation: the parser of `fl-lightning federate` (also the schema of
+configs/federate/*.yaml), the small dataclasses of its option groups, and `federate_config`,
+which builds the same config from Python."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
+from fl_lightning.app.config_builder import build_config
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.experiments.methods import METHODS
 from fl_lightning.federated.client import ClientConfig
@@ -161,3 +165,22 @@ def build_parser() -> ArgumentParser:
         help="Flower settings (with --engine flower): client resources, timeouts.",
     )
     return parser
+
+
+def federate_config(
+    config: str | Path | None = None,
+    *,
+    args: Sequence[str] = (),
+    values: Mapping[str, Any] | None = None,
+    parser: ArgumentParser | None = None,
+) -> Namespace:
+    """A federation's config, as `fl-lightning federate --config CONFIG ARGS` would parse it,
+    with `values` (nested like the YAML, e.g. `{"rounds": 2, "data": {"num_clients": 4}}`) on top.
+
+    Every value is type-checked by the parser; a bad one raises `UsageError` naming it.
+    `parser` (default: a fresh `build_parser()`) must not exit on error.
+    """
+    if parser is None:
+        parser = build_parser()
+        parser.exit_on_error = False
+    return build_config(parser, "federate", config, args, values)

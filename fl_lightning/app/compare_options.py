@@ -1,0 +1,130 @@
+"""The options of a comparison: the parser of `fl-lightning compare` (also the schema of
+configs/compare/*.yaml), its W&B group, and `compare_config`, which builds the same config from
+Python."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+
+from fl_lightning.app.config_builder import build_config
+from fl_lightning.app.grid import PartitionSpec
+from fl_lightning.experiments.methods import METHODS, MethodName
+
+DESCRIPTION = (
+    "Run the methods side by side (every method x sparsity x partition x seed, through "
+    "`fl-lightning federate`) and report the rounds, traffic, client FLOPs and client seconds "
+    "each needs to reach the target accuracy. Writes --output/summary.md, summary.json, "
+    "curves.csv, acc_vs_*.png and runs/<partition>/<method>[-s<sparsity>]/seed<S>/. Running "
+    "the same command again reuses finished runs."
+)
+
+
+@dataclass(frozen=True)
+class CompareWandb:
+    """W&B for the comparison (offline unless WANDB_MODE says otherwise).
+
+    Args:
+        enabled: log each federation and the summary run (false: no W&B at all).
+        project: W&B project.
+        group: W&B group of every run of this comparison (default: `compare-<output folder>`).
+    """
+
+    enabled: bool = True
+    project: str = "fl-lightning"
+    group: str | None = None
+
+
+def build_parser() -> ArgumentParser:
+    """The `fl-lightning compare` parser (also the schema of configs/compare/*.yaml)."""
+    parser = ArgumentParser(prog="fl-lightning compare", description=DESCRIPTION)
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML config (configs/compare/).")
+    parser.add_argument(
+        "--federate_config",
+        type=str,
+        default="configs/federate/fashion_mnist.yaml",
+        help="The federate YAML every run starts from.",
+    )
+    parser.add_argument(
+        "--overrides",
+        type=list[str],
+        default=[],
+        help="Extra federate arguments for every run, e.g. ['--rounds=20'].",
+    )
+    parser.add_argument(
+        "--methods",
+        type=list[MethodName],
+        default=list(METHODS),
+        help="Methods to compare: " + ", ".join(METHODS) + ".",
+    )
+    parser.add_argument(
+        "--sparsities",
+        type=list[float],
+        default=[0.9],
+        help="Sparsities of the pruned methods (dense methods run once).",
+    )
+    parser.add_argument(
+        "--partitions",
+        type=list[PartitionSpec],
+        default=[PartitionSpec()],
+        help="Client partitions, e.g. [{name: iid}, {name: dirichlet, alpha: 0.5}].",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=list[int],
+        default=[0],
+        help="Seeds; each sets the data split, client sampling and init seeds.",
+    )
+    parser.add_argument(
+        "--target_acc",
+        type=float | list[float],
+        default=0.8,
+        help="Target test accuracy (or a list of them), in (0, 1].",
+    )
+    parser.add_argument(
+        "--output",
+        type=str,
+        default="runs/compare/default",
+        help="Folder of the comparison (runs/, pretrain/, summary.*, plots).",
+    )
+    parser.add_argument(
+        "--title",
+        type=str | None,
+        default=None,
+        help="Heading of summary.md (default: the output folder's name).",
+    )
+    parser.add_argument(
+        "--progress",
+        type=bool,
+        default=True,
+        help="Show a live progress display (a line per run is printed always).",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=str | None,
+        default=None,
+        help="A DAE checkpoint for every seed instead of pre-training one per seed (its "
+        "hold-out should match each seed's data split, e.g. one seed).",
+    )
+    parser.add_argument("--wandb", type=CompareWandb, default=CompareWandb())
+    return parser
+
+
+def compare_config(
+    config: str | Path | None = None,
+    *,
+    args: Sequence[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> Namespace:
+    """A comparison's config, as `fl-lightning compare --config CONFIG ARGS` would parse it,
+    with `values` (nested like the YAML, e.g. `{"methods": ["fedavg"], "seeds": [0]}`) on top.
+
+    Every value is type-checked; a bad one raises `UsageError` naming it.
+    """
+    parser = build_parser()
+    parser.exit_on_error = False
+    return build_config(parser, "compare", config, args, values)

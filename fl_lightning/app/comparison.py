@@ -1,0 +1,144 @@
+"""Comparing the methods side by side (step 5): traffic and compute to a target accuracy.
+
+    report = compare(compare_config("configs/compare/smoke.yaml", values={"output": "runs/c"}))
+
+Runs every method x sparsity x partition x seed of the grid with `federate` (one
+DAE pre-training per seed, shared), then writes DIR/summary.md, summary.json, curves.csv and
+acc_vs_traffic.png, acc_vs_flops.png, acc_vs_round.png, and logs the summary table and plots
+to one W&B run (job type `compare`) in the comparison's group, beside the federation runs.
+Run the same command again to continue an interrupted comparison: finished runs are reused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import Namespace
+
+from fl_lightning.app.grid import Grid, PartitionSpec, plan_runs, run_grid
+from fl_lightning.errors import UsageError, check_range
+from fl_lightning.experiments.plots import write_plots
+from fl_lightning.experiments.report import write_reports
+from fl_lightning.experiments.to_target import summary_rows
+from fl_lightning.tracking.wandb_run import WandbRun, use_offline_default
+
+
+def targets_of(value: float | list[float]) -> list[float]:
+    """The target accuracies as a checked list."""
+    targets = [value] if isinstance(value, int | float) else list(value)
+    if not targets:
+        raise UsageError("--target_acc=[]: give at least one target accuracy in (0, 1].")
+    for t in targets:
+        check_range("--target_acc", t, 0.0, 1.0, low_inclusive=False, high_inclusive=True)
+    return [float(t) for t in targets]
+
+
+def grid_of(cfg: Namespace) -> Grid:
+    """The `Grid` of a parsed compare config; `UsageError` for an empty or invalid axis."""
+    for option in ("methods", "partitions", "seeds"):
+        if not cfg[option]:
+            raise UsageError(f"--{option}=[]: the comparison needs at least one.")
+    for option in ("methods", "seeds", "sparsities"):
+        if len(set(cfg[option])) != len(cfg[option]):
+            raise UsageError(f"--{option}={cfg[option]!r} repeats a value.")
+    for s in cfg.sparsities:
+        check_range("--sparsities", s, 0.0, 1.0)
+    partitions = [
+        PartitionSpec(**vars(p)) if isinstance(p, Namespace) else p for p in cfg.partitions
+    ]
+    folders = [p.folder for p in partitions]
+    if len(set(folders)) != len(folders):
+        raise UsageError(f"--partitions: two partitions share a name ({folders}); give a label.")
+    if cfg.checkpoint and not Path(cfg.checkpoint).is_file():
+        raise UsageError(f"--checkpoint={cfg.checkpoint!r}: no such file.")
+    output = Path(cfg.output)
+    return Grid(
+        federate_config=cfg.federate_config,
+        methods=list(cfg.methods),
+        sparsities=[float(s) for s in cfg.sparsities],
+        partitions=partitions,
+        seeds=list(cfg.seeds),
+        output=output,
+        overrides=list(cfg.overrides),
+        wandb_enabled=cfg.wandb.enabled,
+        wandb_project=cfg.wandb.project,
+        wandb_group=cfg.wandb.group or f"compare-{output.resolve().name}",
+        checkpoint=cfg.checkpoint,
+    )
+
+
+def log_to_wandb(
+    grid: Grid, config: dict[str, Any], rows: list[dict[str, Any]], plots: dict[str, Path]
+) -> Path | None:
+    """One W&B run (job type `compare`) in the grid's group: the summary table and the plots."""
+    if not grid.wandb_enabled:
+        return None
+    use_offline_default()
+    run = WandbRun(
+        enabled=True,
+        project=grid.wandb_project,
+        name=f"{grid.wandb_group}/summary",
+        group=grid.wandb_group,
+        save_dir=grid.output,
+        config=config,
+        job_type="compare",
+    )
+    try:
+        run.log_table("summary", rows)
+        for axis, path in plots.items():
+            run.log_image(f"plots/acc_vs_{axis}", path)
+        directory = run.directory
+    finally:
+        run.finish()  # waits for the offline file (see `finish_wandb_writes`)
+    return directory
+
+
+@dataclass(frozen=True)
+class CompareReport:
+    """What a comparison wrote: the summary rows and where the files and the W&B run are."""
+
+    rows: list[dict[str, Any]]
+    output: Path
+    files: dict[str, Path]
+    plots: dict[str, Path]
+    wandb_run: Path | None
+    wandb_group: str
+
+    @property
+    def summary_md(self) -> str:
+        """The comparison table, as in summary.md."""
+        return self.files["summary.md"].read_text()
+
+
+def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
+    """Run (or reuse) the grid of `cfg`, write the reports and plots, log them to W&B.
+
+    Args:
+        cfg: the config, as `compare_config` builds it (the parser of `fl-lightning compare`).
+        command: how it was started, shown in summary.md (default: none).
+
+    Every option and every run's federate config is checked before any run starts.
+    """
+    grid = grid_of(cfg)
+    targets = targets_of(cfg.target_acc)
+    planned = len(plan_runs(grid))
+    runs = f"{planned} run" + ("" if planned == 1 else "s")
+    print(f"compare: {runs} into {grid.output}/ (W&B group {grid.wandb_group!r})")
+    curves = run_grid(grid, progress=cfg.progress)
+    rows = summary_rows(curves, targets)
+    meta = {
+        "title": cfg.title or grid.output.name,
+        "command": command,
+        "seeds": list(grid.seeds),
+        "partitions": [p.folder for p in grid.partitions],
+        "federate_config": grid.federate_config,
+        "overrides": list(grid.overrides),
+        "wandb_group": grid.wandb_group,
+        "checkpoint": grid.checkpoint,
+    }
+    files = write_reports(grid.output, rows, curves, targets, meta)
+    plots = write_plots(curves, targets, grid.output)
+    wandb_dir = log_to_wandb(grid, cfg.as_dict(), rows, plots)
+    return CompareReport(rows, grid.output, files, plots, wandb_dir, grid.wandb_group)

@@ -1,0 +1,204 @@
+"""Pre-training a DAE (step 1 of the method), from Python or `fl-lightning pretrain`.
+
+`pretrain(PretrainConfig(...)) -> Path` is LightningCLI's `fit` of `DAEPretrainer` on
+`UnlabeledDataModule`, so every Trainer option works (`trainer.max_epochs`, `trainer.accelerator
+gpu`, `trainer.devices 4 trainer.strategy ddp`, callbacks such as `IterativeMagnitudePruning`
+in the YAML). What it adds:
+
+- an output folder (default `runs/pretrain/<time>`): `dae.ckpt` (the final checkpoint, written
+  atomically), `config.yaml` (the resolved config, seed included), `checkpoints/` and `wandb/`;
+- a W&B logger by default, offline unless `WANDB_MODE` says otherwise (`trainer.logger false`
+  or a `CSVLogger` work as usual);
+- `data.dataset` is linked to `model.dataset`, so the two cannot disagree.
+
+LightningCLI is Lightning's own configuration front end: it takes option values as arguments,
+so `PretrainConfig.cli_args` spells the typed settings in its syntax (the one place that does).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import WandbLogger
+
+from fl_lightning.atomic import atomic_write_bytes, check_can_create
+from fl_lightning.data.modules import UnlabeledDataModule
+from fl_lightning.models.dae import DAEPretrainer
+from fl_lightning.tracking.wandb_run import finish_wandb_writes, use_offline_default
+
+CHECKPOINT_NAME = "dae.ckpt"
+
+DESCRIPTION = (
+    "Pre-train the classifier's feature extractor as a denoising autoencoder on unlabeled "
+    "images held out from every client. Writes DIR/dae.ckpt (input of `fl-lightning prune` "
+    "and `fl-lightning federate --checkpoint`), DIR/config.yaml and an offline W&B run."
+)
+
+
+class PretrainCLI(LightningCLI):
+    """LightningCLI with an output folder, a default W&B logger and the dataset link."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--output",
+            type=str | None,
+            default=None,
+            help="Run folder for dae.ckpt, config.yaml, checkpoints/ and wandb/ "
+            "(default: runs/pretrain/<date-time>).",
+        )
+        parser.link_arguments("data.dataset", "model.dataset")
+
+    def before_instantiate_classes(self) -> None:
+        output = self.config.get("output") or f"runs/pretrain/{time.strftime('%Y%m%d-%H%M%S')}"
+        self.config["output"] = output
+        out = Path(output)
+        check_can_create(
+            out, "--output", folder=True
+        )  # checked now, created only once the data is found
+        trainer = self.config["trainer"]
+        trainer["default_root_dir"] = str(out)
+        logger = trainer.get("logger")
+        if _is_wandb(logger):
+            init = logger["init_args"]
+            init["save_dir"] = str(out)
+            if not init.get("name"):
+                init["name"] = out.name
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The Trainer, with a rich progress bar unless progress bars are off or one is given."""
+        config = self.config_init["trainer"]
+        callbacks = list(config.get("callbacks") or [])
+        wants_bar = config.get("enable_progress_bar") is not False
+        if wants_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
+            kwargs["callbacks"] = [*callbacks, RichProgressBar()]
+        return super().instantiate_trainer(**kwargs)
+
+    def after_instantiate_classes(self) -> None:
+        out = Path(self.config["output"])
+        for callback in self.trainer.checkpoint_callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+                callback.dirpath = str(out / "checkpoints")
+
+    def write_config(self) -> None:
+        """The resolved config (seed included) as DIR/config.yaml, on the main process."""
+        if self.trainer.is_global_zero:
+            text = self.parser.dump(self.config, skip_none=False)
+            atomic_write_bytes(Path(self.config["output"]) / "config.yaml", text.encode())
+
+
+def _is_wandb(logger: Any) -> bool:
+    """Whether the parsed `trainer.logger` value is a W&B logger given by class path."""
+    getter = getattr(logger, "get", None)
+    return getter is not None and str(getter("class_path", "")).endswith("WandbLogger")
+
+
+def _finish_wandb(trainer: Trainer) -> None:
+    """Close W&B runs now, so the offline run is complete on disk when the command returns."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and trainer.is_global_zero:
+            logger.experiment.finish()
+            finish_wandb_writes()
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """One pre-training, with the options `fl-lightning pretrain` takes.
+
+    Args:
+        config: YAML file of options (configs/pretrain/); None: the defaults.
+        output: run folder (None: `runs/pretrain/<date-time>`).
+        settings: option values by dotted name, applied after `config`, e.g.
+            `{"trainer.max_epochs": 2, "data.num_images": 500, "seed_everything": 1}`.
+        args: further options as typed after `fl-lightning pretrain` (applied last).
+    """
+
+    config: str | None = None
+    output: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    args: Sequence[str] = ()
+
+    def cli_args(self) -> list[str]:
+        """These options in LightningCLI's argument syntax (bools as `true`/`false`)."""
+        args = ["--config", str(self.config)] if self.config is not None else []
+        if self.output is not None:
+            args += ["--output", str(self.output)]
+        for key, value in self.settings.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            args.append(f"--{key}={text}")
+        return [*args, *self.args]
+
+
+@dataclass(frozen=True)
+class PretrainOutcome:
+    """What a pre-training wrote and how it went."""
+
+    checkpoint: Path
+    config: Path
+    seconds: float
+    val_recon_loss: float | None
+    wandb_run: Path | None
+    main_process: bool  # False on the other ranks of a multi-device run (they print nothing)
+
+
+def pretrain(config: PretrainConfig) -> Path:
+    """Pre-train the DAE of `config`; returns the final checkpoint (`<output>/dae.ckpt`).
+
+    A bad option raises `UsageError` (or jsonargparse's exit with code 2) before anything is
+    written; the checkpoint is written atomically.
+    """
+    return run_pretraining(config).checkpoint
+
+
+def run_pretraining(config: PretrainConfig) -> PretrainOutcome:
+    """`pretrain`, returning also the seconds, the last validation loss and the W&B run."""
+    use_offline_default()
+    # LightningCLI warns when given arguments from Python; that is this function's purpose.
+    warnings.filterwarnings("ignore", ".*args parameter is intended to run from within Python.*")
+    cli = PretrainCLI(
+        DAEPretrainer,
+        UnlabeledDataModule,
+        args=config.cli_args(),
+        run=False,
+        seed_everything_default=0,
+        save_config_callback=None,
+        trainer_defaults={
+            "logger": {
+                "class_path": "lightning.pytorch.loggers.WandbLogger",
+                "init_args": {"project": "fl-lightning", "job_type": "pretrain"},
+            },
+            "max_epochs": 10,
+        },
+        parser_kwargs={"prog": "fl-lightning pretrain", "description": DESCRIPTION},
+    )
+    trainer = cli.trainer
+    out = Path(cli.config["output"])
+    # Find and check the data before anything is written: a usage error leaves no output.
+    cli.datamodule.setup("fit")
+    cli.write_config()
+    start = time.perf_counter()
+    trainer.fit(cli.model, datamodule=cli.datamodule)
+    final = out / CHECKPOINT_NAME
+    tmp = out / f".{CHECKPOINT_NAME}.tmp"
+    trainer.save_checkpoint(tmp)
+    _finish_wandb(trainer)
+    if trainer.is_global_zero:
+        os.replace(tmp, final)
+    val = trainer.callback_metrics.get("val/recon_loss")
+    wandb_dirs = sorted((out / "wandb").glob("*run-*"))
+    return PretrainOutcome(
+        checkpoint=final,
+        config=out / "config.yaml",
+        seconds=time.perf_counter() - start,
+        val_recon_loss=float(val) if val is not None else None,
+        wandb_run=wandb_dirs[-1] if wandb_dirs else None,
+        main_process=trainer.is_global_zero,
+    )

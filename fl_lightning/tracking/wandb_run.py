@@ -1,0 +1,116 @@
+"""Weights & Biases runs: offline by default, one run per job, `round` as the step.
+
+These machines usually have no internet, so every run is written offline unless `WANDB_MODE`
+says otherwise; `wandb sync <run dir>` uploads it later, `WANDB_MODE=online` streams it live.
+Reading an offline run back is `fl_lightning.tracking.offline_reader`; the metric names are
+`fl_lightning.federated.metric_names`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fl_lightning.federated.metric_names import ROUND
+
+
+def use_offline_default() -> str:
+    """Make W&B offline unless `WANDB_MODE` is already set; returns the mode in force."""
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    # Git metadata is collected by a subprocess per run: slow and useless in a clean clone.
+    os.environ.setdefault("WANDB_DISABLE_GIT", "true")
+    return os.environ["WANDB_MODE"]
+
+
+class WandbRun:
+    """One W&B run with `round` as its step; a no-op when `enabled` is False.
+
+    The engines log through this class only, so turning W&B off (`--wandb.enabled false`) or
+    changing its project never touches the round loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        project: str,
+        name: str | None,
+        group: str | None,
+        save_dir: str | os.PathLike[str],
+        config: Mapping[str, Any],
+        job_type: str = "federate",
+        run_id: str | None = None,
+    ) -> None:
+        """`run_id` continues the W&B run with that id (a resumed federation); None starts one."""
+        self.run: Any = None
+        if not enabled:
+            return
+        import wandb
+
+        use_offline_default()
+        Path(save_dir).mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(
+            project=project,
+            name=name,
+            group=group,
+            job_type=job_type,
+            dir=str(save_dir),
+            config=dict(config),
+            reinit="create_new",
+            id=run_id,
+            resume="allow" if run_id else None,
+        )
+        self.run.define_metric(ROUND)
+        self.run.define_metric("*", step_metric=ROUND)
+
+    @property
+    def directory(self) -> Path | None:
+        """The run's local folder (what `wandb sync` takes), or None when disabled."""
+        return Path(self.run.dir).parent if self.run is not None else None
+
+    def log(self, metrics: Mapping[str, Any]) -> None:
+        if self.run is not None:
+            self.run.log(dict(metrics))
+
+    def log_table(self, key: str, rows: list[dict[str, Any]]) -> None:
+        """Log a list of same-keyed dicts as a `wandb.Table`."""
+        if self.run is None or not rows:
+            return
+        import wandb
+
+        names = list(rows[0])
+        columns: list[str | int] = list(names)
+        self.run.log(
+            {key: wandb.Table(columns=columns, data=[[r.get(c) for c in names] for r in rows])}
+        )
+
+    def log_image(self, key: str, path: str | os.PathLike[str]) -> None:
+        if self.run is not None:
+            import wandb
+
+            self.run.log({key: wandb.Image(str(path))})
+
+    def summary(self, values: Mapping[str, Any]) -> None:
+        if self.run is not None:
+            self.run.summary.update(dict(values))
+
+    def finish(self) -> None:
+        """Close the run and wait until its offline file is complete on disk."""
+        if self.run is not None:
+            self.run.finish()
+            self.run = None
+            finish_wandb_writes()
+
+
+def finish_wandb_writes() -> None:
+    """Wait for W&B's background service to flush every run (`wandb.teardown()`).
+
+    In wandb 0.31, `finish()` can return before an offline `.wandb` file is complete when the
+    machine is busy; teardown waits, so a run is whole on disk when a command returns.
+    """
+    import wandb
+
+    wandb.teardown()

@@ -1,0 +1,103 @@
+"""The Python API (`fl_lightning.pretrain | prune | federate | compare`): the same runs as the
+command line, from typed configs, with the same checks."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import fl_lightning as fl
+from fl_lightning.cli import main
+from fl_lightning.errors import UsageError
+from tests.reliability.runs import SMOKE, federate_args
+from tests.smoke_runs import without_wall_clock
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_federate_from_python_gives_the_summary_of_the_cli(
+    tiny_fashion_root: Path, tmp_path: Path
+) -> None:
+    cli_out, api_out = tmp_path / "cli", tmp_path / "api"
+    main(["federate", *federate_args(tiny_fashion_root, cli_out, "--rounds", "2")])
+    config = fl.federate_config(
+        SMOKE,
+        values={
+            "method": "fedavg",
+            "rounds": 2,
+            "output": str(api_out),
+            "progress": False,
+            "data": {
+                "root": str(tiny_fashion_root),
+                "server_images": 100,
+                "max_client_examples": 20,
+                "max_test_examples": 100,
+            },
+            "client": {"batch_size": 10},
+            "federation": {"clients_per_round": 2},
+            "wandb": {"enabled": False},
+        },
+    )
+    summary = fl.federate(config)
+    written = json.loads((cli_out / "summary.json").read_text())
+    assert len(summary["history"]) == 2
+    assert without_wall_clock(summary) == without_wall_clock(written)
+    # the run folder holds the same files and the same resolved config, bar the output
+    api_config = (api_out / "config.yaml").read_text().replace(str(api_out), "OUT")
+    cli_config = (cli_out / "config.yaml").read_text().replace(str(cli_out), "OUT")
+    assert without_config_file(api_config) == without_config_file(cli_config)
+
+
+def without_config_file(text: str) -> list[str]:
+    """config.yaml's lines but the YAML file it was read from (`config:` and its list)."""
+    return [line for line in text.splitlines() if not line.startswith(("config:", "- "))]
+
+
+def load_example(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_python_api_example_pretrains_prunes_federates_and_plots(
+    tiny_fashion_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)  # the example names the configs from the repository root
+    example = load_example("python_api")
+    summary = example.pipeline(tmp_path, root=str(tiny_fashion_root), rounds=2)
+    assert summary["method"] == "proposed" and summary["rounds"] == 2
+    ticket = json.loads((tmp_path / "ticket.json").read_text())
+    assert ticket["sparsity"] == 0.8 and ticket["model"] == "mlp"
+    assert summary["provenance"]["source_checkpoint"] == str(tmp_path / "pretrain" / "dae.ckpt")
+    assert summary["density"] < 1.0  # the sparse ticket was federated, not a dense model
+    assert (tmp_path / "acc_vs_traffic.png").stat().st_size > 0
+
+
+def test_configs_check_their_values_when_built(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="sparsity"):
+        fl.federate_config(SMOKE, values={"sparsity": "most"})
+    with pytest.raises(UsageError, match="no_such_option"):
+        fl.federate_config(SMOKE, values={"no_such_option": 1})
+    with pytest.raises(UsageError, match="--sparsity"):
+        fl.PruneConfig(checkpoint="x.ckpt", sparsity=1.0)
+    with pytest.raises(UsageError, match="--output"):
+        fl.PruneConfig(checkpoint="x.ckpt", sparsity=0.5, output=str(tmp_path / "t.json"))
+    with pytest.raises(UsageError, match="methods"):
+        fl.compare_config(values={"methods": ["best"]})
+
+
+def test_import_fl_lightning_stays_light() -> None:
+    """The API is imported on first use: `import fl_lightning` loads neither torch nor W&B."""
+    code = "import sys, fl_lightning; print(sorted({'torch', 'wandb'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.stdout.strip() == "[]", out.stderr
+    with pytest.raises(AttributeError, match="no_such_step"):
+        _ = fl.no_such_step  # type: ignore[attr-defined]

@@ -1,0 +1,160 @@
+"""The layers of docs/architecture.md, checked on the source: imports go down, never round.
+
+Every `import` / `from ... import` of `fl_lightning` modules in `fl_lightning/` and
+`benchmarks/` counts, those inside functions and under `TYPE_CHECKING` included (a lazy import
+is still a dependency). A package's `__init__` that re-exports its modules is a facade: the
+implicit import of a parent package when a submodule is imported is not counted.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Rank of each layer, lowest first; a module may import its own rank or lower ones.
+LAYERS: dict[str, int] = {
+    "errors": 0,
+    "atomic": 0,
+    "version": 0,
+    "data": 1,
+    "models": 1,
+    "pruning": 1,
+    "federated": 2,
+    "tracking": 2,
+    "experiments": 3,
+    "app": 4,
+    "commands": 5,
+    "cli": 5,
+    "__main__": 5,
+    "__init__": 5,  # `fl_lightning` itself: the public API, lazily re-exporting `app`
+    "benchmarks": 6,
+}
+
+#: Edges that break the rules today, each with the work that removes it. The test fails when
+#: one of them is gone, so the list cannot go stale.
+KNOWN: dict[tuple[str, str], str] = {
+    # issue 13, Flower as a transport (the `throughput` branch): the ServerApp re-enters the CLI
+    ("fl_lightning.federated.flower_apps", "fl_lightning.commands.federate"): "issue 13",
+    ("fl_lightning.federated.flower_apps", "fl_lightning.federated.flower"): "issue 13",
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
+
+
+def sources() -> dict[str, Path]:
+    files = [*(REPO / "fl_lightning").rglob("*.py"), *(REPO / "benchmarks").glob("*.py")]
+    return {module_name(f): f for f in files}
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """The `fl_lightning` modules `path` imports (a name imported from a package counts as
+    the submodule when it is one)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("fl_lightning")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if not node.module.startswith("fl_lightning"):
+                continue
+            subs = {f"{node.module}.{a.name}" for a in node.names} & known
+            names_only = len(subs) < len(node.names)
+            found |= subs | ({node.module} if names_only else set())
+    return found & known
+
+
+def graph() -> dict[str, set[str]]:
+    mods = sources()
+    return {name: imports_of(path, set(mods)) - {name} for name, path in mods.items()}
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] == "benchmarks":
+        return "benchmarks"
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def checked_graph() -> dict[str, set[str]]:
+    edges = graph()
+    for (a, b), _why in KNOWN.items():
+        if b not in edges.get(a, set()):
+            pytest.fail(f"{a} no longer imports {b}: remove the edge from KNOWN")
+        edges[a].discard(b)
+    return edges
+
+
+def test_every_module_belongs_to_a_layer() -> None:
+    unknown = sorted({layer(m) for m in graph()} - set(LAYERS))
+    assert not unknown, f"give these a rank in LAYERS (and docs/architecture.md): {unknown}"
+
+
+def test_no_import_goes_up_a_layer() -> None:
+    upward = [
+        f"{a} ({layer(a)}) imports {b} ({layer(b)})"
+        for a, targets in sorted(checked_graph().items())
+        for b in sorted(targets)
+        if LAYERS[layer(b)] > LAYERS[layer(a)]
+    ]
+    assert not upward, "\n".join(upward)
+
+
+def test_no_import_circle() -> None:
+    assert cycles(checked_graph()) == []
+
+
+def test_the_checks_see_what_they_must_refuse() -> None:
+    """The checks above can fail: a circle and an upward edge are found in a made-up graph."""
+    made_up = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(made_up) == [["a", "b", "c"]]
+    assert layer("fl_lightning.federated.engine") == "federated" and layer("fl_lightning") == (
+        "__init__"
+    )
+    edges = graph()
+    # real edges are found, lazy (in-function) imports included
+    assert "fl_lightning.app.federation" in edges["fl_lightning.commands.federate"]
+    assert "fl_lightning.app.pretraining" in edges["fl_lightning.app.federation"]
+    assert "fl_lightning.app" in edges["fl_lightning"]  # the lazy re-export
