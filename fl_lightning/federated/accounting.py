@@ -18,7 +18,7 @@ from fl_lightning.pruning.mask import Mask
 
 
 def _byte_count(value: int | Iterable[int], what: str) -> int:
-    values = [value] if isinstance(value, int) else list(value)
+    values = list(value) if isinstance(value, Iterable) else [value]
     for v in values:
         if not isinstance(v, int) or isinstance(v, bool) or v < 0:
             raise ValueError(f"{what} byte counts must be non-negative ints, got {v!r}")

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import matplotlib.image as mpimg
 import pytest
 import yaml
 
@@ -68,6 +69,11 @@ def test_smoke_compare_writes_every_output(smoke: Path) -> None:
         "acc_vs_round.png",
     ):
         assert (smoke / name).is_file(), name
+    for axis in ("traffic", "flops", "round"):  # a real picture: one partition, two lines
+        pixels = (mpimg.imread(smoke / f"acc_vs_{axis}.png")[..., :3] * 255).round()
+        assert pixels.shape == (540, 720, 3)
+        colours = {tuple(int(c) for c in rgb) for rgb in pixels.reshape(-1, 3)}
+        assert (31, 119, 180) in colours and (255, 127, 14) in colours, axis
     summary = json.loads((smoke / "summary.json").read_text())
     assert summary["target_acc"] == [0.25, 0.5]
     keys = [(r["target_acc"], r["method"], r["sparsity"], r["partition"]) for r in summary["rows"]]
@@ -78,8 +84,15 @@ def test_smoke_compare_writes_every_output(smoke: Path) -> None:
         (0.5, "proposed", 0.8, "iid"),
     ]
     assert all(r["seeds"] == [0] for r in summary["rows"])
-    fedavg = summary["rows"][0]
-    assert fedavg["ratio_bytes_vs_fedavg"] in (1.0, None)
+    for row in summary["rows"]:  # each ratio is this row's bytes over fedavg's at its target
+        [fedavg] = [
+            r
+            for r in summary["rows"]
+            if r["method"] == "fedavg" and r["target_acc"] == row["target_acc"]
+        ]
+        mine, theirs = row["bytes_to_target"], fedavg["bytes_to_target"]
+        expected = mine / theirs if mine is not None and theirs is not None else None
+        assert row["ratio_bytes_vs_fedavg"] == expected
     with (smoke / "curves.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 * 3  # two runs, three rounds each
@@ -98,7 +111,16 @@ def test_smoke_compare_logs_one_group_and_a_summary_run(smoke: Path) -> None:
     [summary_run] = (smoke / "wandb").glob("offline-run-*")
     logged = read_offline_run(summary_run)
     keys = {k for row in logged["history"] for k in row}
-    assert "summary/_type" in keys  # the wandb.Table
+    # the wandb.Table holds summary.json's rows, column by column
+    [table_row] = [row for row in logged["history"] if "summary/_type" in row]
+    table = json.loads((summary_run / "files" / table_row["summary/path"]).read_text())
+    rows = json.loads((smoke / "summary.json").read_text())["rows"]
+    assert table["columns"] == list(rows[0])
+    assert len(table["data"]) == len(rows)
+    for logged_row, row in zip(table["data"], rows, strict=True):
+        for column, value in zip(table["columns"], logged_row, strict=True):
+            if not isinstance(row[column], list):
+                assert value == row[column], column
     assert {f"plots/acc_vs_{x}/_type" for x in ("traffic", "flops", "round")} <= keys
     for method in ("fedavg", "proposed-s0.8"):
         [fed_run] = (smoke / "runs" / "iid" / method / "seed0" / "wandb").glob("offline-run-*")

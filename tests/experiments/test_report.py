@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+import matplotlib.image as mpimg
+import numpy as np
 import pytest
 
 from fl_lightning.experiments.plots import PLOT_FILES, log_tick, seed_band, write_plots
@@ -56,32 +59,48 @@ def test_reports_write_every_file_with_the_issue_fields(
     summary = json.loads(paths["summary.json"].read_text())
     assert summary["target_acc"] == 0.8 and summary["seeds"] == [0, 1]
     fed, prop = summary["rows"]
-    for field in (
-        "method",
-        "sparsity",
-        "partition",
-        "target_acc",
-        "seeds",
-        "rounds_to_target",
-        "bytes_to_target",
-        "flops_to_target",
-        "seconds_to_target",
-        "final_test_acc",
-        "rounds_to_target_std",
-        "bytes_to_target_std",
-        "flops_to_target_std",
-        "seconds_to_target_std",
-        "final_test_acc_std",
-        "ratio_bytes_vs_fedavg",
-        "ratio_flops_vs_fedavg",
-        "ratio_bytes_vs_best_dense",
-        "ratio_flops_vs_best_dense",
-    ):
-        assert field in prop
-    # fedavg: rounds 3 and 2 -> 2.5 rounds, 25 MB; proposed: seed 0 never reaches 0.8
-    assert fed["rounds_to_target"] == 2.5 and fed["bytes_to_target"] == 25e6
-    assert fed["sparsity"] is None and prop["sparsity"] == 0.9
-    assert prop["bytes_to_target"] is None and prop["ratio_bytes_vs_fedavg"] is None
+    # fedavg reaches 0.8 at round 3 (seed 0: 30 MB, 6 GFLOPs, 9 s) and round 2 (seed 1: 20 MB,
+    # 4 GFLOPs, 6 s); sample std of two values a, b is |a - b| / sqrt(2).
+    half = 1 / math.sqrt(2)
+    expected_fed = {
+        "method": "fedavg",
+        "sparsity": None,
+        "partition": "iid",
+        "target_acc": 0.8,
+        "seeds": [0, 1],
+        "seeds_reached": 2,
+        "rounds_to_target": 2.5,
+        "rounds_to_target_std": pytest.approx(half),
+        "bytes_to_target": 25e6,
+        "bytes_to_target_std": pytest.approx(10e6 * half),
+        "flops_to_target": 5e9,
+        "flops_to_target_std": pytest.approx(2e9 * half),
+        "seconds_to_target": 7.5,
+        "seconds_to_target_std": pytest.approx(3 * half),
+        "final_test_acc": pytest.approx(0.825),
+        "final_test_acc_std": pytest.approx(0.05 * half),
+        "best_dense": "fedavg",
+        "ratio_bytes_vs_fedavg": 1.0,
+        "ratio_flops_vs_fedavg": 1.0,
+        "ratio_seconds_vs_fedavg": 1.0,
+        "ratio_bytes_vs_best_dense": 1.0,
+        "ratio_flops_vs_best_dense": 1.0,
+        "ratio_seconds_vs_best_dense": 1.0,
+    }
+    assert fed == expected_fed
+    # proposed: seed 0 never reaches 0.8, so every cost and ratio is null; final accuracy
+    # (0.79 and 0.9) is always there
+    nulls = [f for f in expected_fed if f.endswith(("_to_target", "_to_target_std"))]
+    nulls += [f for f in expected_fed if f.startswith("ratio_")]
+    assert prop == {
+        **expected_fed,
+        **dict.fromkeys(nulls),
+        "method": "proposed",
+        "sparsity": 0.9,
+        "seeds_reached": 1,
+        "final_test_acc": pytest.approx(0.845),
+        "final_test_acc_std": pytest.approx(0.11 * half),
+    }
     md = paths["summary.md"].read_text()
     assert "# T" in md and "## Target test accuracy 80.00%" in md
     assert "| iid | fedavg | - | 82.5 ± 3.5 % | 2.5 ± 0.7 | 25.0 ± 7.1 |" in md
@@ -114,6 +133,16 @@ def test_seed_band_and_plots(tmp_path: Path, curves: list[RunCurve]) -> None:
     assert {p.name for p in paths.values()} == set(PLOT_FILES.values())
     for path in paths.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        pixels = (mpimg.imread(path)[..., :3] * 255).round().astype(np.int64)
+        assert pixels.shape == (540, 720, 3)  # one partition: 6 x 4.5 inches at 120 dpi
+        colours = {tuple(int(c) for c in rgb) for rgb in pixels.reshape(-1, 3)}
+        # one line per arm, in tab10 order: fedavg blue, proposed-s0.9 orange
+        assert (31, 119, 180) in colours and (255, 127, 14) in colours, path.name
+    two = write_plots(
+        [*curves, RunCurve(Arm("dir", "fedavg", None), 0, curves[0].history)], [], tmp_path / "two"
+    )
+    wide = mpimg.imread(two["round"])
+    assert wide.shape[:2] == (540, 1440)  # a subplot per partition
 
 
 def test_log_axis_labels_only_1_2_5_ticks() -> None:

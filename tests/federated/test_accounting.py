@@ -113,3 +113,151 @@ def test_mask_not_fitting_model_is_refused() -> None:
         forward_flops_per_example(
             nn.Linear(2, 2), Mask({"x": torch.ones(1, dtype=torch.bool)}), (2,)
         )
+
+
+def test_compute_meter_whole_round_figures() -> None:
+    meter = ComputeMeter()
+    meter.add(100.0, 2.0)
+    meter.add(50.0, 0.5)
+    assert meter.end_round() == {
+        "compute/flops": 150.0,
+        "compute/client_seconds": 2.5,
+        "compute/round_flops": 150.0,
+        "compute/round_client_seconds": 2.5,
+    }
+    meter.add(25.0, 1.0)
+    assert meter.end_round() == {
+        "compute/flops": 175.0,
+        "compute/client_seconds": 3.5,
+        "compute/round_flops": 25.0,
+        "compute/round_client_seconds": 1.0,
+    }
+    assert meter.end_round() == {  # an empty round adds nothing
+        "compute/flops": 175.0,
+        "compute/client_seconds": 3.5,
+        "compute/round_flops": 0.0,
+        "compute/round_client_seconds": 0.0,
+    }
+
+
+def test_compute_meter_resumes_mid_round() -> None:
+    meter = ComputeMeter()
+    meter.add(10.0, 1.0)
+    meter.end_round()
+    meter.add(4.0, 0.25)  # half of round 2 before the stop
+    resumed = ComputeMeter()
+    resumed.load_state_dict(meter.state_dict())
+    resumed.add(6.0, 0.5)
+    assert resumed.end_round() == {
+        "compute/flops": 20.0,
+        "compute/client_seconds": 1.75,
+        "compute/round_flops": 10.0,
+        "compute/round_client_seconds": 0.75,
+    }
+
+
+def test_communication_meter_whole_round_and_state() -> None:
+    meter = CommunicationMeter()
+    meter.add_down(8)
+    meter.add_up(3)
+    assert meter.state_dict() == {"down": 8, "up": 3, "round_down": 8, "round_up": 3, "rounds": 0}
+    resumed = CommunicationMeter()
+    resumed.load_state_dict(meter.state_dict())
+    assert resumed.end_round() == {
+        "comm/down_bytes": 8,
+        "comm/up_bytes": 3,
+        "comm/total_bytes": 11,
+    }
+    assert resumed.state_dict() == {"down": 8, "up": 3, "round_down": 0, "round_up": 0, "rounds": 1}
+    assert (resumed.down_bytes, resumed.up_bytes) == (8, 3)
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.5, "3"])
+def test_byte_counts_must_be_non_negative_ints(bad: object) -> None:
+    for count in (
+        lambda m: m.add_down(bad),
+        lambda m: m.add_up(bad),
+        lambda m: m.record(down=[1, bad], up=0),
+        lambda m: m.record(down=0, up=[bad]),
+    ):
+        meter = CommunicationMeter()
+        with pytest.raises(ValueError, match="byte counts must be non-negative ints"):
+            count(meter)
+        assert meter.state_dict()["down"] == 0  # nothing half-counted
+    CommunicationMeter().record(down=0, up=[])  # zero and no messages are fine
+
+
+@pytest.mark.parametrize(("flops", "seconds"), [(-1.0, 0.0), (0.0, -0.5)])
+def test_compute_meter_refuses_either_negative(flops: float, seconds: float) -> None:
+    with pytest.raises(ValueError, match="must be >= 0"):
+        ComputeMeter().add(flops, seconds)
+    ComputeMeter().add(0.0, 0.0)
+
+
+class _Gram(nn.Module):
+    """No parameters, but a matmul: 2 * 4 FLOPs for a 4-vector."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(1, -1) @ x.reshape(-1, 1)
+
+
+def test_flops_of_a_parameterless_model() -> None:
+    assert forward_flops_per_example(_Gram(), None, (4,)) == 8
+    assert forward_flops_per_example(_Gram(), Mask({}), (4,)) == 8
+    assert forward_flops_per_example(nn.Sequential(nn.ReLU(), nn.Flatten()), None, (3,)) == 0
+
+
+def test_parameterless_layers_between_masked_ones() -> None:
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2), nn.Softmax(dim=1))
+    # 2*4*6 + 2*6*2 = 48 + 24; the second layer kept at 1/3
+    third = torch.zeros(2, 6, dtype=torch.bool)
+    third[:, :2] = True
+    assert forward_flops_per_example(model, None, (4,)) == 72
+    assert forward_flops_per_example(model, Mask({"2.weight": third}), (4,)) == 48 + 8
+
+
+def test_a_masked_bias_does_not_scale_flops() -> None:
+    layer = nn.Linear(4, 3)
+    pruned_bias = Mask({"bias": torch.zeros(3, dtype=torch.bool)})
+    assert forward_flops_per_example(layer, pruned_bias, (4,)) == 24
+
+
+class _OwnWeightAndChild(nn.Module):
+    """A module with its own weight (x @ W: 2*4*4 = 32 FLOPs) and a child Linear(4, 2) (16)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(4, 4))
+        self.child = nn.Linear(4, 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.child(x @ self.weight)
+
+
+class _Wrapper(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = _OwnWeightAndChild()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+def test_a_module_with_its_own_weight_and_a_child() -> None:
+    quarter = torch.zeros(4, 4, dtype=torch.bool)
+    quarter[0] = True
+    half_child = torch.tensor([[True, True, False, False]] * 2)
+    for model, prefix in ((_OwnWeightAndChild(), ""), (_Wrapper(), "block.")):
+        assert forward_flops_per_example(model, None, (4,)) == 48
+        # only the module's own 32 FLOPs scale with its weight's density, not its child's
+        own = Mask({f"{prefix}weight": quarter})
+        assert forward_flops_per_example(model, own, (4,)) == 32 / 4 + 16
+        both = Mask({f"{prefix}weight": quarter, f"{prefix}child.weight": half_child})
+        assert forward_flops_per_example(model, both, (4,)) == 32 / 4 + 16 / 2
+
+
+def test_flop_count_leaves_an_eval_model_in_eval() -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+    model.eval()
+    forward_flops_per_example(model, None, (2,))
+    assert not model.training

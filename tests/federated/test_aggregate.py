@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -88,3 +90,54 @@ def test_bad_input_is_refused(states: list, counts: list[int], message: str) -> 
 def test_mask_must_fit_states() -> None:
     with pytest.raises(ValueError, match="shape"):
         fedavg([{"w": torch.zeros(2)}], [1], Mask({"w": torch.ones(3, dtype=torch.bool)}))
+
+
+@pytest.mark.parametrize("counts", [[2, -1], [-1, 2], [3, -1, 1], [-2, -1]])
+def test_any_negative_count_is_refused(counts: list[int]) -> None:
+    states = [{"w": torch.zeros(2)} for _ in counts]
+    with pytest.raises(ValueError, match=re.escape(f"example counts must be >= 0, got {counts}")):
+        fedavg(states, counts, NO_MASK)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.int32])
+def test_non_float_entries_are_refused(dtype: torch.dtype) -> None:
+    states = [{"w": torch.zeros(2), "steps": torch.ones(1, dtype=dtype)}] * 2
+    with pytest.raises(ValueError, match=f"'steps' is {dtype}; fedavg averages floats only"):
+        fedavg(states, [1, 1], NO_MASK)
+
+
+def test_mask_naming_an_unknown_tensor_is_refused() -> None:
+    mask = Mask({"v": torch.ones(2, dtype=torch.bool)})
+    with pytest.raises(ValueError, match="mask covers 'v', which the client states do not have"):
+        fedavg([{"w": torch.zeros(2)}], [1], mask)
+
+
+def test_a_zero_count_client_cannot_poison_the_mean() -> None:
+    # 0 * NaN is NaN: a client with no examples must be skipped, not weighted by zero
+    states = [{"w": torch.tensor([2.0])}, {"w": torch.tensor([float("nan")])}]
+    assert torch.equal(fedavg(states, [3, 0], NO_MASK)["w"], torch.tensor([2.0]))
+
+
+def test_only_masked_tensors_are_masked_and_messages_name_them() -> None:
+    mask = Mask({"w": torch.tensor([[True, False]])})
+    states = [
+        {"w": torch.tensor([[2.0, 2.0]]), "b": torch.tensor([4.0, -4.0])},
+        {"w": torch.tensor([[4.0, 4.0]]), "b": torch.tensor([8.0, 0.0])},
+    ]
+    out = fedavg(states, [1, 1], mask)
+    assert list(out) == ["w", "b"]
+    assert torch.equal(out["w"], torch.tensor([[3.0, 0.0]]))
+    assert torch.equal(out["b"], torch.tensor([6.0, -2.0]))
+    with pytest.raises(ValueError, match=r"client state 1 has 'w' of shape \(2,\), state 0 has"):
+        fedavg([{"w": torch.zeros(1, 2)}, {"w": torch.zeros(2)}], [1, 1], NO_MASK)
+    with pytest.raises(ValueError, match=r"different keys than state 0: \['b', 'c'\]"):
+        fedavg(
+            [
+                {"w": torch.zeros(1), "b": torch.zeros(1)},
+                {"w": torch.zeros(1), "c": torch.zeros(1)},
+            ],
+            [1, 1],
+            NO_MASK,
+        )
+    with pytest.raises(ValueError, match="sum to 0; need a positive total"):
+        fedavg([{"w": torch.zeros(1)}], [0], NO_MASK)

@@ -176,3 +176,83 @@ def test_random_prune_matches_per_layer_counts_and_is_seeded() -> None:
     assert mask != like
     with pytest.raises(UsageError, match="density"):
         random_prune(params, {"encoder.a.weight": 1.5}, seed=0)
+
+
+def test_one_hundred_ties_keep_the_earliest_positions() -> None:
+    # 4 ties can look stable under an unstable sort; 200 equal magnitudes cannot.
+    ties = {"encoder.a.weight": torch.ones(10, 10), "encoder.b.weight": -torch.ones(10, 10)}
+    mask = magnitude_prune(ties, 0.75)  # keep 50 of 200: the first 50 of `a`, in row-major order
+    assert mask["encoder.a.weight"].reshape(-1).nonzero().squeeze(1).tolist() == list(range(50))
+    assert not mask["encoder.b.weight"].any()
+    layer = magnitude_prune(ties, 0.7, scope="layer")  # 30 of each tensor
+    for name in ties:
+        assert layer[name].reshape(-1).nonzero().squeeze(1).tolist() == list(range(30))
+    # among still-kept candidates too: prune positions 0..9, then keep 20 of the remaining 90
+    first = Mask({"encoder.a.weight": torch.arange(100).reshape(10, 10) >= 10})
+    second = magnitude_prune({"encoder.a.weight": torch.ones(10, 10)}, 0.8, current=first)
+    assert second["encoder.a.weight"].reshape(-1).nonzero().squeeze(1).tolist() == list(
+        range(10, 30)
+    )
+
+
+def test_layer_scope_never_brings_a_pruned_weight_back() -> None:
+    params = {"encoder.a.weight": torch.tensor([[4.0, 3.0, 2.0, 1.0]])}
+    first = magnitude_prune(params, 0.5, scope="layer")  # keeps 4.0, 3.0
+    moved = {"encoder.a.weight": torch.tensor([[0.1, 0.2, 9.0, 8.0]])}  # pruned ones grew
+    second = magnitude_prune(moved, 0.75, scope="layer", current=first)
+    assert second["encoder.a.weight"].tolist() == [[False, True, False, False]]
+    with pytest.raises(UsageError) as info:
+        magnitude_prune(moved, 0.25, scope="layer", current=first)
+    assert str(info.value) == (
+        "sparsity is below what the current mask already prunes ('encoder.a.weight': "
+        "2 weights left, 3 requested); pruned weights never come back."
+    )
+    # the same sparsity again is allowed: nothing needs to come back
+    assert magnitude_prune(moved, 0.5, scope="layer", current=first) == first
+
+
+def test_partial_current_mask_leaves_the_other_tensors_whole() -> None:
+    # current prunes a's 0.5 only; b is not in it, so all of b still competes.
+    current = Mask({"encoder.a.weight": torch.tensor([[True, False], [True, True]])})
+    mask = magnitude_prune(HAND, 0.5, current=current)  # keep 4 of 7: 0.9, 0.4, 0.3, 0.2
+    assert list(mask) == ["encoder.a.weight", "encoder.b.weight"]
+    assert mask["encoder.a.weight"].tolist() == [[False, False], [True, True]]
+    assert mask["encoder.b.weight"].tolist() == [[False, True, True]]
+
+
+@pytest.mark.parametrize(
+    ("numel", "sparsity", "kept"),
+    [(5, 0.5, 2), (7, 0.5, 4), (10, 0.25, 8), (3, 0.5, 2), (8, 0.9, 1)],
+)
+def test_kept_counts_are_rounded_half_to_even(numel: int, sparsity: float, kept: int) -> None:
+    # round(2.5) = 2, round(3.5) = 4, round(7.5) = 8, round(1.5) = 2, round(0.8) = 1
+    params = {"encoder.a.weight": torch.arange(1.0, numel + 1).reshape(1, numel)}
+    assert magnitude_prune(params, sparsity).num_kept == kept
+    assert magnitude_prune(params, sparsity, scope="layer").num_kept == kept
+    # the largest magnitudes are the last positions
+    assert magnitude_prune(params, sparsity)["encoder.a.weight"][0, numel - kept :].all()
+    assert random_prune(params, {"encoder.a.weight": 1 - sparsity}, seed=0).num_kept == kept
+
+
+def test_random_prune_accepts_density_one_and_zero() -> None:
+    params = {"encoder.a.weight": torch.randn(3, 4), "encoder.b.weight": torch.randn(2, 2)}
+    mask = random_prune(params, {"encoder.a.weight": 1.0, "encoder.b.weight": 0.0}, seed=1)
+    assert mask["encoder.a.weight"].all() and not mask["encoder.b.weight"].any()
+    with pytest.raises(UsageError, match=r"density of encoder\.b\.weight"):
+        random_prune(params, {"encoder.b.weight": -0.1}, seed=1)
+
+
+def test_pruning_is_by_magnitude_and_names_are_checked() -> None:
+    # negative weights compete by |w|: -9 is the largest
+    params = {"encoder.a.weight": torch.tensor([[1.0, -9.0, 3.0, -2.0]])}
+    assert magnitude_prune(params, 0.5)["encoder.a.weight"].tolist() == [[False, True, True, False]]
+    with pytest.raises(UsageError, match="nothing to prune"):
+        magnitude_prune(params, 0.5, names=[])
+    with pytest.raises(UsageError, match="holds NaN or infinite"):
+        magnitude_prune({"encoder.a.weight": torch.tensor([[1.0, float("inf")]])}, 0.5)
+    # a head and a 1-D weight are never prunable by default
+    assert (
+        prunable_names({"encoder.n.weight": torch.ones(3), "head.weight": torch.ones(2, 2)}) == []
+    )
+    twice = magnitude_prune(HAND, 0.5, names=["encoder.b.weight", "encoder.b.weight"])
+    assert list(twice) == ["encoder.b.weight"] and twice.num_kept == 2
