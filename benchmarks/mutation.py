@@ -5,7 +5,8 @@ Each mutant changes one thing in the module's source: a comparison (`<` -> `<=`,
 boolean operator (`and` <-> `or`), a `not` / unary minus dropped, a constant tweaked (int n ->
 n + 1, float x -> 2x (0.0 -> 1.0), True <-> False) or a statement deleted (replaced by `pass`).
 A call is unwrapped (`sorted(x)`, `abs(x)`, `round(x)`, `int(x)`,
-`float(x)` -> `x`; `x.clone()`, `x.copy()`, `x.abs()` -> `x`). Docstrings, strings, annotations, imports and `def`/`class` statements are left alone.
+`float(x)` -> `x`; `x.clone()`, `x.copy()`, `x.abs()` -> `x`). Docstrings, strings,
+annotations, imports and `def`/`class` statements are left alone.
 
 A mutant is *killed* when the module's tests fail against it (or time out: `--timeout`), and
 *survives* when they pass. Runs are cheap because the parent imports the heavy third-party
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ast
-import copy
+import contextlib
 import json
 import os
 import signal
@@ -215,6 +216,8 @@ def _changes(node: ast.AST, skipped: set[int]) -> Iterator[tuple[str, Callable[[
             n.value = v  # type: ignore[attr-defined]
 
         yield f"{value!r} -> {new_value!r}", tweak
+    elif isinstance(node, ast.UnaryOp) and type(node.op) in (ast.Not, ast.USub, ast.Invert):
+        yield f"{_SYMBOLS[type(node.op)]} dropped", _REPLACED
     elif isinstance(node, ast.Call) and not node.keywords:
         func = node.func
         if isinstance(func, ast.Name) and func.id in _UNWRAPPED and len(node.args) == 1:
@@ -232,6 +235,8 @@ def _REPLACED(node: ast.AST) -> None:
 def _replacement(node: ast.AST, change: str) -> ast.AST:
     if change == "statement deleted":
         return ast.Pass()
+    if isinstance(node, ast.UnaryOp):
+        return node.operand
     assert isinstance(node, ast.Call)
     return node.args[0] if node.args else node.func.value  # type: ignore[attr-defined]
 
@@ -360,10 +365,8 @@ def _preload() -> None:
 
     torch.set_num_threads(1)
     for optional in ("hypothesis", "lightning.pytorch", "matplotlib.pyplot", "yaml"):
-        try:
+        with contextlib.suppress(ImportError):
             __import__(optional)
-        except ImportError:
-            pass
     assert not any(m == "fl_lightning" or m.startswith("fl_lightning.") for m in sys.modules)
 
 
@@ -417,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     counted = len(outcomes) - len(excluded)
     score = killed / counted if counted else 1.0
     for o in excluded:
-        print(f"equivalent L{o.mutant.line:<4d} {o.mutant.key}\n    why: {equivalent[o.mutant.key]}")
+        why = equivalent[o.mutant.key]
+        print(f"equivalent L{o.mutant.line:<4d} {o.mutant.key}\n    why: {why}")
     for o in live:
         print(f"SURVIVED   L{o.mutant.line:<4d} {o.mutant.key}")
     for key in stale:

@@ -148,3 +148,28 @@ def test_summary_rows_cover_targets_partitions_and_arms() -> None:
     # no fedavg on the dirichlet partition: nothing to compare against
     assert rows[2]["ratio_bytes_vs_fedavg"] is None and rows[2]["bytes_to_target"] is None
     assert rows[4]["bytes_to_target"] == 200.0 and rows[4]["ratio_bytes_vs_fedavg"] is None
+
+
+def test_rows_read_back_from_csv_give_numbers() -> None:
+    # curves.csv gives strings and floats: the point holds an int round and float costs
+    history = [
+        {
+            "round": 1.0,
+            "test/acc": 0.2,
+            "comm/total_bytes": "100",
+            "compute/flops": "10",
+            "compute/client_seconds": "0.5",
+        },
+        {
+            "round": 2.0,
+            "test/acc": 0.9,
+            "comm/total_bytes": "200",
+            "compute/flops": "20",
+            "compute/client_seconds": "1.5",
+        },
+    ]
+    point = first_reach(history, 0.5)
+    assert point == TargetPoint(round=2, total_bytes=200.0, flops=20.0, client_seconds=1.5)
+    assert point is not None and type(point.round) is int
+    assert [type(point.cost(f)) for f in ("rounds_to_target", "bytes_to_target")] == [float] * 2
+    assert final_acc([{"round": 1, "test/acc": "1"}]) == 1.0
