@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -141,3 +142,13 @@ def test_only_masked_tensors_are_masked_and_messages_name_them() -> None:
         )
     with pytest.raises(ValueError, match="sum to 0; need a positive total"):
         fedavg([{"w": torch.zeros(1)}], [0], NO_MASK)
+
+
+def test_numpy_counts_are_plain_ints_in_messages() -> None:
+    # partition sizes often arrive as numpy integers; the message shows plain numbers
+    counts = list(np.array([2, -1], dtype=np.int64))
+    with pytest.raises(ValueError) as info:
+        fedavg([{"w": torch.zeros(1)}, {"w": torch.zeros(1)}], counts, NO_MASK)
+    assert str(info.value) == "example counts must be >= 0, got [2, -1]"
+    out = fedavg([{"w": torch.ones(1)}, {"w": torch.zeros(1)}], list(np.array([1, 3])), NO_MASK)
+    assert torch.equal(out["w"], torch.tensor([0.25]))
