@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -173,3 +174,12 @@ def test_rows_read_back_from_csv_give_numbers() -> None:
     assert point is not None and type(point.round) is int
     assert [type(point.cost(f)) for f in ("rounds_to_target", "bytes_to_target")] == [float] * 2
     assert final_acc([{"round": 1, "test/acc": "1"}]) == 1.0
+
+
+def test_points_and_curves_are_immutable() -> None:
+    point = TargetPoint(round=1, total_bytes=1.0, flops=1.0, client_seconds=1.0)
+    run = RunCurve(Arm("iid", "fedavg", None), 0, [])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        point.round = 2  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.seed = 1  # type: ignore[misc]
