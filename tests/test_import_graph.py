@@ -36,11 +36,7 @@ LAYERS: dict[str, int] = {
 
 #: Edges that break the rules today, each with the work that removes it. The test fails when
 #: one of them is gone, so the list cannot go stale.
-KNOWN: dict[tuple[str, str], str] = {
-    # issue 13, Flower as a transport (the `throughput` branch): the ServerApp re-enters the CLI
-    ("fl_lightning.federated.flower_apps", "fl_lightning.commands.federate"): "issue 13",
-    ("fl_lightning.federated.flower_apps", "fl_lightning.federated.flower"): "issue 13",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path) -> str:

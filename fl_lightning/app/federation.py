@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonargparse import ArgumentParser, Namespace
 
@@ -34,8 +34,12 @@ from fl_lightning.federated.engine import FederationConfig, FederationFailed, Lo
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.progress import human_bytes
 from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.transport import InProcess, Transport
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.tracking.wandb_run import WandbRun, use_offline_default
+
+if TYPE_CHECKING:
+    from flwr.serverapp import Grid
 
 __all__ = ["federate", "pretrain_config_for"]
 
@@ -74,13 +78,17 @@ def pretrain_config_for(cfg: Namespace, out: Path) -> PretrainConfig:
     )
 
 
-def federate(cfg: Namespace, parser: ArgumentParser | None = None) -> dict[str, Any]:
+def federate(
+    cfg: Namespace, parser: ArgumentParser | None = None, grid: Grid | None = None
+) -> dict[str, Any]:
     """Run one federation; returns its summary (also written to `<output>/summary.json`).
 
     Args:
         cfg: the config, as `federate_config` builds it (the parser of `fl-lightning
             federate`); resolved in place (seeds, rounds, output filled in).
         parser: the parser `cfg` came from (default: a fresh one), which writes config.yaml.
+        grid: a Flower deployment's grid to run the rounds over (its ServerApp passes it);
+            None runs `cfg.engine` (`local`, or `flower`: Flower's simulation).
 
     Every option is checked before anything is written (`UsageError` naming it); a federation
     that cannot gather enough clients raises `UsageError` too, its last checkpoint intact.
@@ -101,7 +109,7 @@ def federate(cfg: Namespace, parser: ArgumentParser | None = None) -> dict[str, 
     federation: FederationConfig = init.federation
     federation.validate(data.num_clients)
     model_cfg: ModelConfig = init.model
-    if cfg.engine == "local":
+    if cfg.engine == "local" and grid is None:
         check_accelerator(init.client)
     checkpoint = ensure_checkpoint(cfg, files) if needs_checkpoint(cfg.method, cfg.ticket) else None
     start = build_start(
@@ -115,8 +123,7 @@ def federate(cfg: Namespace, parser: ArgumentParser | None = None) -> dict[str, 
         ticket=cfg.ticket,
     )
     model = Classifier(dataset=cfg.data.dataset, **asdict(model_cfg))
-    engine = make_engine(
-        cfg.engine,
+    engine = LocalEngine(
         model=model,
         initial_state=start.state,
         mask=start.mask,
@@ -128,7 +135,7 @@ def federate(cfg: Namespace, parser: ArgumentParser | None = None) -> dict[str, 
         files=files,
         wandb=None,
         progress=cfg.progress,
-        flower=init.flower,
+        transport=make_transport(cfg.engine, init.flower, grid),
     )
     if resumed is not None:
         engine.load_state_dict(resumed)  # refuses a mismatch before anything is written
@@ -165,16 +172,20 @@ def federate(cfg: Namespace, parser: ArgumentParser | None = None) -> dict[str, 
     return summary
 
 
-def make_engine(engine: str, flower: FlowerOptions | None = None, **kwargs: Any) -> LocalEngine:
-    """The engine named `engine` (`local` or `flower`) over the same arguments.
+def make_transport(
+    engine: str, flower: FlowerOptions | None = None, grid: Grid | None = None
+) -> Transport:
+    """The transport of `engine` (`local`: in process; `flower`: over `grid` if given, else
+    Flower's simulation), with the Flower settings `flower`."""
+    if grid is not None:
+        from fl_lightning.federated.flower import FlowerGrid
 
-    `flower` holds the Flower engine's own settings (ignored by the local engine).
-    """
+        return FlowerGrid(grid, flower)
     if engine == "flower":
-        from fl_lightning.federated.flower import FlowerEngine
+        from fl_lightning.federated.flower import FlowerSimulation
 
-        return FlowerEngine(options=flower, **kwargs)
-    return LocalEngine(**kwargs)
+        return FlowerSimulation(flower)
+    return InProcess()
 
 
 def summary_lines(summary: dict[str, Any], directory: Path) -> list[str]:

@@ -19,7 +19,9 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 from typing_extensions import override
 
+from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.codec import decode, encode
+from fl_lightning.federated.faults import InjectedFault, faulty_upload
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.callback import MaskEnforcer
 from fl_lightning.pruning.mask import Mask
@@ -32,14 +34,15 @@ class ClientConfig:
     Args:
         local_epochs: E, passes over the client's data per round (>= 1).
         batch_size: B, the local mini-batch size (>= 1).
-        accelerator: Lightning accelerator for the client Trainer (`cpu`, `gpu`, `auto`).
+        accelerator: Lightning accelerator for the client Trainer (`cpu`, `gpu`, `auto`: a
+            GPU where one is present, else the CPU).
         timeout: seconds a client may train before it is stopped and counted as failed
             (checked after every batch); None for no limit.
     """
 
     local_epochs: int = 1
     batch_size: int = 32
-    accelerator: str = "cpu"
+    accelerator: str = "auto"
     timeout: float | None = None
 
 
@@ -138,6 +141,54 @@ def run_client_update(
         flops=flops_per_example * num_examples * config.local_epochs,
         seconds=time.perf_counter() - start,
     )
+
+
+def client_step(
+    *,
+    client_id: int,
+    payload: bytes,
+    fault: str | None,
+    data_seed: int,
+    model: Classifier,
+    mask: Mask,
+    data: FederatedDataModule,
+    config: ClientConfig,
+    flops_per_example: float,
+    dtype: Literal["float32", "float16"],
+) -> ClientResult:
+    """One client's whole part of a round, wherever it runs (local engine or Flower ClientApp).
+
+    An injected `raise` fault raises; otherwise the client's loader (in this round's seeded
+    order) feeds `run_client_update`, and an injected upload fault (`empty`, `corrupt`, `nan`)
+    spoils the upload as a bad client or link would.
+
+    Args:
+        client_id: the client; its partition of `data` is trained on.
+        payload: the download (the encoded global model).
+        fault: the injected fault, or None (or "") for none.
+        data_seed: the client's data-order seed for this round (`sampling.data_order_seed`).
+        model, mask, config, flops_per_example, dtype: as for `run_client_update`.
+        data: the federation's data (already set up).
+    """
+    if fault == "raise":
+        raise InjectedFault(f"injected failure of client {client_id}")
+    loader = data.client_dataloader(client_id, seed=data_seed, batch_size=config.batch_size)
+    result = run_client_update(
+        client_id=client_id,
+        payload=payload,
+        model=model,
+        mask=mask,
+        dataloader=loader,
+        num_examples=data.num_examples(client_id),
+        config=config,
+        flops_per_example=flops_per_example,
+        dtype=dtype,
+    )
+    if fault:
+        # names and shapes for the `nan` fault; the values are replaced anyway
+        template = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        result.payload = faulty_upload(result.payload, fault, template, mask, dtype)
+    return result
 
 
 def quiet_lightning() -> None:

@@ -29,26 +29,29 @@ from fl_lightning.federated.aggregate import fedavg
 from fl_lightning.federated.client import (
     ClientConfig,
     ClientResult,
+    client_step,
     quiet_lightning,
-    run_client_update,
 )
 from fl_lightning.federated.codec import decode, encode
 from fl_lightning.federated.config import FederationConfig, FederationFailed, Seeds
-from fl_lightning.federated.faults import (
-    ClientJob,
-    FaultInjector,
-    InjectedFault,
-    faulty_upload,
-)
+from fl_lightning.federated.faults import ClientJob, FaultInjector
 from fl_lightning.federated.progress import RoundProgress
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler, clients_per_round, data_order_seed
+from fl_lightning.federated.transport import ClientSetup, InProcess, Transport
 from fl_lightning.federated.validation import validate_update
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
 from fl_lightning.tracking.wandb_run import WandbRun
 
 log = logging.getLogger(__name__)
+
+
+def _device(name: str) -> str:
+    """`auto` as the device it stands for here (CUDA where present); other names unchanged."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
 
 
 @dataclass
@@ -76,7 +79,8 @@ class LocalEngine:
         files: RunFiles | None = None,
         wandb: WandbRun | None = None,
         progress: bool = True,
-        eval_device: str = "cpu",
+        eval_device: str = "auto",
+        transport: Transport | None = None,
     ) -> None:
         """Args:
         model: the workspace Classifier (architecture and optimiser); its weights are replaced.
@@ -90,7 +94,8 @@ class LocalEngine:
         files: where metrics, summary and checkpoints go (None: nothing written).
         wandb: the run to log to (None: no W&B).
         progress: show a rich progress bar over rounds.
-        eval_device: device of the central evaluation.
+        eval_device: device of the central evaluation (`auto`: CUDA where present, else CPU).
+        transport: how downloads reach the clients (default `InProcess`: trained here).
         """
         quiet_lightning()
         data.setup()
@@ -106,7 +111,9 @@ class LocalEngine:
         self.files = files
         self.wandb = wandb
         self.progress = progress
-        self.eval_device = eval_device
+        self.eval_device = _device(eval_device)
+        self.transport: Transport = transport or InProcess()
+        self._bar: RoundProgress | None = None
         self.k = clients_per_round(federation.clients_per_round, data.num_clients)
         self.sampler = ClientSampler(seeds.sampling)
         self.faults = FaultInjector(federation.faults)
@@ -124,6 +131,18 @@ class LocalEngine:
         info = data.info
         self.flops_per_example = training_flops_per_example(
             model, mask if len(mask) else None, (info.channels, info.height, info.width)
+        )
+        model_args = dict(model.hparams)
+        model_args["dae_checkpoint"] = None  # the weights travel in the payload
+        self._setup = ClientSetup(
+            num_clients=data.num_clients,
+            client=client,
+            dtype=federation.dtype,
+            sparse=len(mask) > 0,
+            flops_per_example=self.flops_per_example,
+            data_order=seeds.data_order,
+            data_args=dict(data.hparams),
+            model_args=model_args,
         )
 
     # -- state ----------------------------------------------------------------------------
@@ -172,7 +191,14 @@ class LocalEngine:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, on_round: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Run rounds until `rounds` or `target_acc`; return the summary (also written)."""
+        """Run rounds until `rounds` or `target_acc`; return the summary (also written).
+
+        The whole loop runs inside `transport.serve` (Flower's simulation runs it in its
+        ServerApp).
+        """
+        return self.transport.serve(self, lambda: self._run(on_round))
+
+    def _run(self, on_round: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
         if self.files is not None and self.round == 0:
             # a run killed in its first round can be resumed like any other
             self.files.write_checkpoint(self.state_dict())
@@ -253,7 +279,12 @@ class LocalEngine:
         results: list[ClientResult] = []
         states: list[dict[str, torch.Tensor]] = []
         failed = 0
-        for job, reply in zip(jobs, self._dispatch(r, jobs, bar), strict=True):
+        self._bar = bar
+        try:
+            replies = self.transport.deliver(r, jobs, self)
+        finally:
+            self._bar = None
+        for job, reply in zip(jobs, replies, strict=True):
             try:
                 if isinstance(reply, Exception):
                     raise reply
@@ -276,54 +307,39 @@ class LocalEngine:
                 states.append(state)
         return _Outcome(results, states, failed, len(sampled))
 
-    def _dispatch(
-        self, r: int, jobs: list[ClientJob], bar: RoundProgress | None
-    ) -> list[ClientResult | Exception]:
-        """Deliver each job's download to its client and gather the replies, in job order.
+    # -- what a transport may use (`transport.RoundHost`) ---------------------------------
+    @property
+    def setup(self) -> ClientSetup:
+        """The federation's client settings, as remote clients are told them."""
+        return self._setup
 
-        The seam between engines: here every client trains in this process, one after the
-        other. An exception in the list stands for a client that failed. Each download is
-        counted (`_count_download`) when it is actually handed over.
-        """
-        replies: list[ClientResult | Exception] = []
-        for job in jobs:
-            self._count_download(job)
-            try:
-                replies.append(self._one_client(r, job.client_id, job.payload, job.fault))
-            except Exception as err:  # a client may fail in any way; the round goes on
-                replies.append(err)
-            if bar is not None:
-                bar.client_done()
-        return replies
-
-    def _count_download(self, job: ClientJob) -> None:
-        """Count `job`'s download as sent; from now on its client knows the mask."""
-        self.comm.add_down(len(job.payload))
-        self.clients_with_mask.add(job.client_id)
-
-    def _one_client(self, r: int, cid: int, payload: bytes, fault: str | None) -> ClientResult:
-        if fault == "raise":
-            raise InjectedFault(f"injected failure of client {cid}")
-        loader = self.data.client_dataloader(
-            cid,
-            seed=data_order_seed(self.seeds.data_order, r, cid),
-            batch_size=self.client.batch_size,
-        )
-        result = run_client_update(
-            client_id=cid,
-            payload=payload,
+    def train_here(self, r: int, job: ClientJob) -> ClientResult:
+        """`job`'s client step in this process, on the engine's one workspace model."""
+        return client_step(
+            client_id=job.client_id,
+            payload=job.payload,
+            fault=job.fault,
+            data_seed=data_order_seed(self.seeds.data_order, r, job.client_id),
             model=self.model,
             mask=self.mask,
-            dataloader=loader,
-            num_examples=self.data.num_examples(cid),
+            data=self.data,
             config=self.client,
             flops_per_example=self.flops_per_example,
             dtype=self.federation.dtype,
         )
-        result.payload = faulty_upload(
-            result.payload, fault, self.global_state, self.mask, self.federation.dtype
-        )
-        return result
+
+    def sent(self, job: ClientJob) -> None:
+        """Count `job`'s download as sent; from now on its client knows the mask."""
+        self.comm.add_down(len(job.payload))
+        self.clients_with_mask.add(job.client_id)
+
+    def mask_lost(self, client_id: int) -> None:
+        """`client_id` holds no mask (any more): its next download carries the mask again."""
+        self.clients_with_mask.discard(client_id)
+
+    def client_done(self) -> None:
+        if self._bar is not None:
+            self._bar.client_done()
 
     def evaluate(self) -> tuple[float, float]:
         """Test accuracy and loss of the current global model."""

@@ -1,18 +1,19 @@
-"""`FlowerEngine`: the local engine's round loop, with client updates travelling as Flower messages.
+"""Flower as the engine's transport: client updates travel as Flower messages.
 
-Everything but the transport is `LocalEngine`'s: the engine samples clients with its own
-`ClientSampler`, encodes the downloads with the codec, decodes, validates and averages the uploads,
-evaluates centrally, counts `len()` of the payloads it puts into messages, and writes the same
-metrics, W&B run and files. Only `_dispatch` differs: each sampled client's task goes as a `train`
-message to the SuperNode whose `partition-id` is that client's id, and the replies come back
-over Flower's grid.
+Everything but the transport is the engine's (`LocalEngine`): it samples clients with its own
+`ClientSampler`, encodes the downloads with the codec, decodes, validates and averages the
+uploads, evaluates centrally, counts `len()` of the payloads it puts into messages, and writes
+the same metrics, W&B run and files. `FlowerGrid.deliver` sends each sampled client's task as a
+`train` message to the SuperNode whose `partition-id` is that client's id and gathers the
+replies over Flower's grid.
 
-Two runtimes, one ServerApp/ClientApp pair (`flower_apps.py`):
+Two runtimes, one ClientApp (`flower_apps.client_app`):
 
-- simulation (`fl-lightning federate --engine flower`): `run()` starts Flower's simulation
-  engine (Ray backend) with one SuperNode per client; the ServerApp's main loop is this engine.
-- deployment (`flwr run deploy/flower`): the SuperLink starts `flower_apps.server_app`, which
-  runs `federate` inside `serving(grid)`, so `run()` drives the rounds over that grid.
+- simulation (`fl-lightning federate --engine flower`): `FlowerSimulation.serve` starts Flower's
+  simulation engine (Ray backend) with one SuperNode per client and runs the engine's loop in
+  its ServerApp.
+- deployment (`flwr run deploy/flower`): the SuperLink starts `commands.flower_server`'s
+  ServerApp, which builds the engine with `FlowerGrid(grid)`, the grid it was given.
 
 Node -> client mapping: at start (and whenever new nodes appear) the server sends every unknown
 node a `query` message and records the `partition-id` from its reply (its `node_config`).
@@ -28,8 +29,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 # Flower reads this once, when first imported; these machines are usually offline.
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
@@ -40,7 +40,7 @@ from flwr.serverapp import Grid, ServerApp
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientResult
 from fl_lightning.federated.codec import read_header
-from fl_lightning.federated.engine import ClientJob, LocalEngine
+from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.flower_apps import client_app
 from fl_lightning.federated.flower_messages import (
     MASK_UNKNOWN,
@@ -49,13 +49,13 @@ from fl_lightning.federated.flower_messages import (
     result_from_content,
 )
 from fl_lightning.federated.flower_options import FlowerOptions
-from fl_lightning.federated.progress import RoundProgress
 from fl_lightning.federated.sampling import data_order_seed
+from fl_lightning.federated.transport import RoundHost
 
 log = logging.getLogger(__name__)
 
-_ACTIVE_GRID: ContextVar[Grid | None] = ContextVar("fl_lightning_flower_grid", default=None)
-_PULL_INTERVAL = 0.1
+T = TypeVar("T")
+_PULL_INTERVAL = 0.02  # seconds between polls for replies (a poll is an in-memory lookup)
 
 
 class ClientUnreachable(RuntimeError):
@@ -68,16 +68,6 @@ class ClientErrorReply(RuntimeError):
 
 class ReplyTimeout(RuntimeError):
     """A client did not reply within `flower.round_timeout`."""
-
-
-@contextmanager
-def serving(grid: Grid) -> Iterator[None]:
-    """Within this block a `FlowerEngine` runs its rounds over `grid` (deployment's ServerApp)."""
-    token = _ACTIVE_GRID.set(grid)
-    try:
-        yield
-    finally:
-        _ACTIVE_GRID.reset(token)
 
 
 @contextmanager
@@ -101,87 +91,37 @@ def _short(reason: str) -> str:
     return (lines[-1] if lines else reason).rstrip("'>")
 
 
-class FlowerEngine(LocalEngine):
-    """`LocalEngine` whose clients are Flower SuperNodes (simulated, or deployed)."""
+class FlowerGrid:
+    """A transport over a Flower `Grid` (deployment's, or the simulation's): one node per client."""
 
-    def __init__(self, *, options: FlowerOptions | None = None, **kwargs: Any) -> None:
+    def __init__(self, grid: Grid | None, options: FlowerOptions | None = None) -> None:
         """Args:
-        options: Flower settings (client resources, timeouts, verbosity).
-        kwargs: every `LocalEngine` keyword argument, with the same meaning.
+        grid: the Flower grid to send tasks over (None until a runtime provides one).
+        options: Flower settings (timeouts; `num_cpus` sets each client's torch threads).
         """
-        super().__init__(**kwargs)
+        self.grid = grid
         self.options = options or FlowerOptions()
-        self.grid: Grid | None = None
         self.nodes: dict[int, int] = {}  # client id -> node id
         self._asked: set[int] = set()  # node ids already queried
-        self._data_args = ClientTask.arguments(dict(self.data.hparams))
-        model_args = dict(self.model.hparams)
-        model_args["dae_checkpoint"] = None  # the weights travel in the payload
-        self._model_args = ClientTask.arguments(model_args)
+        self._task_args: tuple[str, str] | None = None  # (data, model) JSON, built once
 
-    # -- the two runtimes -----------------------------------------------------------------
-    def run(self, on_round: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Run the federation: over the deployment grid if inside `serving`, else simulated."""
-        grid = _ACTIVE_GRID.get()
-        if grid is not None:
-            return self.serve(grid, on_round)
-        return self.simulate(on_round)
-
-    def simulate(self, on_round: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Run on Flower's simulation engine (Ray), one SuperNode per client; Ray is shut down."""
-        from flwr.simulation import run_simulation
-
-        outcome: dict[str, Any] = {}
-        server = ServerApp()
-
-        @server.main()
-        def _main(grid: Grid, context: Context) -> None:
-            try:
-                outcome["summary"] = self.serve(grid, on_round)
-            except BaseException as err:  # re-raised in this thread, after Ray is down
-                outcome["error"] = err
-
-        with _quiet_flower(self.options.verbose):
-            try:
-                run_simulation(
-                    server_app=server,
-                    client_app=client_app,
-                    num_supernodes=self.data.num_clients,
-                    backend_config=self.options.backend_config(),
-                    verbose_logging=self.options.verbose,
-                )
-            finally:
-                _shutdown_ray()
-        if "error" in outcome:
-            raise outcome["error"]
-        if "summary" not in outcome:
-            raise RuntimeError("Flower's simulation ended without running the federation")
-        summary: dict[str, Any] = outcome["summary"]
-        return summary
-
-    def serve(
-        self, grid: Grid, on_round: Callable[[dict[str, Any]], None] | None = None
-    ) -> dict[str, Any]:
-        """The ServerApp's main loop: map nodes to clients, then `LocalEngine.run` over `grid`."""
-        self.grid = grid
+    def serve(self, host: RoundHost, loop: Callable[[], T]) -> T:
+        """Map nodes to clients (waiting for all of them), then run `loop` over the grid."""
         self.nodes, self._asked = {}, set()
-        self.clients_with_mask.clear()  # fresh nodes know no mask, also after a resume
-        try:
-            self._discover(wait=True)
-            return super().run(on_round)
-        finally:
-            self.grid = None
+        for cid in range(host.setup.num_clients):
+            host.mask_lost(cid)  # fresh nodes know no mask, also after a resume
+        self._discover(host.setup.num_clients, wait=True)
+        return loop()
 
     # -- nodes ----------------------------------------------------------------------------
-    def _discover(self, *, wait: bool) -> None:
+    def _discover(self, num_clients: int, *, wait: bool) -> None:
         """Ask unseen nodes their partition id; with `wait`, until every client has a node."""
         assert self.grid is not None
-        num_clients = self.data.num_clients
         deadline = time.monotonic() + (self.options.node_timeout if wait else 0.0)
         while True:
             online = set(self.grid.get_node_ids())
             self.nodes = {cid: node for cid, node in self.nodes.items() if node in online}
-            self._ask(sorted(online - self._asked))
+            self._ask(sorted(online - self._asked), num_clients)
             missing = sorted(set(range(num_clients)) - set(self.nodes))
             if not missing or not wait or time.monotonic() >= deadline:
                 break
@@ -194,7 +134,7 @@ class FlowerEngine(LocalEngine):
                 f'flower-supernode --node-config "partition-id=<id> num-partitions={num_clients}"'
             )
 
-    def _ask(self, node_ids: list[int]) -> None:
+    def _ask(self, node_ids: list[int], num_clients: int) -> None:
         assert self.grid is not None
         if not node_ids:
             return
@@ -214,17 +154,17 @@ class FlowerEngine(LocalEngine):
             info = reply.content.config_records[NODE]
             cid = int(info["partition-id"])  # type: ignore[arg-type]
             parts = info.get("num-partitions")
-            if isinstance(parts, int) and parts != self.data.num_clients:
+            if isinstance(parts, int) and parts != num_clients:
                 raise UsageError(
                     f"SuperNode {node} was started with num-partitions={parts}, but "
-                    f"data.num_clients={self.data.num_clients}: they must agree."
+                    f"data.num_clients={num_clients}: they must agree."
                 )
-            if not 0 <= cid < self.data.num_clients:
+            if not 0 <= cid < num_clients:
                 log.warning(
                     "SuperNode %d has partition-id=%d outside [0, %d): not used",
                     node,
                     cid,
-                    self.data.num_clients,
+                    num_clients,
                 )
                 continue
             if cid in self.nodes:
@@ -237,39 +177,51 @@ class FlowerEngine(LocalEngine):
                 )
             self.nodes[cid] = node
 
-    # -- one round's transport ------------------------------------------------------------
-    def _task(self, r: int, job: ClientJob) -> ClientTask:
+    # -- one round ------------------------------------------------------------------------
+    def threads(self) -> int:
+        """torch threads for each client (0: the node's own default)."""
+        return 0
+
+    def _task(self, r: int, job: ClientJob, host: RoundHost) -> ClientTask:
+        setup = host.setup
+        if self._task_args is None:
+            self._task_args = (
+                ClientTask.arguments(setup.data_args),
+                ClientTask.arguments(setup.model_args),
+            )
+        data, model = self._task_args
         return ClientTask(
             round=r,
             client_id=job.client_id,
             payload=job.payload,
-            data_seed=data_order_seed(self.seeds.data_order, r, job.client_id),
+            data_seed=data_order_seed(setup.data_order, r, job.client_id),
             fault=job.fault or "",
-            dtype=self.federation.dtype,
-            sparse=len(self.mask) > 0,
-            flops_per_example=self.flops_per_example,
-            client=self.client,
-            data=self._data_args,
-            model=self._model_args,
+            dtype=setup.dtype,
+            sparse=setup.sparse,
+            flops_per_example=setup.flops_per_example,
+            client=setup.client,
+            data=data,
+            model=model,
+            threads=self.threads(),
         )
 
-    def _train_message(self, r: int, job: ClientJob) -> Message:
-        task = self._task(r, job).to_content()
+    def _train_message(self, r: int, job: ClientJob, host: RoundHost) -> Message:
+        task = self._task(r, job, host).to_content()
         node = self.nodes[job.client_id]
         return Message(task, dst_node_id=node, message_type=MessageType.TRAIN, group_id=str(r))
 
-    def _dispatch(
-        self, r: int, jobs: list[ClientJob], bar: RoundProgress | None
+    def deliver(
+        self, r: int, jobs: list[ClientJob], host: RoundHost
     ) -> list[ClientResult | Exception]:
         """Send each job as a `train` message to its client's node; gather replies in job order."""
-        assert self.grid is not None
-        self._discover(wait=False)  # nodes may have (re)connected since the last round
+        assert self.grid is not None, "FlowerGrid.deliver outside serve()"
+        self._discover(host.setup.num_clients, wait=False)  # nodes may have (re)connected
         replies: list[ClientResult | Exception] = [
             ClientUnreachable(f"no SuperNode with partition-id={job.client_id} is connected")
             for job in jobs
         ]
         outgoing = [
-            (i, self._train_message(r, job))
+            (i, self._train_message(r, job, host))
             for i, job in enumerate(jobs)
             if job.client_id in self.nodes
         ]
@@ -278,21 +230,19 @@ class FlowerEngine(LocalEngine):
         for i, message in outgoing:
             if message.metadata.message_id in pushed:
                 pending[message.metadata.message_id] = i
-                self._count_download(jobs[i])
+                host.sent(jobs[i])
             else:
                 replies[i] = ClientUnreachable("the SuperLink did not accept the task")
-        if bar is not None:
-            for _ in range(len(jobs) - len(pending)):
-                bar.client_done()
+        for _ in range(len(jobs) - len(pending)):
+            host.client_done()
         timeout = self.options.round_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         while pending:
             for reply in self.grid.pull_messages(list(pending)):
                 i = pending.pop(reply.metadata.reply_to_message_id, -1)
                 if i >= 0:
-                    replies[i] = self._read_reply(jobs[i], reply)
-                    if bar is not None:
-                        bar.client_done()
+                    replies[i] = self._read_reply(jobs[i], reply, host)
+                    host.client_done()
             if pending and deadline is not None and time.monotonic() > deadline:
                 for i in pending.values():
                     replies[i] = ReplyTimeout(f"no reply within flower.round_timeout={timeout} s")
@@ -301,17 +251,72 @@ class FlowerEngine(LocalEngine):
                 time.sleep(_PULL_INTERVAL)
         return replies
 
-    def _read_reply(self, job: ClientJob, reply: Message) -> ClientResult | Exception:
+    def _read_reply(
+        self, job: ClientJob, reply: Message, host: RoundHost
+    ) -> ClientResult | Exception:
         if reply.has_error():
             reason = reply.error.reason or ""
             if MASK_UNKNOWN in reason or read_header(job.payload).with_mask:
                 # the node saves its Context (and so the mask) only when its ClientApp succeeds
-                self.clients_with_mask.discard(job.client_id)
+                host.mask_lost(job.client_id)
             return ClientErrorReply(f"error reply (code {reply.error.code}): {_short(reason)}")
         try:
             return result_from_content(reply.content, job.client_id)
         except Exception as err:  # a malformed reply is a failed client like any other
             return err
+
+
+class FlowerSimulation(FlowerGrid):
+    """Flower's simulation engine (Ray backend) as the transport: one SuperNode per client.
+
+    `serve` starts the simulation, runs the engine's loop in its ServerApp over the simulation's
+    grid, and stops Ray afterwards (also when the loop raises, which is re-raised here).
+    """
+
+    def __init__(self, options: FlowerOptions | None = None) -> None:
+        """Args:
+        options: Flower settings (client resources, timeouts, verbosity).
+        """
+        super().__init__(None, options)
+
+    def threads(self) -> int:
+        # Each actor holds `num_cpus` cores: more torch threads than that oversubscribe the
+        # machine (actors + server), and spinning threads then cost far more than they give.
+        return max(1, int(self.options.num_cpus))
+
+    def serve(self, host: RoundHost, loop: Callable[[], T]) -> T:
+        from flwr.simulation import run_simulation
+
+        outcome: dict[str, Any] = {}
+        server = ServerApp()
+
+        @server.main()
+        def _main(grid: Grid, context: Context) -> None:
+            self.grid = grid
+            try:
+                outcome["result"] = FlowerGrid.serve(self, host, loop)
+            except BaseException as err:  # re-raised in this thread, after Ray is down
+                outcome["error"] = err
+            finally:
+                self.grid = None
+
+        with _quiet_flower(self.options.verbose):
+            try:
+                run_simulation(
+                    server_app=server,
+                    client_app=client_app,
+                    num_supernodes=host.setup.num_clients,
+                    backend_config=self.options.backend_config(),
+                    verbose_logging=self.options.verbose,
+                )
+            finally:
+                _shutdown_ray()
+        if "error" in outcome:
+            raise outcome["error"]
+        if "result" not in outcome:
+            raise RuntimeError("Flower's simulation ended without running the federation")
+        result: T = outcome["result"]
+        return result
 
 
 def _shutdown_ray() -> None:

@@ -1,38 +1,32 @@
-"""fl_lightning's Flower apps: the `ClientApp` every SuperNode runs, and the deployment `ServerApp`.
+"""fl_lightning's Flower `ClientApp`, the one every SuperNode runs (simulated or deployed).
 
 `client_app` handles three message types:
 
 - `query`: replies with the node's `partition-id` (and `num-partitions`), so the server can map
   the client ids it samples to node ids.
 - `train`: rebuilds the client's data and workspace model from the task (cached per process),
-  decodes the download (remembering the mask of a first download in the node's Context), runs
-  `client.run_client_update` -- the very update the local engine runs -- and replies with the
-  upload's bytes and its measurements. An exception becomes Flower's error reply.
+  decodes the download's mask (remembering the mask of a first download in the node's Context),
+  runs `client.client_step` -- the very step the local engine runs -- with the task's torch
+  thread count, and replies with the upload's bytes and its measurements. An exception becomes
+  Flower's error reply.
 - `evaluate`: accuracy and loss of the downloaded model on the client's own training share.
 
-`server_app` is for the deployment runtime (`flower-superlink` + `flower-supernode` +
-`flwr run`): it runs `fl-lightning federate --engine flower` with the arguments of the run
-config (`config`: a federate YAML, `args`: extra command-line arguments), sending the rounds
-over the SuperLink's grid instead of starting a simulation. See docs/flower.md.
+The deployment ServerApp lives in `fl_lightning.commands.flower_server` (it builds the run).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import shlex
 
 import numpy as np
 import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
-from flwr.serverapp import Grid, ServerApp
 
 from fl_lightning.data.modules import FederatedDataModule
-from fl_lightning.federated.client import run_client_update
+from fl_lightning.federated.client import client_step, quiet_lightning
 from fl_lightning.federated.codec import decode, read_header
-from fl_lightning.federated.engine import faulty_upload, quiet_lightning
-from fl_lightning.federated.faults import InjectedFault
 from fl_lightning.federated.flower_messages import (
     METRICS,
     NODE,
@@ -49,7 +43,6 @@ MASK_STATE = "fl-lightning-mask"
 DATA_ROOT = "data-root"
 
 client_app = ClientApp()
-server_app = ServerApp()
 
 
 @functools.lru_cache(maxsize=2)
@@ -128,30 +121,29 @@ def query(message: Message, context: Context) -> Message:
     return Message(RecordDict({NODE: info}), reply_to=message)
 
 
+def _use_threads(threads: int) -> None:
+    """torch's intra-op threads as the task asks (0: leave them); set once per process."""
+    if threads > 0 and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @client_app.train()
 def train(message: Message, context: Context) -> Message:
-    """Run `run_client_update` on this node's partition; reply with the upload."""
+    """Run `client_step` on this node's partition; reply with the upload."""
     task, model, mask = _open_task(message, context)
-    if task.fault == "raise":
-        raise InjectedFault(f"injected failure of client {task.client_id}")
-    data = _data_for(task, context)
-    loader = data.client_dataloader(
-        task.client_id, seed=task.data_seed, batch_size=task.client.batch_size
-    )
-    result = run_client_update(
+    _use_threads(task.threads)
+    result = client_step(
         client_id=task.client_id,
         payload=task.payload,
+        fault=task.fault,
+        data_seed=task.data_seed,
         model=model,
         mask=mask,
-        dataloader=loader,
-        num_examples=data.num_examples(task.client_id),
+        data=_data_for(task, context),
         config=task.client,
         flops_per_example=task.flops_per_example,
         dtype=task.dtype,
     )
-    if task.fault:
-        template = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        result.payload = faulty_upload(result.payload, task.fault, template, mask, task.dtype)
     return Message(result_content(result), reply_to=message)
 
 
@@ -169,21 +161,3 @@ def evaluate(message: Message, context: Context) -> Message:
         {"num-examples": data.num_examples(task.client_id), "eval-acc": acc, "eval-loss": loss}
     )
     return Message(RecordDict({METRICS: metrics}), reply_to=message)
-
-
-def federate_arguments(context: Context) -> list[str]:
-    """`fl-lightning federate` arguments from the run config (`config`, `args`), engine flower."""
-    config = str(context.run_config.get("config", "") or "")
-    args = ["--config", config] if config else []
-    args += shlex.split(str(context.run_config.get("args", "") or ""))
-    return [*args, "--engine", "flower"]
-
-
-@server_app.main()
-def main(grid: Grid, context: Context) -> None:
-    """Deployment: run the federation of the run config over the SuperLink's nodes."""
-    from fl_lightning.commands import federate
-    from fl_lightning.federated.flower import serving
-
-    with serving(grid):
-        federate.main(federate_arguments(context))

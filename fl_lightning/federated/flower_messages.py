@@ -4,7 +4,7 @@ A task (message type `train` or `evaluate`) carries::
 
     "payload": ArrayRecord {"payload": uint8 array}   the codec's bytes, unchanged
     "config":  ConfigRecord  round, client-id, data-seed, fault, dtype, sparse,
-               flops-per-example, and three JSON texts: client (ClientConfig), data
+               flops-per-example, threads, and three JSON texts: client (ClientConfig), data
                (FederatedDataModule arguments), model (Classifier arguments)
 
 A `train` reply carries the upload the same way plus a MetricRecord "metrics" (num-examples,
@@ -75,6 +75,7 @@ class ClientTask:
         client: local training settings.
         data: `FederatedDataModule` keyword arguments (JSON text, keys sorted).
         model: `Classifier` keyword arguments (JSON text, keys sorted).
+        threads: torch threads the client trains with (0: the node's own default).
     """
 
     round: int
@@ -88,6 +89,7 @@ class ClientTask:
     client: ClientConfig
     data: str
     model: str
+    threads: int = 0
 
     @staticmethod
     def arguments(obj: dict[str, Any]) -> str:
@@ -107,6 +109,7 @@ class ClientTask:
                 "client": _dumps(asdict(self.client)),
                 "data": self.data,
                 "model": self.model,
+                "threads": self.threads,
             }
         )
         return RecordDict({PAYLOAD: payload_record(self.payload), CONFIG: config})
@@ -129,6 +132,7 @@ class ClientTask:
             client=ClientConfig(**json.loads(str(config["client"]))),
             data=str(config["data"]),
             model=str(config["model"]),
+            threads=int(config.get("threads", 0)),  # type: ignore[arg-type]
         )
 
 

@@ -1,4 +1,4 @@
-"""FlowerEngine and fl_lightning's Flower apps: the same rounds as the local engine, on Flower.
+"""Flower as the engine's transport, and fl_lightning's ClientApp: the local engine's rounds.
 
 Fast tests drive the real ServerApp logic and ClientApp over `LoopbackGrid`, an in-process Grid
 that behaves like Flower's runtimes (an exception becomes an error reply; a node's Context is
@@ -39,7 +39,7 @@ from fl_lightning.federated.client import ClientConfig, ClientResult, run_client
 from fl_lightning.federated.codec import encode, payload_size
 from fl_lightning.federated.engine import FederationConfig, LocalEngine, Seeds
 from fl_lightning.federated.faults import FaultInjection, FaultInjector
-from fl_lightning.federated.flower import FlowerEngine, serving
+from fl_lightning.federated.flower import FlowerGrid
 from fl_lightning.federated.flower_apps import client_app
 from fl_lightning.federated.flower_messages import (
     ClientTask,
@@ -50,6 +50,7 @@ from fl_lightning.federated.flower_messages import (
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.metric_names import WALL_CLOCK_FIELDS
 from fl_lightning.federated.sampling import ClientSampler
+from fl_lightning.federated.transport import Transport
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.magnitude import magnitude_prune, prunable_names
 from fl_lightning.pruning.mask import Mask
@@ -140,8 +141,11 @@ class LoopbackGrid(Grid):
 
 
 # -- engines on tiny data -------------------------------------------------------------------
-def _engine(cls: type[LocalEngine], root: Path, faults: FaultInjection | None = None) -> Any:
-    """`cls` over 4 tiny clients, 2 per round, 3 rounds, a 0.8-sparse MLP (same start each call)."""
+def _engine(
+    root: Path, faults: FaultInjection | None = None, transport: Transport | None = None
+) -> LocalEngine:
+    """An engine over 4 tiny clients, 2 per round, 3 rounds, a 0.8-sparse MLP (same start each
+    call), moving payloads with `transport` (default: in process)."""
     torch.manual_seed(0)
     model = Classifier(model="mlp", lr=0.05)
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -154,7 +158,7 @@ def _engine(cls: type[LocalEngine], root: Path, faults: FaultInjection | None = 
         max_test_examples=200,
         test_batch_size=200,
     )
-    return cls(
+    return LocalEngine(
         model=model,
         initial_state=state,
         mask=mask,
@@ -165,6 +169,7 @@ def _engine(cls: type[LocalEngine], root: Path, faults: FaultInjection | None = 
         ),
         seeds=Seeds(sampling=3),
         progress=False,
+        transport=transport,
     )
 
 
@@ -186,14 +191,14 @@ def _steady(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_flower_engine_over_grid_matches_local_engine(tiny_fashion_root: Path) -> None:
-    local = _engine(LocalEngine, tiny_fashion_root)
-    flower = _engine(FlowerEngine, tiny_fashion_root)
+    local = _engine(tiny_fashion_root)
+    grid = FlowerGrid(LoopbackGrid(4))
+    flower = _engine(tiny_fashion_root, transport=grid)
     local_sampled, flower_sampled = _recording(local), _recording(flower)
     local.run()
-    with serving(LoopbackGrid(4)):
-        flower.run()
+    flower.run()
     assert flower_sampled == local_sampled
-    assert flower.nodes == {0: 9000, 1: 8993, 2: 8986, 3: 8979}
+    assert grid.nodes == {0: 9000, 1: 8993, 2: 8986, 3: 8979}
     flower_rows, local_rows = _steady(flower.history), _steady(local.history)
     for key in (
         "comm/down_bytes",
@@ -213,11 +218,10 @@ def test_flower_engine_over_grid_matches_local_engine(tiny_fashion_root: Path) -
 
 def test_client_raising_inside_flower_is_a_failed_client(tiny_fashion_root: Path) -> None:
     faults = FaultInjection(probability=0.5, seed=4, kinds=["raise"])
-    local = _engine(LocalEngine, tiny_fashion_root, faults)
-    flower = _engine(FlowerEngine, tiny_fashion_root, faults)
+    local = _engine(tiny_fashion_root, faults)
+    flower = _engine(tiny_fashion_root, faults, FlowerGrid(LoopbackGrid(4)))
     local.run()
-    with serving(LoopbackGrid(4)):
-        flower.run()
+    flower.run()
     injector = FaultInjector(faults)
     expected = [sum(injector.draw() == "raise" for _ in range(2)) for _ in range(3)]
     assert expected == [1, 1, 1]  # every round: one client raises, the other is aggregated
@@ -365,12 +369,13 @@ def test_flower_options_check_values_and_map_to_client_resources() -> None:
 
 
 def test_missing_or_mismatched_supernodes_are_usage_errors(tiny_fashion_root: Path) -> None:
-    engine = _engine(FlowerEngine, tiny_fashion_root)
-    engine.options = FlowerOptions(node_timeout=0.1)
+    options = FlowerOptions(node_timeout=0.1)
+    few = _engine(tiny_fashion_root, transport=FlowerGrid(LoopbackGrid(2, 4), options))
     with pytest.raises(UsageError, match=r"2 of data.num_clients=4 clients have no SuperNode"):
-        engine.serve(LoopbackGrid(2, num_partitions=4))
+        few.run()
+    other = _engine(tiny_fashion_root, transport=FlowerGrid(LoopbackGrid(4, 5), options))
     with pytest.raises(UsageError, match=r"num-partitions=5, but data.num_clients=4"):
-        engine.serve(LoopbackGrid(4, num_partitions=5))
+        other.run()
 
 
 # -- Flower's simulation engine (Ray) -------------------------------------------------------

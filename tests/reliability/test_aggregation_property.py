@@ -22,6 +22,7 @@ from fl_lightning.federated.aggregate import fedavg
 from fl_lightning.federated.client import ClientResult
 from fl_lightning.federated.codec import encode
 from fl_lightning.federated.engine import FederationConfig
+from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler
 from fl_lightning.pruning.mask import Mask
@@ -137,12 +138,13 @@ def test_engine_round_and_resume_keep_the_masked_mean(
         sampled = ClientSampler(engine.seeds.sampling).sample(6, k)
         assume(sum(counts[c] for c in sampled) > 0)
 
-        def upload(r: int, cid: int, payload: bytes, fault: str | None) -> ClientResult:
+        def upload(r: int, job: ClientJob) -> ClientResult:
+            cid = job.client_id
             return ClientResult(
                 cid, encode(states[cid], mask, with_mask=False), counts[cid], 0.0, 0.0, 0.0
             )
 
-        engine._one_client = upload  # type: ignore[method-assign]
+        engine.train_here = upload  # type: ignore[method-assign]
         engine.evaluate = lambda: (0.0, 0.0)  # type: ignore[method-assign]
         engine.run_round(1)
         chosen = [states[c] for c in sampled]

@@ -23,7 +23,7 @@ from fl_lightning.federated import client as client_module
 from fl_lightning.federated.client import ClientConfig, ClientResult
 from fl_lightning.federated.codec import decode
 from fl_lightning.federated.engine import FederationConfig, LocalEngine
-from fl_lightning.federated.faults import FaultInjection, FaultKind
+from fl_lightning.federated.faults import ClientJob, FaultInjection, FaultKind
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler
 
@@ -90,14 +90,14 @@ def test_failed_clients_are_left_out_of_the_average(
         tiny_fashion_root, federation=FederationConfig(rounds=1, clients_per_round=4, faults=faults)
     )
     uploads: list[tuple[ClientResult, str | None]] = []
-    original = engine._one_client
+    original = engine.train_here
 
-    def recording(r: int, cid: int, payload: bytes, fault: str | None) -> ClientResult:
-        result = original(r, cid, payload, fault)
-        uploads.append((result, fault))
+    def recording(r: int, job: ClientJob) -> ClientResult:
+        result = original(r, job)
+        uploads.append((result, job.fault))
         return result
 
-    monkeypatch.setattr(engine, "_one_client", recording)
+    monkeypatch.setattr(engine, "train_here", recording)
     template = dict(engine.global_state)
     engine.run_round(1)
     good = [
@@ -165,7 +165,7 @@ def test_below_min_clients_retries_then_stops_with_its_checkpoint_intact(
         "federate",
         *federate_args(tiny_fashion_root, out, *REFERENCE, "--federation.max_retries", "2"),
     ]
-    original = LocalEngine._one_client
+    original = LocalEngine.train_here
     written: list[bytes] = []
 
     def failing_from_round_3(self: LocalEngine, r: int, *rest: Any) -> ClientResult:
@@ -175,7 +175,7 @@ def test_below_min_clients_retries_then_stops_with_its_checkpoint_intact(
             raise ConnectionError("client unreachable")
         return original(self, r, *rest)
 
-    monkeypatch.setattr(LocalEngine, "_one_client", failing_from_round_3)
+    monkeypatch.setattr(LocalEngine, "train_here", failing_from_round_3)
     with (
         caplog.at_level(logging.WARNING, logger=ENGINE_LOG),
         pytest.raises(SystemExit) as exit_info,

@@ -20,6 +20,7 @@ import yaml
 
 from fl_lightning.cli import main
 from fl_lightning.federated.engine import LocalEngine
+from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.tracking.offline_reader import read_offline_run
 from tests.smoke_runs import without_wall_clock
@@ -74,11 +75,11 @@ def test_stopped_mid_round_and_resumed_equals_uninterrupted(
     args = ["federate", *federate_args(tiny_fashion_root, out, *REFERENCE)]
     started: list[int] = []
 
-    def second_client_of_round_3(engine: LocalEngine, r: int, cid: int, *rest: Any) -> bool:
-        started.extend([cid] if r == 3 else [])
+    def second_client_of_round_3(engine: LocalEngine, r: int, job: ClientJob) -> bool:
+        started.extend([job.client_id] if r == 3 else [])
         return len(started) == 2  # it never returns
 
-    stop_when(monkeypatch, "_one_client", second_client_of_round_3)
+    stop_when(monkeypatch, "train_here", second_client_of_round_3)
     with pytest.raises(SimulatedKill):
         main(args)
     assert metric_rounds(out) == [1, 2] and checkpoint_round(out) == 2
@@ -115,7 +116,7 @@ def test_stopped_in_the_first_round_can_be_resumed(
 ) -> None:
     out = tmp_path / "run"
     args = ["federate", *federate_args(tiny_fashion_root, out, "--rounds", "1")]
-    stop_when(monkeypatch, "_one_client", lambda *_: True)
+    stop_when(monkeypatch, "train_here", lambda *_: True)
     with pytest.raises(SimulatedKill):
         main(args)
     assert checkpoint_round(out) == 0 and metric_rounds(out) == []

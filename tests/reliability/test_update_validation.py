@@ -17,6 +17,7 @@ import torch
 from fl_lightning.federated.client import ClientResult
 from fl_lightning.federated.codec import HEADER_SIZE, decode, encode
 from fl_lightning.federated.engine import FederationConfig, LocalEngine
+from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.sampling import ClientSampler
 from fl_lightning.pruning.mask import Mask
 
@@ -96,15 +97,15 @@ def test_a_bad_upload_is_refused_counted_and_logged(
     federation = FederationConfig(rounds=1, clients_per_round=3, max_update_norm=50.0)
     engine = tiny_engine(tiny_fashion_root, federation=federation, mask=half_mask())
     victim = ClientSampler(engine.seeds.sampling).sample(engine.data.num_clients, 3)[1]
-    original = engine._one_client
+    original = engine.train_here
 
-    def tampering(r: int, cid: int, payload: bytes, fault: str | None) -> ClientResult:
-        result = original(r, cid, payload, fault)
-        if cid == victim:
+    def tampering(r: int, job: ClientJob) -> ClientResult:
+        result = original(r, job)
+        if job.client_id == victim:
             result.payload = tamper(result.payload, engine)
         return result
 
-    monkeypatch.setattr(engine, "_one_client", tampering)
+    monkeypatch.setattr(engine, "train_here", tampering)
     with caplog.at_level(logging.WARNING, logger=ENGINE_LOG):
         row = engine.run_round(1)
     assert row["clients/failed"] == 1 and row["clients/participated"] == 2
