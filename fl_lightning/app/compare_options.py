@@ -13,6 +13,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from fl_lightning.app.config_builder import build_config
 from fl_lightning.app.grid import PartitionSpec
+from fl_lightning.experiments.grid_executors import ExecutorName, RayOptions
 from fl_lightning.experiments.methods import METHODS, MethodName
 
 DESCRIPTION = (
@@ -110,6 +111,21 @@ def build_parser() -> ArgumentParser:
         help="A DAE checkpoint for every seed instead of pre-training one per seed (its "
         "hold-out should match each seed's data split, e.g. one seed).",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="Federations run at once on this machine, each in its own process with "
+        "cores/jobs torch threads (>= 1).",
+    )
+    parser.add_argument(
+        "--executor",
+        type=ExecutorName,
+        default="local",
+        help="Where the federations run: local (this machine, --jobs at once) or ray (each a "
+        "Ray task on the cluster at --ray.address; configs and output on a shared filesystem).",
+    )
+    parser.add_argument("--ray", type=RayOptions, default=RayOptions())
     parser.add_argument("--wandb", type=CompareWandb, default=CompareWandb())
     return parser
 

@@ -19,6 +19,7 @@ from jsonargparse import Namespace
 
 from fl_lightning.app.grid import Grid, PartitionSpec, plan_runs, run_grid
 from fl_lightning.errors import UsageError, check_range
+from fl_lightning.experiments.grid_executors import Execution, RayOptions
 from fl_lightning.experiments.plots import write_plots
 from fl_lightning.experiments.report import write_reports
 from fl_lightning.experiments.to_target import summary_rows
@@ -119,14 +120,17 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
         cfg: the config, as `compare_config` builds it (the parser of `fl-lightning compare`).
         command: how it was started, shown in summary.md (default: none).
 
-    Every option and every run's federate config is checked before any run starts.
+    Every option and every run's federate config is checked before any run starts. Runs go
+    on when one fails; `grid.GridFailed` (or `UsageError`) names every failed run at the end.
     """
     grid = grid_of(cfg)
     targets = targets_of(cfg.target_acc)
     planned = len(plan_runs(grid))
     runs = f"{planned} run" + ("" if planned == 1 else "s")
     print(f"compare: {runs} into {grid.output}/ (W&B group {grid.wandb_group!r})")
-    curves = run_grid(grid, progress=cfg.progress)
+    ray = RayOptions(**vars(cfg.ray)) if isinstance(cfg.ray, Namespace) else cfg.ray
+    execution = Execution(jobs=cfg.jobs, executor=cfg.executor, ray=ray)
+    curves = run_grid(grid, progress=cfg.progress, execution=execution)
     rows = summary_rows(curves, targets)
     meta = {
         "title": cfg.title or grid.output.name,

@@ -12,11 +12,16 @@ Restarting an interrupted comparison with the same config and output reuses ever
 (its summary.json exists), continues an unfinished one from its checkpoint.pt (`resume`) and
 keeps each seed's pre-training; a finished run whose config.yaml differs from what the grid
 asks now is refused rather than silently mixed in.
+
+The federations run one after the other here, in N worker processes (`--jobs N`) or as Ray
+tasks (`--executor ray`); see `grid_executors`. Each seed's pre-training runs first, here. A run
+that fails is reported while the others go on; `GridFailed` names every failed run at the end.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +37,7 @@ from fl_lightning.app.federation import federate, pretrain_config_for, summary_l
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.atomic import atomic_write_json
 from fl_lightning.errors import UsageError
+from fl_lightning.experiments.grid_executors import Execution, run_all
 from fl_lightning.experiments.grid_progress import GridProgress
 from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
 from fl_lightning.experiments.to_target import Arm, RunCurve
@@ -93,6 +99,10 @@ class Grid:
     wandb_project: str = "fl-lightning"
     wandb_group: str = "compare"
     checkpoint: str | None = None
+
+
+class GridFailed(RuntimeError):
+    """Some runs of the grid failed (the others finished and are kept for the next attempt)."""
 
 
 @dataclass(frozen=True)
@@ -243,24 +253,69 @@ def run_one(
     return summary, True
 
 
-def run_grid(grid: Grid, *, progress: bool = True) -> list[RunCurve]:
-    """Run (or reuse) every run of the grid; returns each run's per-round history."""
+@dataclass(frozen=True)
+class RunJob:
+    """One run as handed to an executor (picklable: it may travel to a worker or a cluster)."""
+
+    grid: Grid
+    run: PlannedRun
+    checkpoint: str | None
+    cwd: str | None = None  # where relative paths (configs, output) resolve; None: unchanged
+
+
+def run_job(job: RunJob) -> tuple[dict[str, Any], bool, float]:
+    """Run (or reuse, or resume) one federation: its summary, whether it ran, its seconds."""
+    if job.cwd is not None:  # a worker process or Ray task starts elsewhere
+        os.chdir(job.cwd)
+    began = time.perf_counter()
+    summary, executed = run_one(federate_parser(), job.grid, job.run, job.checkpoint)
+    return summary, executed, time.perf_counter() - began
+
+
+def run_grid(
+    grid: Grid, *, progress: bool = True, execution: Execution | None = None
+) -> list[RunCurve]:
+    """Run (or reuse) every run of the grid; returns each run's per-round history, in plan
+    order whatever the order the runs finished in. `GridFailed` if any run failed."""
+    execution = execution or Execution()
     runs = check_grid(grid)
     parser = federate_parser()
     checkpoints: dict[int, str] = {}
-    curves: list[RunCurve] = []
+    serial = execution.executor == "local" and execution.jobs == 1
+    cwd = None if serial else os.getcwd()
+    jobs: list[RunJob] = []
+    for run in runs:
+        checkpoint = None
+        if needs_checkpoint(run.arm.method, None):
+            if run.seed not in checkpoints:
+                checkpoints[run.seed] = grid.checkpoint or pretrain_for_seed(grid, run.seed, parser)
+            checkpoint = checkpoints[run.seed]
+        jobs.append(RunJob(grid, run, checkpoint, cwd))
+    summaries: dict[int, dict[str, Any]] = {}
+    failed: list[str] = []
+    usage: list[str] = []  # failures that are user mistakes (exit code 2, as before)
     with GridProgress(len(runs), progress) as bar:
-        for index, run in enumerate(runs, start=1):
-            bar.start(index, run)
-            began = time.perf_counter()
-            checkpoint = None
-            if needs_checkpoint(run.arm.method, None):
-                if run.seed not in checkpoints:
-                    checkpoints[run.seed] = grid.checkpoint or pretrain_for_seed(
-                        grid, run.seed, parser
-                    )
-                checkpoint = checkpoints[run.seed]
-            summary, executed = run_one(parser, grid, run, checkpoint)
-            bar.finish(index, time.perf_counter() - began, executed)
-            curves.append(RunCurve(run.arm, run.seed, list(summary["history"])))
-    return curves
+        if serial:
+            bar.start(1, runs[0])
+        for i, outcome in run_all(run_job, jobs, execution):
+            run = runs[i]
+            if isinstance(outcome, Exception):
+                failed.append(f"{run.describe()}: {type(outcome).__name__}: {outcome}")
+                if isinstance(outcome, UsageError):
+                    usage.append(failed[-1])
+                bar.failed(i + 1, run, outcome)
+            else:
+                summary, executed, seconds = outcome
+                summaries[i] = summary
+                if not serial:
+                    bar.done(i + 1, run, seconds, executed)
+                bar.finish(len(summaries) + len(failed), seconds, executed)
+            if serial and i + 1 < len(runs):
+                bar.start(i + 2, runs[i + 1])
+    if failed:
+        error = UsageError if len(usage) == len(failed) else GridFailed
+        raise error(
+            f"{len(failed)} of {len(runs)} runs failed (the others are kept; run the same "
+            "command again to retry them):\n  " + "\n  ".join(failed)
+        )
+    return [RunCurve(r.arm, r.seed, list(summaries[i]["history"])) for i, r in enumerate(runs)]

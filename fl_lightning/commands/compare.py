@@ -10,9 +10,11 @@ interrupted comparison: finished runs are reused.
 from __future__ import annotations
 
 import shlex
+import sys
 
 from fl_lightning.app.compare_options import build_parser
 from fl_lightning.app.comparison import compare
+from fl_lightning.app.grid import GridFailed
 
 __all__ = ["build_parser", "main"]
 
@@ -20,7 +22,11 @@ __all__ = ["build_parser", "main"]
 def main(argv: list[str]) -> None:
     """Parse `argv`, run (or reuse) the grid, print the table and where everything went."""
     cfg = build_parser().parse_args(argv)
-    report = compare(cfg, command="fl-lightning compare " + shlex.join(argv))
+    try:
+        report = compare(cfg, command="fl-lightning compare " + shlex.join(argv))
+    except GridFailed as err:  # not a usage error: the runs that failed are named, exit 1
+        print(f"fl-lightning compare: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
     print()
     print(report.summary_md)
     print(f"results: {report.output}/ (summary.md, summary.json, curves.csv)")

@@ -72,3 +72,18 @@ class GridProgress:
             self.executed += 1
             self.executed_seconds += seconds
         self.bar.update(self.task, completed=index, left=self.left(index))
+
+    def _say(self, text: str) -> None:
+        elapsed = clock(time.perf_counter() - self.started)
+        self.bar.console.print(f"{text}  (elapsed {elapsed})", markup=False, highlight=False)
+
+    def done(self, index: int, run: Describable, seconds: float, executed: bool) -> None:
+        """A line for a run that finished (parallel grids, where runs end in any order)."""
+        how = f"ran in {clock(seconds)}" if executed else "reused"
+        self._say(f"run {index}/{self.total} done: {run.describe()}, {how}")
+
+    def failed(self, index: int, run: Describable, error: Exception) -> None:
+        """A line for a run that failed; the grid goes on."""
+        self._say(
+            f"run {index}/{self.total} FAILED: {run.describe()}: {type(error).__name__}: {error}"
+        )
