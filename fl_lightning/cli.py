@@ -7,6 +7,8 @@
 
 Each subcommand lives in `fl_lightning.commands.<name>` as `main(argv)`. A `UsageError` raised
 anywhere (a bad option value, a missing file) is printed as one paragraph and exits with code 2.
+SIGINT and SIGTERM stop a command cleanly with one line and exit code 130 or 143
+(`fl_lightning.interrupts`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import importlib
 import sys
 
 from fl_lightning.errors import UsageError
+from fl_lightning.interrupts import Interrupted, stop_on_signals
 from fl_lightning.version import __version__
 
 COMMANDS: dict[str, str] = {
@@ -59,9 +62,15 @@ def main(args: list[str] | None = None) -> None:
         )
     module = importlib.import_module(f"fl_lightning.commands.{command}")
     try:
-        module.main(rest)
+        with stop_on_signals():
+            module.main(rest)
     except UsageError as err:
         _fail(f"fl-lightning {command}", str(err))
+    except Interrupted as err:
+        # One line, no traceback; 130 / 143 as a shell reports a process a signal ended.
+        detail = err.detail or f"interrupted ({err.signal_name}); nothing further was written"
+        print(f"fl-lightning {command}: {detail}", file=sys.stderr)
+        raise SystemExit(err.exit_code) from None
 
 
 def _fail(prog: str, message: str) -> None:

@@ -17,12 +17,16 @@ from typing import Any
 
 from jsonargparse import Namespace
 
+from fl_lightning.app.federate_checks import check_seed
 from fl_lightning.app.grid import Grid, PartitionSpec, plan_runs, run_grid
+from fl_lightning.atomic import check_can_create
 from fl_lightning.errors import UsageError, check_range
 from fl_lightning.experiments.grid_executors import Execution, RayOptions
 from fl_lightning.experiments.plots import write_plots
 from fl_lightning.experiments.report import write_reports
 from fl_lightning.experiments.to_target import summary_rows
+from fl_lightning.interrupts import Interrupted
+from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import WandbRun, use_offline_default
 
 
@@ -46,6 +50,10 @@ def grid_of(cfg: Namespace) -> Grid:
             raise UsageError(f"--{option}={cfg[option]!r} repeats a value.")
     for s in cfg.sparsities:
         check_range("--sparsities", s, 0.0, 1.0)
+    for seed in cfg.seeds:
+        check_seed("--seeds", seed)
+    if not str(cfg.output).strip():
+        raise UsageError(f"--output={cfg.output!r} names no folder; give the comparison's folder.")
     partitions = [
         PartitionSpec(**vars(p)) if isinstance(p, Namespace) else p for p in cfg.partitions
     ]
@@ -125,12 +133,28 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
     """
     grid = grid_of(cfg)
     targets = targets_of(cfg.target_acc)
+    check_can_create(grid.output, "--output", folder=True)
+    with RunLock(grid.output, "--output"):  # one comparison at a time in a folder
+        return _compare_locked(cfg, grid, targets, command)
+
+
+def _compare_locked(
+    cfg: Namespace, grid: Grid, targets: list[float], command: str | None
+) -> CompareReport:
     planned = len(plan_runs(grid))
     runs = f"{planned} run" + ("" if planned == 1 else "s")
     print(f"compare: {runs} into {grid.output}/ (W&B group {grid.wandb_group!r})")
     ray = RayOptions(**vars(cfg.ray)) if isinstance(cfg.ray, Namespace) else cfg.ray
     execution = Execution(jobs=cfg.jobs, executor=cfg.executor, ray=ray)
-    curves = run_grid(grid, progress=cfg.progress, execution=execution)
+    try:
+        curves = run_grid(grid, progress=cfg.progress, execution=execution)
+    except Interrupted as err:
+        err.detail = (
+            f"interrupted ({err.signal_name}); finished runs are kept and the unfinished one "
+            f"resumes from its checkpoint: run the same command again to continue "
+            f"({err.detail or 'no run had started'})."
+        )
+        raise
     rows = summary_rows(curves, targets)
     meta = {
         "title": cfg.title or grid.output.name,

@@ -14,13 +14,26 @@ import yaml
 from jsonargparse import Namespace
 
 from fl_lightning.atomic import check_can_create
+from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
 from fl_lightning.errors import UsageError, check_choice, check_range
-from fl_lightning.experiments.methods import PRUNED
+from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
 from fl_lightning.federated.client import ClientConfig, lean_trainer
 from fl_lightning.federated.metric_names import TOTAL_BYTES
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.models.components import available_models
+from fl_lightning.run_lock import FOLDER_LOCK_NAME
 from fl_lightning.tracking.offline_reader import read_offline_run
+
+#: The largest seed: every consumer takes it (numpy's and Lightning's `seed_everything` stop at
+#: 2**32 - 1).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(option: str, value: int, note: str = "") -> None:
+    """`UsageError` unless `value` is a seed every source of randomness accepts."""
+    if not 0 <= value <= MAX_SEED:
+        bound = "must be >= 0" if value < 0 else f"must be <= {MAX_SEED} (2**32 - 1)"
+        raise UsageError(f"{option}={value!r} {note}{bound}.")
 
 
 def resolve(cfg: Namespace) -> Namespace:
@@ -37,15 +50,16 @@ def resolve(cfg: Namespace) -> Namespace:
     cfg.rounds = cfg.federation.rounds
     if cfg.output is None:
         cfg.output = f"runs/federate/{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not str(cfg.output).strip():
+        raise UsageError(f"--output={cfg.output!r} names no folder; give the run's own folder.")
     check_range("--sparsity", cfg.sparsity, 0.0, 1.0)
     for key in ("split", "sampling", "init", "data_order"):
-        if cfg.seeds[key] < 0:
-            raise UsageError(f"--seeds.{key}={cfg.seeds[key]!r} (or --seed) must be >= 0.")
+        check_seed(f"--seeds.{key}", cfg.seeds[key], "(or --seed) ")
     check_choice("model.model", cfg.model.model, available_models())
     if not cfg.model.lr > 0:
         raise UsageError(f"model.lr={cfg.model.lr!r} must be > 0.")
     check_range("model.momentum", cfg.model.momentum, 0.0, 1.0)
-    if cfg.model.weight_decay < 0:
+    if not cfg.model.weight_decay >= 0:
         raise UsageError(f"model.weight_decay={cfg.model.weight_decay!r} must be >= 0.")
     for option in ("local_epochs", "batch_size"):
         if cfg.client[option] < 1:
@@ -56,6 +70,8 @@ def resolve(cfg: Namespace) -> Namespace:
         )
     if cfg.method not in PRUNED and cfg.ticket:
         raise UsageError(f"--ticket is for the pruned methods; --method={cfg.method} is dense.")
+    if needs_checkpoint(cfg.method, cfg.ticket) and not cfg.checkpoint:
+        check_config_file("--pretrain_config", cfg.pretrain_config, PRETRAIN_GROUPS)
     for option in ("ticket", "checkpoint"):
         value = cfg[option]
         if value and not Path(value).is_file():
@@ -67,18 +83,39 @@ def check_output(files: RunFiles, resume: bool) -> dict[str, Any] | None:
     """Refuse an output that cannot be written, or one whose run would be overwritten.
 
     Creates nothing (a probe folder is made and removed in the nearest existing parent); returns
-    the checkpoint to continue from with `resume`, else None.
+    the checkpoint to continue from with `resume`, else None. `--resume` on a folder that a run
+    killed before its first checkpoint left (its pre-training, a temporary file) starts the run
+    from round 0; on a missing or empty folder it is refused (nothing to resume: a typo?).
     """
     output = str(files.dir)
     check_can_create(files.dir, "--output", folder=True)
-    if resume:
+    if (files.dir / "dae.ckpt").exists():
+        raise UsageError(
+            f"--output={output!r} holds a pre-training (dae.ckpt), not a federation run; choose "
+            "another --output (pass the checkpoint as --checkpoint)."
+        )
+    if resume and (files.checkpoint.exists() or files.run_files() or not _remnants(files)):
         return files.read_checkpoint()
     if files.checkpoint.exists():
         raise UsageError(
             f"--output={output!r} already holds a federation run (checkpoint.pt): pass "
             "--resume to continue it, or choose another --output."
         )
+    written = files.run_files()
+    if written:
+        names = ", ".join(p.name for p in written)
+        raise UsageError(
+            f"--output={output!r} holds the results of an earlier run ({names}) but no "
+            "checkpoint.pt to continue it; choose another --output (nothing there is replaced)."
+        )
     return None
+
+
+def _remnants(files: RunFiles) -> list[Path]:
+    """What a run killed before its first checkpoint left in its folder (the lock file apart)."""
+    if not files.dir.is_dir():
+        return []
+    return [p for p in files.dir.iterdir() if p.name != FOLDER_LOCK_NAME]
 
 
 #: Options that may differ when a run is resumed: where and how it shows, not what it computes.
@@ -105,11 +142,25 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {k.removesuffix("."): v for k, v in flat.items()}
 
 
-def check_resume_config(files: RunFiles, config_text: str) -> None:
-    """`--resume` must continue a run with the options it started with (bar `RESUMABLE_OPTIONS`)."""
-    if not files.config.is_file():
-        return
-    saved = _flat(yaml.safe_load(files.config.read_text()) or {})
+def check_resume_config(files: RunFiles, config_text: str, checkpoint: dict[str, Any]) -> None:
+    """`--resume` must continue a run with the options it started with (bar `RESUMABLE_OPTIONS`).
+
+    The options are the checkpoint's own copy of config.yaml (older checkpoints have none: then
+    config.yaml), so a removed or edited config.yaml cannot let other options in.
+    """
+    saved_text = checkpoint.get("config")
+    source = f"{files.checkpoint}"
+    if not isinstance(saved_text, str):
+        if not files.config.is_file():
+            return
+        saved_text, source = files.config.read_text(errors="replace"), str(files.config)
+    try:
+        saved = _flat(yaml.safe_load(saved_text) or {})
+    except yaml.YAMLError as err:
+        raise UsageError(
+            f"--resume: the run's options in {source} are unreadable ({_first_line(err)}); "
+            "start a new run in another --output."
+        ) from None
     now = _flat(yaml.safe_load(config_text) or {})
     changed = [
         key
@@ -123,6 +174,10 @@ def check_resume_config(files: RunFiles, config_text: str) -> None:
             f"{' ...' if len(changed) > 4 else ''}; resume with its options (--config "
             f"{files.config} --resume true) or start a new run in another --output."
         )
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def check_accelerator(client: ClientConfig) -> None:
@@ -153,3 +208,35 @@ def wandb_rounds_logged(directory: Path, run_id: str | None) -> set[int]:
             continue
         rounds.update(int(row["round"]) for row in history if TOTAL_BYTES in row)
     return rounds
+
+
+def check_reused_pretraining(ckpt: Path, cfg: Namespace) -> None:
+    """`UsageError` unless the auto pre-training at `ckpt` is the one this run would make.
+
+    A DAE pre-trained on another hold-out (split seed, image count, dataset) has seen images
+    that are this run's client data, so it is never reused: the message says what differs.
+    """
+    import torch
+
+    try:
+        saved = torch.load(ckpt, map_location="cpu", weights_only=True)
+        data = dict(saved.get("datamodule_hyper_parameters") or {})
+        model = (saved.get("fl_lightning") or {}).get("model")
+    except Exception as err:
+        raise UsageError(
+            f"{ckpt} (an earlier automatic pre-training) is unreadable ({_first_line(err)}); "
+            "delete it or choose another --output."
+        ) from None
+    wanted = {
+        "dataset": cfg.data.dataset,
+        "num_images": cfg.data.server_images,
+        "split_seed": cfg.data.split_seed,
+        "model": cfg.model.model,
+    }
+    found = {**{k: data.get(k) for k in ("dataset", "num_images", "split_seed")}, "model": model}
+    differ = [f"{k}={found[k]!r} (this run: {v!r})" for k, v in wanted.items() if found[k] != v]
+    if differ:
+        raise UsageError(
+            f"{ckpt} was pre-trained for another run ({', '.join(differ)}); its hold-out is not "
+            "this run's, so it is not reused: delete it or choose another --output."
+        )

@@ -10,6 +10,7 @@ first (`pretrain_config`, into DIR/pretrain/), on the same server hold-out as th
 
 from __future__ import annotations
 
+import errno
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,12 +21,15 @@ from fl_lightning.app.federate_checks import (
     check_accelerator,
     check_output,
     check_resume_config,
+    check_reused_pretraining,
     resolve,
     wandb_rounds_logged,
     wandb_run_id,
 )
 from fl_lightning.app.federate_options import ModelConfig, build_parser
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
+from fl_lightning.atomic import check_can_create
+from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.methods import build_start, needs_checkpoint
@@ -35,7 +39,9 @@ from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.progress import human_bytes
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.transport import InProcess, Transport
+from fl_lightning.interrupts import Interrupted
 from fl_lightning.models.classifier import Classifier
+from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import WandbRun, use_offline_default
 
 if TYPE_CHECKING:
@@ -50,15 +56,16 @@ def ensure_checkpoint(cfg: Namespace, files: RunFiles) -> str:
         return str(cfg.checkpoint)
     out = files.dir / "pretrain"
     ckpt = out / CHECKPOINT_NAME
-    if not ckpt.is_file():
-        pretrain(pretrain_config_for(cfg, out))
+    if ckpt.is_file():
+        check_reused_pretraining(ckpt, cfg)
+    else:
+        pretrain(pretrain_config_for(cfg, out), config_option="--pretrain_config")
     return str(ckpt)
 
 
 def pretrain_config_for(cfg: Namespace, out: Path) -> PretrainConfig:
     """The pre-training of a resolved federate config: its hold-out matches the client split."""
-    if not Path(cfg.pretrain_config).is_file():
-        raise UsageError(f"--pretrain_config={cfg.pretrain_config!r}: no such file.")
+    check_config_file("--pretrain_config", cfg.pretrain_config, PRETRAIN_GROUPS)
     settings: dict[str, Any] = {
         "data.dataset": cfg.data.dataset,
         "data.num_images": cfg.data.server_images,
@@ -92,17 +99,74 @@ def federate(
 
     Every option is checked before anything is written (`UsageError` naming it); a federation
     that cannot gather enough clients raises `UsageError` too, its last checkpoint intact.
+    The run folder is locked for the run's life (`RunLock`): a second run on it stops at once.
+    SIGINT / SIGTERM (`Interrupted`) leave the last checkpoint intact and say how to resume; a
+    full or unwritable disk is a `UsageError` that says the same.
     """
     parser = parser or build_parser()
     quiet_lightning()  # before the first Trainer (the accelerator check builds one)
     cfg = resolve(cfg)
     files = RunFiles(cfg.output)
+    check_can_create(files.dir, "--output", folder=True)
+    if cfg.wandb.enabled:  # W&B cannot say why it fails to start in a file named wandb
+        check_can_create(files.dir / "wandb" / "run", "--output's wandb/ folder", folder=True)
+    with RunLock(files.dir, "--output"):
+        try:
+            return _federate_locked(cfg, parser, files, grid)
+        except Interrupted as err:
+            err.detail = interrupted_detail(files, err)
+            raise
+        except OSError as err:
+            if err.errno not in WRITE_ERRORS:
+                raise
+            raise UsageError(
+                f"cannot write {err.filename or files.dir} ({err.strerror}); {_kept(files)} "
+                "make room (or fix the folder), then resume with "
+                f"`fl-lightning federate --config {files.config} --resume true`."
+            ) from None
+
+
+#: errno values of a full or unwritable disk: the user's to fix, so a message, not a traceback.
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+def _checkpoint_round(files: RunFiles) -> int | None:
+    """The round the run's checkpoint.pt holds, or None when there is none (yet)."""
+    try:
+        return int(files.read_checkpoint()["round"])
+    except UsageError:
+        return None
+
+
+def _kept(files: RunFiles) -> str:
+    done = _checkpoint_round(files)
+    if done is None:
+        return "no checkpoint was written yet;"
+    return f"checkpoint.pt (round {done}) is intact;"
+
+
+def interrupted_detail(files: RunFiles, err: Interrupted) -> str:
+    """The one line an interrupted federation prints: where it stopped, how to go on."""
+    resume = (
+        f"`fl-lightning federate --config {files.config} --resume true`"
+        if files.config.is_file()
+        else "the same command and --resume true"
+    )
+    at = (_checkpoint_round(files) or 0) + 1
+    return f"interrupted at round {at} ({err.signal_name}); {_kept(files)} resume with {resume}."
+
+
+def _federate_locked(
+    cfg: Namespace, parser: ArgumentParser, files: RunFiles, grid: Grid | None
+) -> dict[str, Any]:
     resumed = check_output(files, cfg.resume)
+    if cfg.resume and resumed is None:
+        print(f"--resume: {files.dir} was stopped before its first checkpoint; from round 0")
     saved_cfg = cfg.clone()
     saved_cfg.resume = False  # config.yaml describes the run, not how this part was started
     config_text = parser.dump(saved_cfg, skip_none=False)
     if resumed is not None:
-        check_resume_config(files, config_text)
+        check_resume_config(files, config_text, resumed)
     init = parser.instantiate_classes(cfg)
     data: FederatedDataModule = init.data
     data.setup()
@@ -141,8 +205,11 @@ def federate(
         engine.load_state_dict(resumed)  # refuses a mismatch before anything is written
     # Every check is done: from here on, files are written.
     files.create()
-    if resumed is not None:
-        files.remove_stale_temporaries()
+    files.remove_stale_temporaries()  # the lock is ours: any temporary is a killed run's
+    files.done.unlink(missing_ok=True)  # the run changes again: complete only at its end
+    files.run_config = config_text
+    if resumed is None:  # the checkpoint first: a run killed from here on can be resumed
+        files.write_checkpoint(engine.state_dict())
     files.write_config(config_text)
     use_offline_default()
     run_id = wandb_run_id(files.dir) if resumed is not None else None
@@ -169,6 +236,7 @@ def federate(
     summary["provenance"] = start.provenance
     summary["seeds"] = vars(cfg.seeds)
     files.write_summary(summary)
+    files.write_done({"rounds": summary["rounds"], "stopped": summary["stopped"]})
     return summary
 
 

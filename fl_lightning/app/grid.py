@@ -9,9 +9,10 @@ clients' partition, so one pre-training serves every partition of that seed. A g
 `Grid.checkpoint` replaces the pre-trainings (every seed then shares that one checkpoint).
 
 Restarting an interrupted comparison with the same config and output reuses every finished run
-(its summary.json exists), continues an unfinished one from its checkpoint.pt (`resume`) and
-keeps each seed's pre-training; a finished run whose config.yaml differs from what the grid
-asks now is refused rather than silently mixed in.
+(its completion marker DONE.json exists, written after summary.json and model.pt), continues
+an unfinished one from its checkpoint.pt (`resume`) and keeps each seed's pre-training; a
+finished run whose config.yaml differs from what the grid asks now is refused rather than
+silently mixed in.
 
 The federations run one after the other here, in N worker processes (`--jobs N`) or as Ray
 tasks (`--executor ray`); see `grid_executors`. Each seed's pre-training runs first, here. A run
@@ -36,11 +37,13 @@ from fl_lightning.app.federate_options import build_parser
 from fl_lightning.app.federation import federate, pretrain_config_for, summary_lines
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.atomic import atomic_write_json
+from fl_lightning.config_files import check_config_file
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.grid_executors import Execution, run_all
 from fl_lightning.experiments.grid_progress import GridProgress
 from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
 from fl_lightning.experiments.to_target import Arm, RunCurve
+from fl_lightning.federated.results import RunFiles
 
 #: config.yaml keys that may differ between a finished run and the grid's request (a moved
 #: comparison folder keeps its runs).
@@ -171,13 +174,35 @@ def run_config(parser: ArgumentParser, grid: Grid, values: dict[str, Any], what:
 
 
 def check_grid(grid: Grid) -> list[PlannedRun]:
-    """Validate every run's arguments before any work starts; returns the plan."""
-    if not Path(grid.federate_config).is_file():
-        raise UsageError(f"--federate_config={grid.federate_config!r}: no such file.")
-    runs = plan_runs(grid)
+    """Validate every run's options before any work starts; returns the plan.
+
+    Each run's arguments are parsed, resolved and range-checked, and its data and federation
+    settings built and validated (as `federate` does when the run starts), so a bad partition
+    or option of the last run stops the comparison before the first one.
+    """
     parser = federate_parser()
+    check_config_file("--federate_config", grid.federate_config, parser.get_defaults())
+    if any(m in PRUNED for m in grid.methods) and not grid.sparsities:
+        pruned = [m for m in grid.methods if m in PRUNED]
+        raise UsageError(
+            f"--sparsities=[]: the pruned methods ({', '.join(pruned)}) need at least one "
+            "sparsity; give one or leave them out of --methods."
+        )
+    runs = plan_runs(grid)
+    checked: set[tuple[str, ...]] = set()
     for run in runs:
-        run_config(parser, grid, run_values(grid, run, None), f"run {run.describe()}")
+        what = f"run {run.describe()}"
+        cfg = run_config(parser, grid, run_values(grid, run, None), what)
+        try:
+            resolve(cfg)
+            key = (run.partition.folder, str(run.seed))
+            if key not in checked:  # the data and federation settings of each partition x seed
+                checked.add(key)
+                init = parser.instantiate_classes(cfg)
+                init.data.setup()
+                init.federation.validate(init.data.num_clients)
+        except UsageError as err:
+            raise UsageError(f"{what}: {err}") from None
     return runs
 
 
@@ -238,7 +263,7 @@ def run_one(
     cfg = resolve(run_config(parser, grid, run_values(grid, run, checkpoint), run.describe()))
     summary_path = run.directory / "summary.json"
     config_path = run.directory / "config.yaml"
-    if summary_path.is_file():
+    if RunFiles(run.directory).complete:  # not summary.json: model.pt is written after it
         wanted = _comparable(parser.dump(cfg, skip_none=False))
         if config_path.is_file() and _comparable(config_path.read_text()) != wanted:
             raise UsageError(

@@ -21,10 +21,13 @@ import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+from jsonargparse import ArgumentError
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -32,7 +35,9 @@ from lightning.pytorch.loggers import WandbLogger
 
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
 from fl_lightning.data.modules import UnlabeledDataModule
+from fl_lightning.errors import UsageError
 from fl_lightning.models.dae import DAEPretrainer
+from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import finish_wandb_writes, use_offline_default
 
 CHECKPOINT_NAME = "dae.ckpt"
@@ -45,7 +50,15 @@ DESCRIPTION = (
 
 
 class PretrainCLI(LightningCLI):
-    """LightningCLI with an output folder, a default W&B logger and the dataset link."""
+    """LightningCLI with an output folder, a default W&B logger and the dataset link.
+
+    The output folder is locked (`RunLock`) on `locks` as soon as it is known; the caller closes
+    `locks` when the pre-training ends, however it ends.
+    """
+
+    def __init__(self, *args: Any, locks: ExitStack, **kwargs: Any) -> None:
+        self.locks = locks  # before super(): LightningCLI parses and instantiates in __init__
+        super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -58,12 +71,25 @@ class PretrainCLI(LightningCLI):
         parser.link_arguments("data.dataset", "model.dataset")
 
     def before_instantiate_classes(self) -> None:
-        output = self.config.get("output") or f"runs/pretrain/{time.strftime('%Y%m%d-%H%M%S')}"
+        output = self.config.get("output")
+        if output is None:
+            output = f"runs/pretrain/{time.strftime('%Y%m%d-%H%M%S')}"
+        if not output.strip():
+            raise UsageError(f"--output={output!r} names no folder; give the run's own folder.")
         self.config["output"] = output
         out = Path(output)
-        check_can_create(
-            out, "--output", folder=True
-        )  # checked now, created only once the data is found
+        check_can_create(out, "--output", folder=True)
+        self.locks.enter_context(RunLock(out, "--output"))
+        if (out / CHECKPOINT_NAME).exists():
+            raise UsageError(
+                f"--output={output!r} already holds a finished pre-training ({CHECKPOINT_NAME}); "
+                "choose another --output (tickets and runs made from it record its sha256)."
+            )
+        for name in ("checkpoint.pt", "summary.json"):
+            if (out / name).exists():
+                raise UsageError(
+                    f"--output={output!r} holds a federation run ({name}); choose another --output."
+                )
         trainer = self.config["trainer"]
         trainer["default_root_dir"] = str(out)
         logger = trainer.get("logger")
@@ -93,6 +119,17 @@ class PretrainCLI(LightningCLI):
         if self.trainer.is_global_zero:
             text = self.parser.dump(self.config, skip_none=False)
             atomic_write_bytes(Path(self.config["output"]) / "config.yaml", text.encode())
+
+
+def check_finite(model: DAEPretrainer) -> None:
+    """`UsageError` when pre-training diverged (a weight is NaN or infinite): no dae.ckpt then."""
+    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        lr = model.hparams.get("lr")
+        raise UsageError(
+            f"pre-training diverged: {len(bad)} weight tensors hold NaN or infinite values "
+            f"(first: {bad[0]}); model.lr={lr!r} is likely too high. No dae.ckpt was written."
+        )
 
 
 def _is_wandb(logger: Any) -> bool:
@@ -149,17 +186,36 @@ class PretrainOutcome:
     main_process: bool  # False on the other ranks of a multi-device run (they print nothing)
 
 
-def pretrain(config: PretrainConfig) -> Path:
+def pretrain(config: PretrainConfig, config_option: str | None = None) -> Path:
     """Pre-train the DAE of `config`; returns the final checkpoint (`<output>/dae.ckpt`).
 
     A bad option raises `UsageError` (or jsonargparse's exit with code 2) before anything is
-    written; the checkpoint is written atomically.
+    written; the checkpoint is written atomically. With `config_option` (how a caller named
+    the pre-training config, e.g. `--pretrain_config`), a parse error is a `UsageError` naming
+    that option instead of pretrain's usage and exit.
     """
-    return run_pretraining(config).checkpoint
+    return run_pretraining(config, config_option).checkpoint
 
 
-def run_pretraining(config: PretrainConfig) -> PretrainOutcome:
-    """`pretrain`, returning also the seconds, the last validation loss and the W&B run."""
+def run_pretraining(config: PretrainConfig, config_option: str | None = None) -> PretrainOutcome:
+    """`pretrain`, returning also the seconds, the last validation loss and the W&B run.
+
+    The output folder is locked for the pre-training's life (`RunLock`)."""
+    with ExitStack() as locks:
+        if config_option is None:
+            return _run_pretraining(config, locks, exit_on_error=True)
+        try:
+            return _run_pretraining(config, locks, exit_on_error=False)
+        except ArgumentError as err:
+            reason = " ".join(str(err).split())
+            raise UsageError(
+                f"{config_option}: the pre-training options are invalid: {reason}"
+            ) from None
+
+
+def _run_pretraining(
+    config: PretrainConfig, locks: ExitStack, *, exit_on_error: bool
+) -> PretrainOutcome:
     use_offline_default()
     # LightningCLI warns when given arguments from Python; that is this function's purpose.
     warnings.filterwarnings("ignore", ".*args parameter is intended to run from within Python.*")
@@ -167,6 +223,7 @@ def run_pretraining(config: PretrainConfig) -> PretrainOutcome:
         DAEPretrainer,
         UnlabeledDataModule,
         args=config.cli_args(),
+        locks=locks,
         run=False,
         seed_everything_default=0,
         save_config_callback=None,
@@ -177,7 +234,11 @@ def run_pretraining(config: PretrainConfig) -> PretrainOutcome:
             },
             "max_epochs": 10,
         },
-        parser_kwargs={"prog": "fl-lightning pretrain", "description": DESCRIPTION},
+        parser_kwargs={
+            "prog": "fl-lightning pretrain",
+            "description": DESCRIPTION,
+            "exit_on_error": exit_on_error,
+        },
     )
     trainer = cli.trainer
     out = Path(cli.config["output"])
@@ -186,6 +247,7 @@ def run_pretraining(config: PretrainConfig) -> PretrainOutcome:
     cli.write_config()
     start = time.perf_counter()
     trainer.fit(cli.model, datamodule=cli.datamodule)
+    check_finite(cli.model)
     final = out / CHECKPOINT_NAME
     tmp = out / f".{CHECKPOINT_NAME}.tmp"
     trainer.save_checkpoint(tmp)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fl_lightning.atomic import check_can_create
-from fl_lightning.errors import check_range
+from fl_lightning.errors import UsageError, check_range
 from fl_lightning.pruning.ticket import Policy, Scope, Ticket, check_ticket_path, make_ticket
+from fl_lightning.run_lock import RunLock
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,24 @@ class PruneConfig:
     def __post_init__(self) -> None:
         check_range("--sparsity", self.sparsity, 0.0, 1.0)
         if self.output is not None:
+            if not self.output.strip():
+                raise UsageError(f"--output={self.output!r} names no file; give the ticket's path.")
             output = Path(self.output)
             check_ticket_path(output, "--output")
             check_can_create(output, "--output")
 
 
 def prune(config: PruneConfig) -> Ticket:
-    """The lottery ticket of `config`, saved to `config.output` (and its report) when given."""
+    """The lottery ticket of `config`, saved to `config.output` (and its report) when given.
+
+    The output is locked (`RunLock`) from before pruning until the ticket is written."""
+    if config.output is None:
+        return _prune(config)
+    with RunLock(Path(config.output), "--output", folder=False):
+        return _prune(config)
+
+
+def _prune(config: PruneConfig) -> Ticket:
     ticket = make_ticket(
         config.checkpoint,
         config.sparsity,

@@ -15,13 +15,16 @@ import sys
 from fl_lightning.app.compare_options import build_parser
 from fl_lightning.app.comparison import compare
 from fl_lightning.app.grid import GridFailed
+from fl_lightning.config_files import check_config_args
 
 __all__ = ["build_parser", "main"]
 
 
 def main(argv: list[str]) -> None:
     """Parse `argv`, run (or reuse) the grid, print the table and where everything went."""
-    cfg = build_parser().parse_args(argv)
+    parser = build_parser()
+    check_config_args(argv, parser.get_defaults())
+    cfg = parser.parse_args(argv)
     try:
         report = compare(cfg, command="fl-lightning compare " + shlex.join(argv))
     except GridFailed as err:  # not a usage error: the runs that failed are named, exit 1

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fl_lightning.app.pruning import PruneConfig, prune
+from fl_lightning.config_files import check_config_args
 from fl_lightning.pruning.ticket import Ticket
 
 DESCRIPTION = """\
@@ -106,7 +107,9 @@ def print_report(ticket: Ticket, output: Path, report_path: Path, console: Conso
 
 def main(argv: list[str]) -> None:
     """Run `fl-lightning prune` with `argv` (the arguments after `prune`)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    check_config_args(argv, parser.get_defaults())
+    args = parser.parse_args(argv)
     config = PruneConfig(
         checkpoint=args.checkpoint,
         sparsity=args.sparsity,

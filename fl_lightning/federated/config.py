@@ -43,7 +43,7 @@ class FederationConfig:
         """`UsageError` for any value out of range, naming the option."""
         if self.rounds < 1:
             raise UsageError(f"--rounds={self.rounds!r} must be >= 1.")
-        if self.clients_per_round <= 0 or self.clients_per_round > num_clients:
+        if not 0 < self.clients_per_round <= num_clients:  # NaN fails too
             raise UsageError(
                 f"federation.clients_per_round={self.clients_per_round!r}: allowed a count in "
                 f"[1, {num_clients}] (data.num_clients) or a fraction in (0, 1)."
@@ -65,7 +65,7 @@ class FederationConfig:
             )
         if self.max_retries < 0:
             raise UsageError(f"federation.max_retries={self.max_retries!r} must be >= 0.")
-        if self.max_update_norm is not None and self.max_update_norm <= 0:
+        if self.max_update_norm is not None and not self.max_update_norm > 0:
             raise UsageError(f"federation.max_update_norm={self.max_update_norm!r} must be > 0.")
 
 

@@ -39,7 +39,7 @@ from fl_lightning.federated.progress import RoundProgress
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler, clients_per_round, data_order_seed
 from fl_lightning.federated.transport import ClientSetup, InProcess, Transport
-from fl_lightning.federated.validation import validate_update
+from fl_lightning.federated.validation import UpdateRejected, validate_update
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
 from fl_lightning.tracking.wandb_run import WandbRun
@@ -60,6 +60,7 @@ class _Outcome:
     states: list[dict[str, torch.Tensor]]
     failed: int
     participated: int
+    non_finite: int = 0  # of the failed: updates rejected for NaN / inf values
 
 
 class LocalEngine:
@@ -221,11 +222,13 @@ class LocalEngine:
     def run_round(self, r: int, bar: RoundProgress | None = None) -> dict[str, Any]:
         """One round (with retries below `min_clients`); returns its metrics row."""
         failed_total = 0
+        non_finite_total = 0
         injected_before = self.faults.injected
         for attempt in range(self.federation.max_retries + 1):
             sampled = self.sampler.sample(self.data.num_clients, self.k)
             outcome = self._train_clients(r, sampled, bar)
             failed_total += outcome.failed
+            non_finite_total += outcome.non_finite
             if len(outcome.results) >= self.federation.min_clients:
                 break
             log.warning(
@@ -237,6 +240,15 @@ class LocalEngine:
                 self.federation.min_clients,
             )
         else:
+            if failed_total and non_finite_total == failed_total:
+                # Divergence is not bad luck: a resume would diverge again in the same way.
+                raise FederationFailed(
+                    f"round {r}: every client update ({failed_total} in "
+                    f"{self.federation.max_retries + 1} attempts) was rejected as non-finite "
+                    "(NaN or infinite weights): local training diverged; start again with a "
+                    f"lower model.lr (now {self.model.hparams.get('lr')!r}) rather than "
+                    "resuming, which would diverge the same way."
+                )
             raise FederationFailed(
                 f"round {r}: fewer than federation.min_clients={self.federation.min_clients} "
                 f"client updates after {self.federation.max_retries} retries; the checkpoint "
@@ -284,6 +296,7 @@ class LocalEngine:
             replies = self.transport.deliver(r, jobs, self)
         finally:
             self._bar = None
+        non_finite = 0
         for job, reply in zip(jobs, replies, strict=True):
             try:
                 if isinstance(reply, Exception):
@@ -298,6 +311,7 @@ class LocalEngine:
                 )
             except Exception as err:  # a client may fail in any way; the round goes on
                 failed += 1
+                non_finite += isinstance(err, UpdateRejected) and err.reason == "non_finite"
                 log.warning(
                     "round %d: client %d failed: %s: %s", r, job.client_id, type(err).__name__, err
                 )
@@ -305,7 +319,7 @@ class LocalEngine:
                 self.compute.add(reply.flops, reply.seconds)
                 results.append(reply)
                 states.append(state)
-        return _Outcome(results, states, failed, len(sampled))
+        return _Outcome(results, states, failed, len(sampled), non_finite)
 
     # -- what a transport may use (`transport.RoundHost`) ---------------------------------
     @property

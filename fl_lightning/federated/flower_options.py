@@ -6,6 +6,7 @@ Kept apart from `flower.py` so that building the `federate` parser does not impo
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,13 @@ class FlowerOptions:
             raise UsageError(f"flower.num_cpus={self.num_cpus!r} must be > 0.")
         if not self.num_gpus >= 0:
             raise UsageError(f"flower.num_gpus={self.num_gpus!r} must be >= 0.")
+        cores = os.cpu_count() or 1
+        if self.ray_cpus is None and self.num_cpus > cores:
+            # Ray would wait for a node that never comes (node_timeout), then fail
+            raise UsageError(
+                f"flower.num_cpus={self.num_cpus!r} is more than this machine's {cores} CPU "
+                f"cores; allowed: (0, {cores}] (or set flower.ray_cpus to Ray's own count)."
+            )
         if self.ray_cpus is not None and self.ray_cpus < self.num_cpus:
             raise UsageError(
                 f"flower.ray_cpus={self.ray_cpus!r} must be at least flower.num_cpus="

@@ -4,7 +4,9 @@
     DIR/summary.json    totals, final / best accuracy, the per-round history
     DIR/config.yaml     the resolved configuration, seeds included
     DIR/model.pt        the final global model (state_dict + mask)
-    DIR/checkpoint.pt   the engine's state after the last finished round (for `--resume`)
+    DIR/checkpoint.pt   the engine's state after the last finished round (for `--resume`), with
+                        a copy of config.yaml's text (what a resume must match)
+    DIR/DONE.json       written last, once every other file is final: the run is complete
 
 Every file is rewritten whole through a temporary file and a rename, so a killed run leaves the
 previous valid version and `metrics.csv` holds each round exactly once, also after a resume.
@@ -36,6 +38,20 @@ class RunFiles:
         self.config = self.dir / "config.yaml"
         self.model = self.dir / "model.pt"
         self.checkpoint = self.dir / "checkpoint.pt"
+        self.done = self.dir / "DONE.json"
+        #: config.yaml's text, stored in every checkpoint (set by `federate` before round 0)
+        self.run_config: str | None = None
+
+    def run_files(self) -> list[Path]:
+        """The run's own result files that exist now (the checkpoint apart)."""
+        own = (self.metrics, self.summary, self.config, self.model, self.done)
+        return [path for path in own if path.exists()]
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run finished and wrote every file: its completion marker (written last)
+        and the results it vouches for are all there."""
+        return all(p.is_file() for p in (self.done, self.summary, self.model, self.metrics))
 
     def create(self) -> None:
         """Make the folder (its place was checked by `check_can_create` before any work)."""
@@ -46,7 +62,7 @@ class RunFiles:
 
         Only temporaries of this folder's own files are touched; call it before resuming.
         """
-        own = (self.metrics, self.summary, self.config, self.model, self.checkpoint)
+        own = (self.metrics, self.summary, self.config, self.model, self.checkpoint, self.done)
         names = [p.name for p in own]
         stale = [
             path
@@ -76,15 +92,47 @@ class RunFiles:
         atomic_torch_save({"state_dict": dict(state), "mask": dict(mask_state)}, self.model)
 
     def write_checkpoint(self, state: Mapping[str, Any]) -> None:
-        atomic_torch_save(dict(state), self.checkpoint)
+        extra = {} if self.run_config is None else {"config": self.run_config}
+        atomic_torch_save({**state, **extra}, self.checkpoint)
+
+    def write_done(self, info: Mapping[str, Any]) -> None:
+        """The completion marker: call it last, after every other file is written."""
+        atomic_write_json(self.done, {"complete": True, **info})
 
     def read_checkpoint(self, option: str = "--resume") -> dict[str, Any]:
+        """The engine state in checkpoint.pt, loaded without running code (`weights_only`)."""
         if not self.checkpoint.is_file():
             raise UsageError(
                 f"{option}: no checkpoint in {str(self.dir)!r} (expected {self.checkpoint.name}); "
                 "run without --resume to start a new federation."
             )
         try:
-            return dict(torch.load(self.checkpoint, map_location="cpu", weights_only=False))
-        except Exception as err:
-            raise UsageError(f"{option}: {self.checkpoint} is unreadable ({err}).") from None
+            state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        except Exception as err:  # not a torch file, truncated, or objects beyond plain data
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UsageError(
+                f"{option}: {self.checkpoint} is not a readable federation checkpoint ({reason})."
+            ) from None
+        missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+        if missing:
+            raise UsageError(
+                f"{option}: {self.checkpoint} is not a federation checkpoint (no "
+                f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}); a model.pt or a "
+                "DAE checkpoint cannot be resumed."
+            )
+        return dict(state)
+
+
+#: What every checkpoint.pt holds (`LocalEngine.state_dict`).
+CHECKPOINT_KEYS = (
+    "round",
+    "global_state",
+    "mask",
+    "sampler",
+    "faults",
+    "comm",
+    "compute",
+    "history",
+    "clients_with_mask",
+    "stopped",
+)

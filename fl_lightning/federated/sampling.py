@@ -49,8 +49,9 @@ def data_order_seed(base: int, round_idx: int, client_id: int) -> int:
             0,
             2**31 - 1,
             (1,),
+            # modulo 2**63: `manual_seed` takes 64 bits; smaller seeds keep their old value
             generator=torch.Generator().manual_seed(
-                (base * 1_000_003 + round_idx) * 1_000_003 + client_id
+                ((base * 1_000_003 + round_idx) * 1_000_003 + client_id) % 2**63
             ),
         ).item()
     )

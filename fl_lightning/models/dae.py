@@ -180,9 +180,13 @@ def load_dae_checkpoint(path: str | Path, option: str = "--checkpoint") -> DAECh
             f"{option}={str(path)!r}: no such file. Run `fl-lightning pretrain` first."
         )
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # unreadable, truncated, not a torch file
-        raise UsageError(f"{option}={str(path)!r} is not a readable checkpoint ({err}).") from None
+        # weights_only: a crafted checkpoint must not run code when loaded
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unreadable, truncated, not a torch file, objects beyond data
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UsageError(
+            f"{option}={str(path)!r} is not a readable checkpoint ({reason})."
+        ) from None
     meta = ckpt.get("fl_lightning") if isinstance(ckpt, dict) else None
     if not isinstance(meta, dict) or meta.get("kind") != CHECKPOINT_KIND:
         raise UsageError(

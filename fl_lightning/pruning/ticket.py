@@ -195,7 +195,7 @@ def _check_layout(option: str, expected: State, found: State, what: str) -> None
 
 def _checkpoint_mask(path: Path, option: str) -> Mask | None:
     """The mask an `IterativeMagnitudePruning` pre-training stored in the checkpoint, if any."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     stored = checkpoint.get(MASK_CHECKPOINT_KEY)
     if stored is None:
         return None

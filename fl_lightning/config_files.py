@@ -1,0 +1,128 @@
+"""YAML config files checked before a parser sees them, so each mistake gets one clear line.
+
+A config of random bytes, an empty one, a YAML list, an option group given a scalar, list or
+null (`data: 5`, `model: null`), or a misspelt key would otherwise end in a traceback from deep
+inside the parser, or in a message such as `Unexpected config: ` that names nothing. Every check
+here raises `UsageError` naming the option, the file and what is allowed; none writes anything.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonargparse import Namespace
+
+from fl_lightning.errors import UsageError
+
+#: Option groups (nested): each name maps to the groups inside it.
+Groups = Mapping[str, Any]
+
+#: The groups of `fl-lightning pretrain`'s YAML (LightningCLI's): each must be a mapping.
+PRETRAIN_GROUPS: Groups = {
+    "trainer": {},
+    "model": {},
+    "data": {},
+    "optimizer": {},
+    "lr_scheduler": {},
+}
+
+
+def config_paths(argv: Sequence[str], option: str = "--config") -> list[str]:
+    """The files given to `option` in `argv` (`--config F` and `--config=F`), in order."""
+    paths = []
+    for i, arg in enumerate(argv):
+        if arg == option and i + 1 < len(argv):
+            paths.append(argv[i + 1])
+        elif arg.startswith(option + "="):
+            paths.append(arg.split("=", 1)[1])
+    return paths
+
+
+def read_config_file(option: str, path: str | Path) -> dict[str, Any]:
+    """The YAML mapping in `path`; `UsageError` for a missing, binary, malformed or empty file."""
+    shown = f"{option}={str(path)!r}"
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"{shown}: no such file.")
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{shown} is not a text file (not UTF-8); give a YAML file.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise UsageError(f"{shown} is not valid YAML{line}: {_first_line(err)}.") from None
+    if data is None:
+        raise UsageError(f"{shown} is empty; give a YAML mapping of options (see configs/).")
+    if not isinstance(data, dict):
+        raise UsageError(
+            f"{shown} holds a {type(data).__name__}, not a mapping of options; give "
+            "`option: value` lines (see configs/)."
+        )
+    return data
+
+
+def check_groups(shown: str, data: Mapping[str, Any], groups: Groups, prefix: str = "") -> None:
+    """`UsageError` for a group given anything but a mapping (`data: 5`, `model: null`)."""
+    for name, inner in groups.items():
+        if name not in data:
+            continue
+        value = data[name]
+        if not isinstance(value, dict):
+            raise UsageError(
+                f"{shown}: `{prefix}{name}: {json.dumps(value)}` is not allowed: {prefix}{name} "
+                f"is a group of options; give a mapping (`{prefix}{name}:` then indented "
+                "`option: value` lines) or leave it out."
+            )
+        check_groups(shown, value, inner, f"{prefix}{name}.")
+
+
+def check_against_defaults(
+    shown: str, data: Mapping[str, Any], defaults: Namespace, prefix: str = ""
+) -> None:
+    """Every key of `data` is an option of the parser whose `defaults` these are; every group
+    (nested too) is given a mapping. Unknown keys are named with the allowed ones."""
+    known = [k for k in vars(defaults) if k not in ("config", "__path__")]
+    for key, value in data.items():
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            raise UsageError(
+                f"{shown}: unknown option {prefix}{key}{hint}; allowed"
+                f"{' in ' + prefix.rstrip('.') if prefix else ''}: {', '.join(sorted(known))}."
+            )
+        inner = defaults[key]
+        if isinstance(inner, Namespace):
+            check_groups(shown, {key: value}, {key: {}}, prefix)
+            check_against_defaults(shown, value, inner, f"{prefix}{key}.")
+
+
+def check_config_args(argv: Sequence[str], spec: Namespace | Groups) -> None:
+    """Check every `--config` file in `argv` against `spec`: a parser's defaults (keys and
+    groups checked) or a mapping of group names (groups only)."""
+    for path in config_paths(argv):
+        if Path(path).is_file():  # a missing one: the parser's own error says so
+            check_config_file("--config", path, spec)
+
+
+def check_config_file(option: str, path: str | Path, spec: Namespace | Groups) -> dict[str, Any]:
+    """One config file: a readable YAML mapping whose groups are mappings (see above)."""
+    data = read_config_file(option, path)
+    shown = f"{option}={str(path)!r}"
+    if isinstance(spec, Namespace):
+        check_against_defaults(shown, data, spec)
+    else:
+        check_groups(shown, data, spec)
+    return data
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
