@@ -13,8 +13,27 @@ from typing import Literal
 
 Command = Literal["federate", "prune", "pretrain"]
 #: How OUT looks before the command: absent, a plain file, a folder holding a run's
-#: checkpoint.pt, or a copy of the finished reference run (4 rounds).
-Prepare = Literal["absent", "file", "checkpoint", "run"]
+#: checkpoint.pt, a copy of the finished reference run (4 rounds), that copy without its
+#: checkpoint.pt or its config.yaml, with a corrupt config.yaml, with model.pt or a DAE
+#: checkpoint in place of checkpoint.pt, or with a checkpoint.pt that runs code when unpickled
+#: (it would create OUT/pwned); a finished pre-training (dae.ckpt, config.yaml); a folder
+#: holding a stale automatic pre-training (pretrain/dae.ckpt of another hold-out); a folder
+#: holding a file named wandb.
+Prepare = Literal[
+    "absent",
+    "file",
+    "checkpoint",
+    "run",
+    "run_without_checkpoint",
+    "run_without_config",
+    "run_corrupt_config",
+    "model_as_checkpoint",
+    "dae_as_checkpoint",
+    "evil_checkpoint",
+    "pretraining",
+    "stale_pretraining",
+    "wandb_file",
+]
 
 
 @dataclass(frozen=True)
@@ -37,8 +56,14 @@ def prune(what: str, *args: str, expected: str, prepare: Prepare = "absent") -> 
     return ErrorCase("prune", what, args, expected, prepare)
 
 
-def pretrain(what: str, *args: str, expected: str, leaves_output: bool = False) -> ErrorCase:
-    return ErrorCase("pretrain", what, args, expected, "absent", leaves_output)
+def pretrain(
+    what: str,
+    *args: str,
+    expected: str,
+    leaves_output: bool = False,
+    prepare: Prepare = "absent",
+) -> ErrorCase:
+    return ErrorCase("pretrain", what, args, expected, prepare, leaves_output)
 
 
 CASES: tuple[ErrorCase, ...] = (
@@ -82,6 +107,46 @@ CASES: tuple[ErrorCase, ...] = (
              expected="model.momentum=1.0 is out of range"),
     federate("negative seed", "--seed", "-1",
              expected="--seeds.split=-1 (or --seed) must be >= 0."),
+    federate("seed above 2**32 - 1", "--seed", "4294967296",
+             expected="--seeds.split=4294967296 (or --seed) must be <= 4294967295"),
+    federate("seed in exponent notation", "--seed", "1e20", expected='Parser key "seed"'),
+    federate("more CPU cores per Flower client than the machine has", "--engine", "flower",
+             "--flower.num_cpus", "1000",
+             expected="flower.num_cpus=1000.0 is more than this machine's"),
+    # -- federate: config files --------------------------------------------------------------
+    federate("config of random bytes", "--config", "M/random.yaml",
+             expected="--config='M/random.yaml' is not a text file (not UTF-8)"),
+    federate("empty config", "--config", "M/empty.yaml",
+             expected="--config='M/empty.yaml' is empty; give a YAML mapping of options"),
+    federate("config that is a YAML list", "--config", "M/list.yaml",
+             expected="--config='M/list.yaml' holds a list, not a mapping of options"),
+    federate("config that is not YAML", "--config", "M/broken.yaml",
+             expected="--config='M/broken.yaml' is not valid YAML (line"),
+    federate("misspelt key in a config", "--config", "M/typo.yaml",
+             expected="unknown option federaton (did you mean federation?); allowed: checkpoint"),
+    federate("misspelt key in a config group", "--config", "M/typo_group.yaml",
+             expected="unknown option federation.rouds (did you mean federation.rounds?)"),
+    federate("a group given a number", "--config", "M/data_5.yaml",
+             expected="`data: 5` is not allowed: data is a group of options"),
+    federate("a group given a list", "--config", "M/federation_list.yaml",
+             expected="`federation: [1, 2]` is not allowed"),
+    federate("a group given null", "--config", "M/model_null.yaml",
+             expected="`model: null` is not allowed"),
+    federate("the seeds group given a number", "--config", "M/seeds_3.yaml",
+             expected="`seeds: 3` is not allowed"),
+    federate("a nested group given a number", "--config", "M/faults_number.yaml",
+             expected="`federation.faults: 0.3` is not allowed"),
+    federate("clients per round of NaN", "--config", "M/nan.yaml",
+             expected="federation.clients_per_round=nan: allowed a count in [1, 10]"),
+    federate("pretrain_config of random bytes", "--method", "dae_dense",
+             "--pretrain_config", "M/random.yaml",
+             expected="--pretrain_config='M/random.yaml' is not a text file"),
+    federate("pretrain_config whose group is a number", "--method", "dae_dense",
+             "--pretrain_config", "M/trainer_5.yaml",
+             expected="--pretrain_config='M/trainer_5.yaml': `trainer: 5` is not allowed"),
+    federate("pretrain_config with an unknown value", "--method", "dae_dense",
+             "--data.server_images", "100", "--pretrain_config", "M/bad_noise.yaml",
+             expected="--pretrain_config: the pre-training options are invalid"),
     # -- federate: data --------------------------------------------------------------------
     federate("more clients than examples", "--data.num_clients", "1000",
              expected="data.num_clients=1000 exceeds the 500 training examples left to clients"),
@@ -138,6 +203,40 @@ CASES: tuple[ErrorCase, ...] = (
     federate("output holds a run, no --resume",
              expected="already holds a federation run (checkpoint.pt): pass --resume",
              prepare="checkpoint"),
+    federate("output given as an empty string", "--output", "",
+             expected="--output='' names no folder"),
+    federate("output holds a pre-training", expected="holds a pre-training (dae.ckpt)",
+             prepare="pretraining"),
+    federate("output holds a run whose checkpoint.pt is gone",
+             expected="holds the results of an earlier run (metrics.csv, summary.json, "
+             "config.yaml, model.pt, DONE.json) but no checkpoint.pt",
+             prepare="run_without_checkpoint"),
+    federate("output holds a stale automatic pre-training of another hold-out",
+             "--method", "dae_dense", "--seed", "7",
+             expected="pretrain/dae.ckpt was pre-trained for another run (dataset=None",
+             prepare="stale_pretraining"),
+    federate("output's wandb folder is a file", "--wandb.enabled", "true",
+             expected="--output's wandb/ folder='OUT/wandb/run' cannot be created: 'OUT/wandb' "
+             "is a file.", prepare="wandb_file"),
+    federate("--resume with other options, config.yaml gone", "--rounds", "4",
+             "--model.lr", "0.1", "--federation.faults.probability", "0.3", "--resume", "true",
+             expected="--resume: options differ from the run in 'OUT': model.lr=0.1 (was 0.05)",
+             prepare="run_without_config"),
+    federate("--resume from a corrupt config.yaml", "--config", "OUT/config.yaml",
+             "--resume", "true", expected="--config='OUT/config.yaml' is not valid YAML",
+             prepare="run_corrupt_config"),
+    federate("--resume with a model.pt as checkpoint.pt", "--resume", "true",
+             expected="OUT/checkpoint.pt is not a federation checkpoint (no round, "
+             "global_state, sampler ...)", prepare="model_as_checkpoint"),
+    federate("--resume with a DAE checkpoint as checkpoint.pt", "--resume", "true",
+             expected="OUT/checkpoint.pt is not a federation checkpoint (no round",
+             prepare="dae_as_checkpoint"),
+    federate("--resume with a checkpoint.pt that runs code when loaded", "--resume", "true",
+             expected="OUT/checkpoint.pt is not a readable federation checkpoint",
+             prepare="evil_checkpoint"),
+    federate("DAE checkpoint that runs code when loaded", "--method", "proposed",
+             "--checkpoint", "M/evil.ckpt",
+             expected="--checkpoint='M/evil.ckpt' is not a readable checkpoint"),
     federate("--resume without a checkpoint", "--resume", "true",
              expected="--resume: no checkpoint in 'OUT' (expected checkpoint.pt)"),
     federate("--resume with other options", "--rounds", "4", "--model.lr", "0.1",
@@ -190,4 +289,16 @@ CASES: tuple[ErrorCase, ...] = (
     pretrain("data folder without the files", "--data.root", "M/empty",
              expected="--data.root='M/empty' does not hold the fashion_mnist files",
              ),
+    pretrain("output holds a finished pre-training",
+             expected="--output='OUT' already holds a finished pre-training (dae.ckpt)",
+             prepare="pretraining"),
+    pretrain("output given as an empty string", "--output", "",
+             expected="--output='' names no folder"),
+    pretrain("config of random bytes", "--config", "M/random.yaml",
+             expected="--config='M/random.yaml' is not a text file (not UTF-8)"),
+    pretrain("the trainer group given a number", "--config", "M/trainer_5.yaml",
+             expected="`trainer: 5` is not allowed: trainer is a group of options"),
+    pretrain("a learning rate that diverges", "--model.lr", "1e6",
+             expected="pre-training diverged: 12 weight tensors hold NaN or infinite values",
+             leaves_output=True),
 )  # fmt: skip

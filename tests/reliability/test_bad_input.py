@@ -28,6 +28,35 @@ from .error_cases import CASES, ErrorCase
 from .runs import REPO, federate_args
 
 DOCS = REPO / "docs" / "errors.md"
+
+#: Config files of `M`: a name and its text (`random.yaml` is bytes that are not UTF-8).
+CONFIG_FILES = {
+    "empty.yaml": "",
+    "list.yaml": "- 1\n- 2\n",
+    "broken.yaml": "federation: {rounds: [1\n",
+    "typo.yaml": "federaton:\n  rounds: 2\n",
+    "typo_group.yaml": "federation:\n  rouds: 2\n",
+    "data_5.yaml": "data: 5\n",
+    "federation_list.yaml": "federation: [1, 2]\n",
+    "model_null.yaml": "model: null\n",
+    "seeds_3.yaml": "seeds: 3\n",
+    "faults_number.yaml": "federation:\n  faults: 0.3\n",
+    "nan.yaml": "federation:\n  clients_per_round: .nan\n",
+    "trainer_5.yaml": "trainer: 5\n",
+    "bad_noise.yaml": "model:\n  noise: salt\n",
+}
+
+
+class RunsCode:
+    """Unpickled, it creates the file `path` (a stand-in for any code a crafted file runs)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (open, (str(self.path), "w"))
+
+
 PRETRAIN_SMOKE = REPO / "configs" / "pretrain" / "smoke.yaml"
 
 
@@ -56,6 +85,10 @@ def materials(tiny_fashion_root: Path, tmp_path_factory: pytest.TempPathFactory)
         ckpt = dae_checkpoint(m / f"{model}.ckpt", model)
         make_ticket(ckpt, 0.5).save(m / f"{model}_ticket.pt")
     (m / "garbage.pt").write_bytes(b"not a torch file")
+    torch.save({"state_dict": RunsCode(m / "pwned")}, m / "evil.ckpt")
+    (m / "random.yaml").write_bytes(bytes(range(128, 256)) * 4)
+    for name, text in CONFIG_FILES.items():
+        (m / name).write_text(text)
     (m / "a_file").write_text("a file, not a folder\n")
     (m / "empty").mkdir()
     truncated = m / "truncated_gz"
@@ -127,9 +160,31 @@ def run_case(
     elif case.prepare == "checkpoint":
         out.mkdir()
         (out / "checkpoint.pt").write_bytes(b"an earlier run")
-    elif case.prepare == "run":
+    elif case.prepare == "pretraining":
+        out.mkdir()
+        shutil.copy(m / "mlp.ckpt", out / "dae.ckpt")
+        (out / "config.yaml").write_text("seed_everything: 0\n")
+    elif case.prepare == "stale_pretraining":
+        (out / "pretrain").mkdir(parents=True)
+        shutil.copy(m / "mlp.ckpt", out / "pretrain" / "dae.ckpt")
+    elif case.prepare == "wandb_file":
+        out.mkdir()
+        (out / "wandb").write_text("not a folder\n")
+    elif case.prepare != "absent":  # a copy of the finished reference run, then changed
         assert reference_run is not None
         shutil.copytree(reference_run, out)
+        if case.prepare == "run_without_checkpoint":
+            (out / "checkpoint.pt").unlink()
+        elif case.prepare == "run_without_config":
+            (out / "config.yaml").unlink()
+        elif case.prepare == "run_corrupt_config":
+            (out / "config.yaml").write_text("federation: {rounds: [1\n")
+        elif case.prepare == "model_as_checkpoint":
+            shutil.copy(out / "model.pt", out / "checkpoint.pt")
+        elif case.prepare == "dae_as_checkpoint":
+            shutil.copy(m / "mlp.ckpt", out / "checkpoint.pt")
+        elif case.prepare == "evil_checkpoint":
+            torch.save({"round": RunsCode(out / "pwned")}, out / "checkpoint.pt")
     before, materials_before = listing(out), listing(m)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
@@ -169,6 +224,18 @@ def changes(
     ]
 
 
+#: The preparations that start from a copy of the reference run.
+RUN_COPIES = (
+    "run",
+    "run_without_checkpoint",
+    "run_without_config",
+    "run_corrupt_config",
+    "model_as_checkpoint",
+    "dae_as_checkpoint",
+    "evil_checkpoint",
+)
+
+
 def case_id(case: ErrorCase) -> str:
     return f"{case.command}: {case.what}"
 
@@ -182,7 +249,7 @@ def test_bad_input_exits_2_with_one_clear_message(
     request: pytest.FixtureRequest,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    reference = request.getfixturevalue("reference_run") if case.prepare == "run" else None
+    reference = request.getfixturevalue("reference_run") if case.prepare in RUN_COPIES else None
     outcome = run_case(case, tiny_fashion_root, materials, tmp_path, reference, capsys)
     assert outcome.code == 2
     assert case.expected in outcome.message, outcome.message
@@ -202,6 +269,9 @@ def markdown(rows: list[tuple[ErrorCase, Outcome]]) -> str:
         "(parse errors print the usage first). `TINY` is a folder of the four Fashion-MNIST IDX",
         "files, `M` a folder of prepared files (`mlp.ckpt`, `cnn.ckpt`: DAE checkpoints;",
         "`mlp_ticket.pt`, `cnn_ticket.pt`: tickets; `garbage.pt`; `a_file`; `empty/`;",
+        "`evil.ckpt`: a pickle that would create `M/pwned` if loaded unsafely; `random.yaml`:",
+        "bytes that are not UTF-8; the other `*.yaml`: as their names say, listed in",
+        "`CONFIG_FILES` of the test;",
         "`truncated_gz/`, `corrupt_idx/`: broken data folders) and `OUT` the output. `federate`",
         "runs add `--config configs/federate/smoke.yaml --method fedavg --data.root TINY`",
         "(10 clients, 2 per round) and `--output OUT`; `prune` runs add",
@@ -225,6 +295,15 @@ def markdown(rows: list[tuple[ErrorCase, Outcome]]) -> str:
                 "file": " (OUT is a file)",
                 "checkpoint": " (OUT holds a checkpoint.pt)",
                 "run": " (OUT holds a finished 4-round run)",
+                "run_without_checkpoint": " (OUT holds that run without checkpoint.pt)",
+                "run_without_config": " (OUT holds that run without config.yaml)",
+                "run_corrupt_config": " (OUT holds that run, config.yaml corrupt)",
+                "model_as_checkpoint": " (OUT holds that run, model.pt as checkpoint.pt)",
+                "dae_as_checkpoint": " (OUT holds that run, a DAE checkpoint as checkpoint.pt)",
+                "evil_checkpoint": " (OUT holds that run, checkpoint.pt runs code if unpickled)",
+                "pretraining": " (OUT holds a finished pre-training)",
+                "stale_pretraining": " (OUT/pretrain/dae.ckpt from another hold-out)",
+                "wandb_file": " (OUT/wandb is a file)",
             }.get(case.prepare, "")
             args = f"`{cell(' '.join(case.args))}`" if case.args else "(none)"
             lines.append(
