@@ -95,7 +95,7 @@ def check_output(files: RunFiles, resume: bool) -> dict[str, Any] | None:
             "another --output (pass the checkpoint as --checkpoint)."
         )
     if resume and (files.checkpoint.exists() or files.run_files() or not _remnants(files)):
-        return files.read_checkpoint()
+        return files.read_engine_checkpoint()
     if files.checkpoint.exists():
         raise UsageError(
             f"--output={output!r} already holds a federation run (checkpoint.pt): pass "

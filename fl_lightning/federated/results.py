@@ -113,14 +113,21 @@ class RunFiles:
             raise UsageError(
                 f"{option}: {self.checkpoint} is not a readable federation checkpoint ({reason})."
             ) from None
-        missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+        if not isinstance(state, dict):
+            raise UsageError(f"{option}: {self.checkpoint} is not a federation checkpoint.")
+        return dict(state)
+
+    def read_engine_checkpoint(self, option: str = "--resume") -> dict[str, Any]:
+        """`read_checkpoint`, refused unless it holds an engine's whole state (`CHECKPOINT_KEYS`)."""
+        state = self.read_checkpoint(option)
+        missing = [k for k in CHECKPOINT_KEYS if k not in state]
         if missing:
             raise UsageError(
                 f"{option}: {self.checkpoint} is not a federation checkpoint (no "
                 f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}); a model.pt or a "
                 "DAE checkpoint cannot be resumed."
             )
-        return dict(state)
+        return state
 
 
 #: What every checkpoint.pt holds (`LocalEngine.state_dict`).

@@ -209,12 +209,23 @@ def test_restart_reuses_resumes_and_refuses_a_changed_config(
         (["--checkpoint=missing.ckpt"], "missing.ckpt"),
         (["--overrides+=--model.optimizer=rmsprop"], "rmsprop"),
         (["--partitions=[{name: iid}, {name: iid}]"], "--partitions"),
+        # the whole grid is checked before the first run: a bad second partition, no sparsity
+        (
+            ["--partitions=[{name: iid}, {name: dirichlet, alpha: -1}]"],
+            "run fedavg, dirichlet--1, seed 0: data.alpha=-1.0 must be > 0",
+        ),
+        (["--sparsities=[]"], "--sparsities=[]: the pruned methods (proposed"),
+        (["--seeds=[4294967296]"], "--seeds=4294967296 must be <= 4294967295"),
+        (["--output="], "--output='' names no folder"),
+        (["--config", "TMP/wandb_7.yaml"], "`wandb: 7` is not allowed"),
     ],
 )
 def test_usage_errors_exit_2_before_any_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], needle: str
 ) -> None:
     out = tmp_path / "bad"
+    (tmp_path / "wandb_7.yaml").write_text("wandb: 7\n")
+    extra = [arg.replace("TMP", str(tmp_path)) for arg in extra]
     with pytest.raises(SystemExit) as exc:
         main(["compare", "--config", SMOKE, "--output", str(out), *extra])
     assert exc.value.code == 2
