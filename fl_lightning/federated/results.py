@@ -118,7 +118,7 @@ class RunFiles:
         return dict(state)
 
     def read_engine_checkpoint(self, option: str = "--resume") -> dict[str, Any]:
-        """`read_checkpoint`, refused unless it holds an engine's whole state (`CHECKPOINT_KEYS`)."""
+        """`read_checkpoint`, refused unless it holds a whole engine state (`CHECKPOINT_KEYS`)."""
         state = self.read_checkpoint(option)
         missing = [k for k in CHECKPOINT_KEYS if k not in state]
         if missing:
