@@ -147,7 +147,8 @@ def test_two_runs_racing_for_one_folder_one_runs_the_other_is_refused(
     tiny_fashion_root: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    common = ("--rounds", "3", "--client.local_epochs", "5")
+    # long enough that the loser starts (imports included) while the winner still holds the lock
+    common = ("--rounds", "12", "--client.local_epochs", "5")
     runs = {
         seed: federate_process(federate_args(tiny_fashion_root, out, *common, "--seed", seed))
         for seed in ("0", "1")
