@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -117,12 +119,14 @@ def test_ray_executor_on_a_local_cluster_gives_the_same_report(
     tiny_fashion_root: Path, one_at_a_time: Path, tmp_path: Path
 ) -> None:
     port = _free_port()
+    # Ray's socket paths must fit in 107 bytes: pytest's tmp_path is too deep for them
+    ray_dir = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     head = subprocess.Popen(
         [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
          f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-         f"--temp-dir={tmp_path / 'ray'}"],
+         f"--temp-dir={ray_dir}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
@@ -132,9 +136,12 @@ def test_ray_executor_on_a_local_cluster_gives_the_same_report(
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(1)
+        else:
+            pytest.fail(f"the Ray head did not listen on port {port} within 120 s")
         out = tmp_path / "on_ray"
         compare(tiny_fashion_root, out, "--executor=ray", f"--ray.address=127.0.0.1:{port}")
     finally:
         os.killpg(head.pid, signal.SIGTERM)  # the head and everything it started, only
         head.wait(timeout=60)
+        shutil.rmtree(ray_dir, ignore_errors=True)
     assert report(out) == report(one_at_a_time)
