@@ -2,8 +2,9 @@
 
 pretrain (DAE, 2 epochs) -> prune (sparsity 0.9) -> federate (`proposed`, reduced config) ->
 compare (`fedavg` vs `proposed`, reduced), each step through the same `fl-lightning` commands a
-user would type, printed before it runs. Outputs go to `--output` (default `runs/demo`); an old
-demo folder there is replaced.
+user would type, printed before it runs. Outputs go to `--output` (default `runs/demo`). An old
+demo folder there is replaced, but only one the demo made (it holds the marker file
+`.fl-lightning-demo`): any other non-empty folder is refused, never deleted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,29 @@ import time
 from pathlib import Path
 
 from fl_lightning.cli import main as cli
+from fl_lightning.errors import UsageError
+
+#: Written into every demo folder: the proof that replacing the folder deletes nothing else.
+MARKER = ".fl-lightning-demo"
+
+
+def prepare_output(out: Path) -> None:
+    """Make `out` an empty demo folder holding `MARKER`.
+
+    An earlier demo folder (with the marker) is replaced; an empty or missing folder is used;
+    anything else raises `UsageError` and is left exactly as it was.
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--output={str(out)!r} exists and is not a folder; choose another.")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise UsageError(
+                f"--output={str(out)!r} is a non-empty folder the demo did not create; the "
+                "demo replaces its folder, so choose a new or empty one (DEMO_DIR=...)."
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by `make demo`; the next demo run replaces this folder\n")
 
 
 def step(title: str, args: list[str]) -> None:
@@ -28,8 +52,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default="runs/demo", help="demo folder (replaced)")
     args = parser.parse_args(argv)
     out = Path(args.output)
-    if out.exists():
-        shutil.rmtree(out)
+    try:
+        prepare_output(out)
+    except UsageError as err:
+        parser.error(str(err))  # exit code 2, nothing touched
     start = time.perf_counter()
     step(
         "1/4 DAE pre-training on 10,000 held-out unlabeled images (2 epochs)",

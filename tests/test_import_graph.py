@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "run_lock": 0,
     "interrupts": 0,
     "config_files": 0,
+    "config_paths": 0,
     "data": 1,
     "models": 1,
     "pruning": 1,

@@ -43,7 +43,9 @@ class CompareWandb:
 def build_parser() -> ArgumentParser:
     """The `fl-lightning compare` parser (also the schema of configs/compare/*.yaml)."""
     parser = ArgumentParser(prog="fl-lightning compare", description=DESCRIPTION)
-    parser.add_argument("--config", action=ActionConfigFile, help="YAML config (configs/compare/).")
+    parser.add_argument(
+        "-c", "--config", action=ActionConfigFile, help="YAML config (configs/compare/)."
+    )
     parser.add_argument(
         "--federate_config",
         type=str,

@@ -20,6 +20,7 @@ from jsonargparse import Namespace
 from fl_lightning.app.federate_checks import check_seed
 from fl_lightning.app.grid import Grid, PartitionSpec, plan_runs, run_grid
 from fl_lightning.atomic import check_can_create
+from fl_lightning.config_paths import config_files, resolve_config_path
 from fl_lightning.errors import UsageError, check_range
 from fl_lightning.experiments.grid_executors import Execution, RayOptions
 from fl_lightning.experiments.plots import write_plots
@@ -60,11 +61,12 @@ def grid_of(cfg: Namespace) -> Grid:
     folders = [p.folder for p in partitions]
     if len(set(folders)) != len(folders):
         raise UsageError(f"--partitions: two partitions share a name ({folders}); give a label.")
+    federate_config = resolve_config_path(cfg.federate_config, "federate_config", config_files(cfg))
     if cfg.checkpoint and not Path(cfg.checkpoint).is_file():
         raise UsageError(f"--checkpoint={cfg.checkpoint!r}: no such file.")
     output = Path(cfg.output)
     return Grid(
-        federate_config=cfg.federate_config,
+        federate_config=federate_config,
         methods=list(cfg.methods),
         sparsities=[float(s) for s in cfg.sparsities],
         partitions=partitions,

@@ -15,10 +15,11 @@ from jsonargparse import Namespace
 
 from fl_lightning.atomic import check_can_create
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
+from fl_lightning.config_paths import config_files, resolve_config_path
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
 from fl_lightning.federated.client import ClientConfig, lean_trainer
-from fl_lightning.federated.metric_names import TOTAL_BYTES
+from fl_lightning.federated.metric_names import CUM_BYTES, upgrade_row
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.models.components import available_models
 from fl_lightning.run_lock import FOLDER_LOCK_NAME
@@ -41,6 +42,10 @@ def resolve(cfg: Namespace) -> Namespace:
 
     Works on the parsed Namespace, so the config written to config.yaml is the resolved one.
     """
+    cfg.provenance = None  # a record of the run, filled in by `run`; never an input
+    cfg.pretrain_config = resolve_config_path(
+        cfg.pretrain_config, "pretrain_config", config_files(cfg)
+    )
     for key in ("split", "sampling", "init", "data_order"):
         if cfg.seeds[key] is None:
             cfg.seeds[key] = cfg.seed
@@ -52,7 +57,12 @@ def resolve(cfg: Namespace) -> Namespace:
         cfg.output = f"runs/federate/{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}"
     if not str(cfg.output).strip():
         raise UsageError(f"--output={cfg.output!r} names no folder; give the run's own folder.")
-    check_range("--sparsity", cfg.sparsity, 0.0, 1.0)
+    if cfg.method in PRUNED:
+        if cfg.sparsity is None:
+            raise UsageError(f"--method={cfg.method} prunes: give --sparsity in [0, 1).")
+        check_range("--sparsity", cfg.sparsity, 0.0, 1.0)
+    else:
+        cfg.sparsity = None  # a dense method has no sparsity; record none (config.yaml, W&B)
     for key in ("split", "sampling", "init", "data_order"):
         check_seed(f"--seeds.{key}", cfg.seeds[key], "(or --seed) ")
     check_choice("model.model", cfg.model.model, available_models())
@@ -130,6 +140,7 @@ RESUMABLE_OPTIONS = (
     "data.root",
     "pretrain_config",
     "pretrain_overrides",
+    "provenance",
 )
 
 
@@ -206,7 +217,7 @@ def wandb_rounds_logged(directory: Path, run_id: str | None) -> set[int]:
             history = read_offline_run(part)["history"]
         except Exception:  # a part killed mid-write reads as far as it can, or not at all
             continue
-        rounds.update(int(row["round"]) for row in history if TOTAL_BYTES in row)
+        rounds.update(int(row["round"]) for row in map(upgrade_row, history) if CUM_BYTES in row)
     return rounds
 
 

@@ -82,7 +82,7 @@ def build_parser() -> ArgumentParser:
     """The `fl-lightning federate` parser (also the schema of configs/federate/*.yaml)."""
     parser = ArgumentParser(prog="fl-lightning federate", description=DESCRIPTION)
     parser.add_argument(
-        "--config", action=ActionConfigFile, help="YAML config (configs/federate/)."
+        "-c", "--config", action=ActionConfigFile, help="YAML config (configs/federate/)."
     )
     parser.add_argument(
         "--method",
@@ -110,9 +110,10 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument(
         "--sparsity",
-        type=float,
+        type=float | None,
         default=0.9,
-        help="Fraction of prunable weights removed by the pruned methods, in [0, 1).",
+        help="Fraction of prunable weights removed by the pruned methods, in [0, 1); the "
+        "dense methods (fedavg, dae_dense) ignore it and record none.",
     )
     parser.add_argument(
         "--scope",
@@ -138,10 +139,18 @@ def build_parser() -> ArgumentParser:
         "--resume",
         type=bool,
         default=False,
-        help="Continue the run in --output from its checkpoint.pt.",
+        help="Continue the run in --output from its checkpoint.pt (bare --resume, or "
+        "--resume true/false, --no_resume).",
     )
-    parser.add_argument("--progress", type=bool, default=True, help="Show a progress bar.")
-    parser.add_class_arguments(FederatedDataModule, "data")
+    parser.add_argument(
+        "--progress",
+        type=bool,
+        default=True,
+        help="Show progress: a bar on a terminal, one line per round otherwise (--no_progress: "
+        "nothing).",
+    )
+    # clients train with client.batch_size: the module's own batch_size would be ignored
+    parser.add_class_arguments(FederatedDataModule, "data", skip={"batch_size"})
     parser.add_argument("--model", type=ModelConfig, default=ModelConfig())
     parser.add_argument("--client", type=ClientConfig, default=ClientConfig())
     parser.add_argument("--federation", type=FederationConfig, default=FederationConfig())
@@ -158,6 +167,13 @@ def build_parser() -> ArgumentParser:
         help="Extra `fl-lightning pretrain` arguments, e.g. ['--trainer.max_epochs=2'].",
     )
     parser.add_argument("--wandb", type=WandbConfig, default=WandbConfig())
+    parser.add_argument(
+        "--provenance",
+        type=dict[str, Any] | None,
+        default=None,
+        help="Written by federate into config.yaml, ignored on input: where the starting "
+        "weights came from (checkpoint path, sha256, held-out images, split seed).",
+    )
     parser.add_argument(
         "--flower",
         type=FlowerOptions,

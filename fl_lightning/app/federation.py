@@ -30,6 +30,7 @@ from fl_lightning.app.federate_options import ModelConfig, build_parser
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.atomic import check_can_create
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
+from fl_lightning.data.holdout import check_holdout
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.methods import build_start, needs_checkpoint
@@ -41,8 +42,19 @@ from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.transport import InProcess, Transport
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.models.classifier import Classifier
+from fl_lightning.models.dae import file_sha256
 from fl_lightning.run_lock import RunLock
-from fl_lightning.tracking.wandb_run import WandbRun, use_offline_default
+from fl_lightning.tracking.wandb_run import (
+    DAE_ARTIFACT,
+    MODEL_ARTIFACT,
+    TICKET_ARTIFACT,
+    WandbRun,
+    artifact_name,
+    use_offline_default,
+)
+
+#: The clients x classes heatmap of the run's partition (class names on the axis).
+LABELS_PNG = "label_distribution.png"
 
 if TYPE_CHECKING:
     from flwr.serverapp import Grid
@@ -186,6 +198,15 @@ def _federate_locked(
         checkpoint=checkpoint,
         ticket=cfg.ticket,
     )
+    check_holdout(
+        start.provenance,
+        option="--ticket" if cfg.ticket else "--checkpoint",
+        dataset=cfg.data.dataset,
+        server_images=cfg.data.server_images,
+        split_seed=cfg.data.split_seed,
+    )
+    cfg.provenance = saved_cfg.provenance = start.provenance
+    config_text = parser.dump(saved_cfg, skip_none=False)
     model = Classifier(dataset=cfg.data.dataset, **asdict(model_cfg))
     engine = LocalEngine(
         model=model,
@@ -211,6 +232,7 @@ def _federate_locked(
     if resumed is None:  # the checkpoint first: a run killed from here on can be resumed
         files.write_checkpoint(engine.state_dict())
     files.write_config(config_text)
+    labels_png = data.plot_label_distribution(files.dir / LABELS_PNG)
     use_offline_default()
     run_id = wandb_run_id(files.dir) if resumed is not None else None
     logged = wandb_rounds_logged(files.dir, run_id) if run_id else set()
@@ -223,12 +245,15 @@ def _federate_locked(
         config=cfg.as_dict(),
         run_id=run_id,
     )
+    if resumed is None:
+        wandb.log_image("data/label_distribution", labels_png)
     for row in engine.history:  # rounds that a killed process never flushed to W&B
         if row["round"] not in logged:
             wandb.log(row)
     engine.wandb = wandb
     try:
         summary = engine.run()
+        log_model(wandb, files, cfg)
     except FederationFailed as err:
         raise UsageError(str(err)) from None
     finally:
@@ -238,6 +263,23 @@ def _federate_locked(
     files.write_summary(summary)
     files.write_done({"rounds": summary["rounds"], "stopped": summary["stopped"]})
     return summary
+
+
+def log_model(wandb: WandbRun, files: RunFiles, cfg: Namespace) -> None:
+    """The final model as a W&B Artifact made from the ticket's or DAE checkpoint's artifact
+    (the one this run started from): pretrain -> ticket -> federation lineage."""
+    inputs = []
+    if cfg.ticket:
+        inputs.append(artifact_name(TICKET_ARTIFACT, file_sha256(Path(cfg.ticket))))
+    elif cfg.provenance and cfg.provenance.get("source_sha256"):
+        inputs.append(artifact_name(DAE_ARTIFACT, cfg.provenance["source_sha256"]))
+    wandb.log_artifact(
+        files.model,
+        kind=MODEL_ARTIFACT,
+        sha256=file_sha256(files.model),
+        inputs=inputs,
+        metadata={"method": cfg.method, "seeds": vars(cfg.seeds), "provenance": cfg.provenance},
+    )
 
 
 def make_transport(
@@ -268,7 +310,7 @@ def summary_lines(summary: dict[str, Any], directory: Path) -> list[str]:
         f"density {summary['density']:.3f}"
         if acc is not None
         else f"{summary['method']}: {summary['rounds']} rounds, no evaluation",
-        f"results: {directory}/ (metrics.csv, summary.json, config.yaml, model.pt)",
+        f"results: {directory}/ (metrics.csv, summary.json, config.yaml, model.pt, {LABELS_PNG})",
     ]
     runs = sorted((directory / "wandb").glob("*run-*"))
     if runs:

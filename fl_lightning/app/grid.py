@@ -47,8 +47,16 @@ from fl_lightning.federated.results import RunFiles
 
 #: config.yaml keys that may differ between a finished run and the grid's request (a moved
 #: comparison folder keeps its runs).
-# Keys that do not change what a run computes: a finished run that differs only here is reused.
-_VOLATILE_KEYS = ("resume", "progress", "config", "output", "wandb")
+#: Not compared when a finished run is reused: how it shows, and where files were found from.
+_VOLATILE_KEYS = (
+    "resume",
+    "progress",
+    "config",
+    "output",
+    "wandb",
+    "provenance",
+    "pretrain_config",
+)
 
 
 @dataclass(frozen=True)
@@ -253,6 +261,8 @@ def _comparable(config_text: str) -> dict[str, Any]:
     comparable = {k: v for k, v in config.items() if k not in _VOLATILE_KEYS}
     if not needs_checkpoint(str(config.get("method")), config.get("ticket")):
         comparable.pop("checkpoint", None)  # a method without a DAE never reads it
+    if config.get("method") not in PRUNED:
+        comparable.pop("sparsity", None)  # dense: recorded as none since 0.2, 0.9 before
     return comparable
 
 

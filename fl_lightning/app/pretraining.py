@@ -33,12 +33,19 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgre
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 
+from fl_lightning.app.flags import expand_bare_flags
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
+from fl_lightning.data.holdout import holdout_provenance
 from fl_lightning.data.modules import UnlabeledDataModule
 from fl_lightning.errors import UsageError
-from fl_lightning.models.dae import DAEPretrainer
+from fl_lightning.models.dae import DAEPretrainer, file_sha256
 from fl_lightning.run_lock import RunLock
-from fl_lightning.tracking.wandb_run import finish_wandb_writes, use_offline_default
+from fl_lightning.tracking.wandb_run import (
+    DAE_ARTIFACT,
+    WandbRun,
+    finish_wandb_writes,
+    use_offline_default,
+)
 
 CHECKPOINT_NAME = "dae.ckpt"
 
@@ -68,6 +75,16 @@ class PretrainCLI(LightningCLI):
             help="Run folder for dae.ckpt, config.yaml, checkpoints/ and wandb/ "
             "(default: runs/pretrain/<date-time>).",
         )
+        # the same W&B switch as `federate` and `compare` (`--trainer.logger false` works too)
+        parser.add_argument(
+            "--wandb.enabled",
+            type=bool,
+            default=True,
+            help="Log to W&B (offline unless WANDB_MODE says otherwise); false: no logger.",
+        )
+        parser.add_argument(
+            "--wandb.project", type=str, default="fl-lightning", help="W&B project."
+        )
         parser.link_arguments("data.dataset", "model.dataset")
 
     def before_instantiate_classes(self) -> None:
@@ -92,10 +109,14 @@ class PretrainCLI(LightningCLI):
                 )
         trainer = self.config["trainer"]
         trainer["default_root_dir"] = str(out)
+        if not self.config.get("wandb.enabled", True):
+            trainer["logger"] = False
         logger = trainer.get("logger")
         if _is_wandb(logger):
             init = logger["init_args"]
             init["save_dir"] = str(out)
+            if init.get("project") in (None, "fl-lightning"):
+                init["project"] = self.config.get("wandb.project", "fl-lightning")
             if not init.get("name"):
                 init["name"] = out.name
 
@@ -136,6 +157,23 @@ def _is_wandb(logger: Any) -> bool:
     """Whether the parsed `trainer.logger` value is a W&B logger given by class path."""
     getter = getattr(logger, "get", None)
     return getter is not None and str(getter("class_path", "")).endswith("WandbLogger")
+
+
+def _log_checkpoint(trainer: Trainer, cli: PretrainCLI, checkpoint: Path) -> None:
+    """The checkpoint as a W&B Artifact (`dae-checkpoint-<sha256>`), with its hold-out and seed
+    in the artifact's metadata and the run config: what `prune` and `federate` start from."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            holdout = holdout_provenance(dict(cli.datamodule.hparams))
+            seed = cli.config.get("seed_everything")
+            run = WandbRun.around(logger.experiment)
+            run.run.config.update({"seed": seed, "holdout": holdout}, allow_val_change=True)
+            run.log_artifact(
+                checkpoint,
+                kind=DAE_ARTIFACT,
+                sha256=file_sha256(checkpoint),
+                metadata={"model": cli.model.hparams["model"], "holdout": holdout, "seed": seed},
+            )
 
 
 def _finish_wandb(trainer: Trainer) -> None:
@@ -222,7 +260,7 @@ def _run_pretraining(
     cli = PretrainCLI(
         DAEPretrainer,
         UnlabeledDataModule,
-        args=config.cli_args(),
+        args=expand_bare_flags(config.cli_args(), ("--wandb.enabled",)),
         locks=locks,
         run=False,
         seed_everything_default=0,
@@ -251,9 +289,10 @@ def _run_pretraining(
     final = out / CHECKPOINT_NAME
     tmp = out / f".{CHECKPOINT_NAME}.tmp"
     trainer.save_checkpoint(tmp)
-    _finish_wandb(trainer)
     if trainer.is_global_zero:
         os.replace(tmp, final)
+        _log_checkpoint(trainer, cli, final)
+    _finish_wandb(trainer)
     val = trainer.callback_metrics.get("val/recon_loss")
     wandb_dirs = sorted((out / "wandb").glob("*run-*"))
     return PretrainOutcome(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fl_lightning.atomic import check_can_create
 from fl_lightning.errors import UsageError, check_range
+from fl_lightning.pruning.mask import check_no_empty_layer
 from fl_lightning.pruning.ticket import Policy, Scope, Ticket, check_ticket_path, make_ticket
 from fl_lightning.run_lock import RunLock
 
@@ -68,6 +69,7 @@ def _prune(config: PruneConfig) -> Ticket:
         seed=config.seed,
         include_head=config.include_head,
     )
+    check_no_empty_layer(ticket.mask, f"--sparsity={config.sparsity}")
     if config.output is not None:
         ticket.save(Path(config.output))
     return ticket

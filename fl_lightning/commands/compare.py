@@ -16,6 +16,7 @@ from fl_lightning.app.compare_options import build_parser
 from fl_lightning.app.comparison import compare
 from fl_lightning.app.grid import GridFailed
 from fl_lightning.config_files import check_config_args
+from fl_lightning.app.flags import bool_options, expand_bare_flags
 
 __all__ = ["build_parser", "main"]
 
@@ -23,6 +24,7 @@ __all__ = ["build_parser", "main"]
 def main(argv: list[str]) -> None:
     """Parse `argv`, run (or reuse) the grid, print the table and where everything went."""
     parser = build_parser()
+    argv = expand_bare_flags(argv, bool_options(parser))
     check_config_args(argv, parser.get_defaults())
     cfg = parser.parse_args(argv)
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from fl_lightning.app.federate_options import build_parser
 from fl_lightning.app.federation import federate, summary_lines
 from fl_lightning.config_files import check_config_args
+from fl_lightning.app.flags import bool_options, expand_bare_flags
 
 __all__ = ["build_parser", "main"]
 
@@ -23,6 +24,7 @@ __all__ = ["build_parser", "main"]
 def main(argv: list[str]) -> None:
     """Parse `argv`, run the federation, print its summary."""
     parser = build_parser()
+    argv = expand_bare_flags(argv, bool_options(parser))
     check_config_args(argv, parser.get_defaults())
     cfg = parser.parse_args(argv)
     summary = federate(cfg, parser)

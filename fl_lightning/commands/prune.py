@@ -6,16 +6,26 @@ jsonargparse's own parse errors exit with code 2; a `UsageError` from the checks
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 from rich.console import Console
 from rich.table import Table
 
+from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.pruning import PruneConfig, prune
 from fl_lightning.config_files import check_config_args
+from fl_lightning.models.dae import file_sha256
 from fl_lightning.pruning.ticket import Ticket
+from fl_lightning.tracking.wandb_run import (
+    DAE_ARTIFACT,
+    TICKET_ARTIFACT,
+    WandbRun,
+    artifact_name,
+    use_offline_default,
+)
 
 DESCRIPTION = """\
 Prune the encoder of a DAE checkpoint (from `fl-lightning pretrain`) by weight magnitude and
@@ -24,10 +34,26 @@ report beside it (OUTPUT with suffix .json) with the overall and per-layer densi
 """
 
 
+@dataclass(frozen=True)
+class PruneWandb:
+    """W&B logging of the ticket (offline unless WANDB_MODE says otherwise).
+
+    Args:
+        enabled: log the ticket as a W&B Artifact made from the DAE checkpoint's artifact
+            (a run of job type `prune`, in OUTPUT's folder under wandb/).
+        project: W&B project.
+    """
+
+    enabled: bool = True
+    project: str = "fl-lightning"
+
+
 def build_parser() -> ArgumentParser:
     """The argument parser of `fl-lightning prune` (exits with code 2 on a parse error)."""
     parser = ArgumentParser(prog="fl-lightning prune", description=DESCRIPTION, exit_on_error=True)
-    parser.add_argument("--config", action=ActionConfigFile, help="YAML file with these options.")
+    parser.add_argument(
+        "-c", "--config", action=ActionConfigFile, help="YAML file with these options."
+    )
     parser.add_argument(
         "--checkpoint",
         type=str,
@@ -74,7 +100,39 @@ def build_parser() -> ArgumentParser:
         required=True,
         help="Ticket file to write, e.g. runs/ticket.pt; the report goes to runs/ticket.json.",
     )
+    parser.add_argument("--wandb", type=PruneWandb, default=PruneWandb())
     return parser
+
+
+def log_ticket(ticket: Ticket, output: Path, args: Namespace) -> Path | None:
+    """One W&B run (job type `prune`) logging the ticket as an Artifact whose input is the DAE
+    checkpoint's artifact; returns the run's folder (None with `--wandb.enabled false`)."""
+    if not args.wandb.enabled:
+        return None
+    use_offline_default()
+    provenance = ticket.provenance
+    source = provenance.get("source_sha256")
+    run = WandbRun(
+        enabled=True,
+        project=args.wandb.project,
+        name=f"prune/{output.stem}",
+        group=None,
+        save_dir=output.parent,
+        config={**args.as_dict(), "provenance": provenance},
+        job_type="prune",
+    )
+    try:
+        run.log_artifact(
+            output,
+            kind=TICKET_ARTIFACT,
+            sha256=file_sha256(output),
+            inputs=[artifact_name(DAE_ARTIFACT, source)] if source else [],
+            metadata={k: v for k, v in ticket.report().items() if k != "layers"},
+        )
+        directory = run.directory
+    finally:
+        run.finish()
+    return directory
 
 
 def print_report(ticket: Ticket, output: Path, report_path: Path, console: Console) -> None:
@@ -108,6 +166,7 @@ def print_report(ticket: Ticket, output: Path, report_path: Path, console: Conso
 def main(argv: list[str]) -> None:
     """Run `fl-lightning prune` with `argv` (the arguments after `prune`)."""
     parser = build_parser()
+    argv = expand_bare_flags(argv, bool_options(parser))
     check_config_args(argv, parser.get_defaults())
     args = parser.parse_args(argv)
     config = PruneConfig(
@@ -122,3 +181,6 @@ def main(argv: list[str]) -> None:
     ticket = prune(config)
     output = Path(args.output)
     print_report(ticket, output, output.with_suffix(".json"), Console())
+    wandb_dir = log_ticket(ticket, output, args)
+    if wandb_dir is not None:
+        print(f"W&B run: {wandb_dir}  (upload with `wandb sync {wandb_dir}`)")

@@ -84,20 +84,22 @@ class UnlabeledDataModule(pl.LightningDataModule):
         batch_size: int = 128,
         num_workers: int = 0,
     ) -> None:
-        """Args:
-        dataset: the federation's dataset; the images must have its shape.
-        root: folder with the files of the dataset read here (`dataset` for `holdout`,
-            `source_dataset` for `dataset`); None looks in the standard places.
-        source: `holdout`: `num_images` training images of `dataset` held out from every client
-            (`server_split(N, num_images, split_seed)[0]`), labels dropped; `dataset`:
-            `num_images` training images of another dataset, `source_dataset`.
-        num_images: how many unlabeled images the server has (>= 2 with a validation split).
-        source_dataset: the other dataset for `source=dataset`; same image shape as `dataset`.
-        split_seed: seeds the choice of images and the validation split; use the federated
-            module's `split_seed` so holdout and clients are disjoint.
-        val_fraction: share of the images kept for validation, in [0, 1).
-        batch_size: images per batch (>= 1).
-        num_workers: DataLoader worker processes (>= 0).
+        """Check every argument (a bad one is a `UsageError`); the images are read in `setup`.
+
+        Args:
+            dataset: the federation's dataset; the images must have its shape.
+            root: folder with the files of the dataset read here (`dataset` for `holdout`,
+                `source_dataset` for `dataset`); None looks in the standard places.
+            source: `holdout`: `num_images` training images of `dataset` held out from every client
+                (`server_split(N, num_images, split_seed)[0]`), labels dropped; `dataset`:
+                `num_images` training images of another dataset, `source_dataset`.
+            num_images: how many unlabeled images the server has (>= 2 with a validation split).
+            source_dataset: the other dataset for `source=dataset`; same image shape as `dataset`.
+            split_seed: seeds the choice of images and the validation split; use the federated
+                module's `split_seed` so holdout and clients are disjoint.
+            val_fraction: share of the images kept for validation, in [0, 1).
+            batch_size: images per batch (>= 1).
+            num_workers: DataLoader worker processes (>= 0).
         """
         super().__init__()
         check_choice("data.dataset", dataset, available_datasets())
@@ -224,21 +226,23 @@ class FederatedDataModule(pl.LightningDataModule):
         batch_size: int = 32,
         test_batch_size: int = 1000,
     ) -> None:
-        """Args:
-        dataset: registered dataset name (`fashion_mnist`, `mnist`, `cifar10`).
-        root: folder with its files; None looks in the standard places.
-        num_clients: number of clients (>= 1, at most the examples left to them).
-        partition: `iid`, `dirichlet` (label skew by `alpha`) or `shards` (McMahan).
-        alpha: Dirichlet concentration for `dirichlet` (> 0; small is skewed).
-        shards_per_client: label-sorted shards per client for `shards` (>= 1).
-        min_partition_size: smallest client share `dirichlet` accepts (>= 0).
-        server_images: training images held out for the server before partitioning (>= 0).
-        split_seed: seeds the holdout, the partition and the per-client caps.
-        max_client_examples: keep at most this many (seeded random) examples per client, for
-            quick runs; None keeps all.
-        max_test_examples: evaluate on at most this many (seeded random) test examples.
-        batch_size: default client training batch size (>= 1).
-        test_batch_size: evaluation batch size (>= 1).
+        """Check every argument (a bad one is a `UsageError`); the data is read in `setup`.
+
+        Args:
+            dataset: registered dataset name (`fashion_mnist`, `mnist`, `cifar10`).
+            root: folder with its files; None looks in the standard places.
+            num_clients: number of clients (>= 1, at most the examples left to them).
+            partition: `iid`, `dirichlet` (label skew by `alpha`) or `shards` (McMahan).
+            alpha: Dirichlet concentration for `dirichlet` (> 0; small is skewed).
+            shards_per_client: label-sorted shards per client for `shards` (>= 1).
+            min_partition_size: smallest client share `dirichlet` accepts (>= 0).
+            server_images: training images held out for the server before partitioning (>= 0).
+            split_seed: seeds the holdout, the partition and the per-client caps.
+            max_client_examples: keep at most this many (seeded random) examples per client, for
+                quick runs; None keeps all.
+            max_test_examples: evaluate on at most this many (seeded random) test examples.
+            batch_size: default client training batch size (>= 1).
+            test_batch_size: evaluation batch size (>= 1).
         """
         super().__init__()
         check_choice("data.dataset", dataset, available_datasets())
@@ -389,7 +393,7 @@ class FederatedDataModule(pl.LightningDataModule):
             "dirichlet": f", alpha={hp['alpha']}",
             "shards": f", {hp['shards_per_client']} shards/client",
         }[hp["partition"]]
-        figure = Figure(figsize=(min(16.0, max(6.0, 0.08 * self.num_clients)), 4.0))
+        figure = Figure(figsize=(min(16.0, max(6.0, 0.08 * self.num_clients)), 4.5))
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()
         image = axes.imshow(
@@ -400,6 +404,8 @@ class FederatedDataModule(pl.LightningDataModule):
         axes.set_xlabel("client")
         axes.set_ylabel("class")
         axes.set_yticks(range(counts.shape[1]))
+        if len(self.info.class_names) == counts.shape[1]:
+            axes.set_yticklabels(self.info.class_names, fontsize="small")
         axes.set_title(
             f"{hp['dataset']}: {hp['partition']} partition{detail}, {self.num_clients} clients"
         )

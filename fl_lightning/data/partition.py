@@ -70,8 +70,10 @@ class IidPartitioner:
     """Uniformly random, equal-sized shares (sizes differ by at most one)."""
 
     def __init__(self, seed: int = 0) -> None:
-        """Args:
-        seed: seeds the partitioner's generator; the same seed gives the same partition.
+        """Check the arguments; the generator is seeded per call.
+
+        Args:
+            seed: seeds the partitioner's generator; the same seed gives the same partition.
         """
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
@@ -95,11 +97,13 @@ class DirichletPartitioner:
     def __init__(
         self, alpha: float = 0.5, min_partition_size: int = 10, seed: int = 0, max_tries: int = 100
     ) -> None:
-        """Args:
-        alpha: Dirichlet concentration (> 0), the same for every client.
-        min_partition_size: smallest share any client may get (>= 0).
-        seed: seeds the partitioner's generator; the same seed gives the same partition.
-        max_tries: redraws allowed before giving up with a `UsageError`.
+        """Check the arguments; the generator is seeded per call.
+
+        Args:
+            alpha: Dirichlet concentration (> 0), the same for every client.
+            min_partition_size: smallest share any client may get (>= 0).
+            seed: seeds the partitioner's generator; the same seed gives the same partition.
+            max_tries: redraws allowed before giving up with a `UsageError`.
         """
         if not alpha > 0:
             raise UsageError(f"data.alpha={alpha!r} must be > 0 (small: skewed, large: IID).")
@@ -161,9 +165,11 @@ class ShardPartitioner:
     """
 
     def __init__(self, shards_per_client: int = 2, seed: int = 0) -> None:
-        """Args:
-        shards_per_client: shards each client receives (>= 1).
-        seed: seeds the partitioner's generator; the same seed gives the same partition.
+        """Check the arguments; the generator is seeded per call.
+
+        Args:
+            shards_per_client: shards each client receives (>= 1).
+            seed: seeds the partitioner's generator; the same seed gives the same partition.
         """
         if shards_per_client < 1:
             raise UsageError(f"data.shards_per_client={shards_per_client!r} must be >= 1.")

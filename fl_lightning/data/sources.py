@@ -48,6 +48,8 @@ class DatasetInfo:
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    #: label -> name, as the dataset's authors give them (plots and reports)
+    class_names: tuple[str, ...] = ()
 
     @property
     def shape(self) -> ImageShape:
@@ -55,12 +57,20 @@ class DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "fashion_mnist": DatasetInfo("fashion_mnist", 1, 28, 28, 10, (0.2860,), (0.3530,)),
-    "mnist": DatasetInfo("mnist", 1, 28, 28, 10, (0.1307,), (0.3081,)),
-    "cifar10": DatasetInfo(
-        "cifar10", 3, 32, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+    "fashion_mnist": DatasetInfo(
+        "fashion_mnist", 1, 28, 28, 10, (0.2860,), (0.3530,),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+         "Bag", "Ankle boot"),
     ),
-}
+    "mnist": DatasetInfo(
+        "mnist", 1, 28, 28, 10, (0.1307,), (0.3081,), tuple(str(d) for d in range(10))
+    ),
+    "cifar10": DatasetInfo(
+        "cifar10", 3, 32, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+         "truck"),
+    ),
+}  # fmt: skip
 
 
 def available_datasets() -> list[str]:

@@ -23,7 +23,7 @@ import torch
 
 from fl_lightning.errors import UsageError, check_choice
 from fl_lightning.models.dae import load_dae_checkpoint
-from fl_lightning.pruning.mask import Mask
+from fl_lightning.pruning.mask import Mask, check_no_empty_layer
 from fl_lightning.pruning.ticket import (
     Ticket,
     fresh_state,
@@ -100,6 +100,7 @@ def build_start(
             "method": method,
             "source_checkpoint": str(ckpt.path),
             "source_sha256": ckpt.sha256,
+            "holdout": ckpt.holdout,
         }
         return Start({**encoder, **head, **ckpt.encoder_state}, Mask({}), provenance)
     if method == "init_magnitude":
@@ -112,6 +113,9 @@ def build_start(
         like = _load_ticket(ticket) if ticket else make_ticket(_path(checkpoint), sparsity, scope)
         t = random_ticket(model, dataset, like.mask, seed=init_seed, init_seed=init_seed)
     _check_model(t.model, t.dataset, model, dataset, "--ticket" if ticket else "--checkpoint")
+    check_no_empty_layer(
+        t.mask, f"--ticket={str(ticket)!r}" if ticket else f"--sparsity={sparsity}"
+    )
     state = {**encoder, **head, **t.state()}
     for name, m in t.mask.items():
         state[name] = state[name] * m

@@ -1,8 +1,9 @@
 """The comparison's plots: test accuracy against cumulative traffic, client FLOPs and round.
 
 One PNG per x-axis, one subplot per partition, one line per arm (method at one sparsity): the
-mean over seeds at each evaluated round, with a band from the lowest to the highest seed, and
-each target accuracy as a dashed line. Files are written atomically (Agg backend, no display).
+mean over seeds at each evaluated round, with a band from the lowest to the highest seed (one
+seed: its curve, no band), and each target accuracy as a line of its own style. Files are
+written atomically (Agg backend, no display).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import matplotlib
 
@@ -21,13 +22,13 @@ from matplotlib.ticker import FuncFormatter
 
 from fl_lightning.atomic import atomic_write_bytes
 from fl_lightning.experiments.to_target import Arm, RunCurve
-from fl_lightning.federated.metric_names import FLOPS, ROUND, TEST_ACC, TOTAL_BYTES
+from fl_lightning.federated.metric_names import CUM_BYTES, CUM_FLOPS, ROUND, TEST_ACC
 
 XAxis = Literal["traffic", "flops", "round"]
 #: x-axis -> (history column, axis label, scale, divisor)
 AXES: dict[XAxis, tuple[str, str, str, float]] = {
-    "traffic": (TOTAL_BYTES, "cumulative traffic, down + up (MB)", "log", 1e6),
-    "flops": (FLOPS, "cumulative client training FLOPs (GFLOPs)", "log", 1e9),
+    "traffic": (CUM_BYTES, "cumulative traffic, down + up (MB)", "log", 1e6),
+    "flops": (CUM_FLOPS, "cumulative client training FLOPs (GFLOPs)", "log", 1e9),
     "round": (ROUND, "round", "linear", 1.0),
 }
 PLOT_FILES: dict[XAxis, str] = {
@@ -63,6 +64,32 @@ def seed_band(
     return xs, mean, low, high
 
 
+#: Line styles of the target accuracies, one per target, so the legend tells them apart.
+TARGET_STYLES: tuple[str | tuple[int, tuple[int, ...]], ...] = (
+    "--",
+    ":",
+    "-.",
+    (0, (5, 1, 1, 1, 1, 1)),
+)
+
+
+def target_style(index: int) -> dict[str, Any]:
+    """Matplotlib keywords of the `index`-th target line: a style (and shade) of its own."""
+    shades = ("dimgrey", "black", "grey", "darkgrey")
+    return {
+        "linestyle": TARGET_STYLES[index % len(TARGET_STYLES)],
+        "color": shades[index % len(shades)],
+        "linewidth": 1.2,
+    }
+
+
+def accuracy_label(seeds: int) -> str:
+    """The y-axis label: a mean and a band over seeds only when there are several."""
+    if seeds > 1:
+        return f"test accuracy (mean over {seeds} seeds; band: min-max)"
+    return "test accuracy (one seed)"
+
+
 def plot_accuracy(
     curves: Sequence[RunCurve], x: XAxis, targets: Sequence[float], path: str | Path
 ) -> Path:
@@ -96,10 +123,8 @@ def plot_accuracy(
             )
             if len(group) > 1:
                 ax.fill_between(xs, low, high, color=colour, alpha=0.2, linewidth=0)
-        for target in targets:
-            ax.axhline(
-                target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.0%}"
-            )
+        for index, target in enumerate(targets):
+            ax.axhline(target, label=f"target {target:.0%}", **target_style(index))
         ax.set_xscale(scale)
         if scale == "log":  # plain 1-2-5 numbers (20, 50, 100) rather than 2x10^1
             ax.xaxis.set_major_formatter(FuncFormatter(log_tick))
@@ -108,7 +133,8 @@ def plot_accuracy(
         ax.set_title(f"partition: {partition}")
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize="small", loc="lower right")
-    axes[0][0].set_ylabel("test accuracy (mean over seeds; band: min-max)")
+    most_seeds = max((len(group) for group in arms.values()), default=1)
+    axes[0][0].set_ylabel(accuracy_label(most_seeds))
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)

@@ -3,8 +3,9 @@
 summary.json  {"target_acc": ..., "rows": [...], ...}: one row per target x partition x
               method x sparsity (fields in `fl_lightning.experiments.to_target.arm_row`)
 summary.md    one table per target: final accuracy and rounds / MB / GFLOPs / client seconds
-              to the target (mean ± std over seeds, "not reached" unless every seed got
-              there), and the ratios of traffic and FLOPs against fedavg and the best dense
+              to the target (mean ± std over seeds, or one seed's values, "not reached"
+              unless every seed got there), and the ratios of traffic and FLOPs against fedavg
+              and the best dense
 curves.csv    every run's every round: partition, method, sparsity, seed, then the metrics
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fl_lightning.atomic import atomic_write_bytes, atomic_write_json
-from fl_lightning.experiments.to_target import RunCurve
+from fl_lightning.experiments.to_target import Arm, RunCurve
 from fl_lightning.federated.metric_names import ROUND_METRICS
 
 NOT_REACHED = "not reached"
@@ -90,7 +91,12 @@ def summary_markdown(
     """The whole summary.md: a header naming the setup, then one table per target."""
     lines = [f"# {meta.get('title', 'Comparison')}", ""]
     seeds = sorted({s for row in rows for s in row["seeds"]})
-    lines.append(f"Seeds: {', '.join(map(str, seeds))}. Values are mean ± std over seeds.")
+    if len(seeds) > 1:
+        lines.append(f"Seeds: {', '.join(map(str, seeds))}. Values are mean ± std over seeds.")
+    else:
+        lines.append(
+            f"Seed: {', '.join(map(str, seeds))} (one seed: values of that run, no spread)."
+        )
     if meta.get("command"):
         lines.append(f"Command: `{meta['command']}`.")
     lines += [
@@ -125,6 +131,35 @@ def curves_csv(curves: Sequence[RunCurve]) -> str:
             values = ["" if row.get(k) is None else row[k] for k in ROUND_METRICS]
             writer.writerow([curve.arm.partition, curve.arm.method, sparsity, curve.seed, *values])
     return buffer.getvalue()
+
+
+def read_curves_csv(path: str | Path) -> list[RunCurve]:
+    """The runs of a curves.csv (this version's or one written before the metric renaming).
+
+    Cells become numbers (empty: None); rows of one partition x method x sparsity x seed form
+    one `RunCurve`, whose rows carry today's metric names (`RunCurve` upgrades old ones).
+    """
+    runs: dict[tuple[str, str, float | None, int], list[dict[str, Any]]] = {}
+    with Path(path).open(newline="") as f:
+        for raw in csv.DictReader(f):
+            sparsity = float(raw["sparsity"]) if raw["sparsity"] else None
+            key = (raw["partition"], raw["method"], sparsity, int(raw["seed"]))
+            skip = ("partition", "method", "sparsity", "seed")
+            row = {k: _number(v) for k, v in raw.items() if k not in skip}
+            runs.setdefault(key, []).append(row)
+    return [
+        RunCurve(Arm(partition, method, sparsity), seed, rows)
+        for (partition, method, sparsity, seed), rows in runs.items()
+    ]
+
+
+def _number(cell: str) -> int | float | None:
+    if cell == "":
+        return None
+    try:
+        return int(cell)
+    except ValueError:
+        return float(cell)
 
 
 def write_reports(

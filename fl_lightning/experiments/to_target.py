@@ -1,8 +1,8 @@
 """To a target accuracy: when a run first reaches it, what it cost, and the same over seeds.
 
 Pure functions over the per-round history rows the engine writes (keys as in
-`federated.metric_names`). A run that never reaches the target has no cost to it: `None`, never an
-extrapolation. Over seeds, a mean exists only when every seed reached the target.
+`fl_lightning.federated.metric_names`). A run that never reaches the target has no cost to it:
+`None`, never an extrapolation. Over seeds, a mean exists only when every seed reached the target.
 """
 
 from __future__ import annotations
@@ -12,16 +12,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fl_lightning.federated.metric_names import CLIENT_SECONDS, FLOPS, ROUND, TEST_ACC, TOTAL_BYTES
+from fl_lightning.federated.metric_names import (
+    CUM_BYTES,
+    CUM_CLIENT_SECONDS,
+    CUM_FLOPS,
+    ROUND,
+    TEST_ACC,
+    upgrade_row,
+)
 
 #: Methods without pruning: the "best dense" reference is chosen among these.
 DENSE_REFERENCES: tuple[str, ...] = ("fedavg", "dae_dense")
 #: The costs compared to a target: (row field, history column).
 COSTS: tuple[tuple[str, str], ...] = (
     ("rounds_to_target", ROUND),
-    ("bytes_to_target", TOTAL_BYTES),
-    ("flops_to_target", FLOPS),
-    ("seconds_to_target", CLIENT_SECONDS),
+    ("bytes_to_target", CUM_BYTES),
+    ("flops_to_target", CUM_FLOPS),
+    ("seconds_to_target", CUM_CLIENT_SECONDS),
 )
 #: Ratio fields: (ratio name, cost field).
 RATIOS: tuple[tuple[str, str], ...] = (
@@ -47,11 +54,18 @@ class Arm:
 
 @dataclass(frozen=True)
 class RunCurve:
-    """The per-round history of one run of an arm with one seed."""
+    """The per-round history of one run of an arm with one seed.
+
+    Rows are kept under today's metric names: rows written before the per-round / running-total
+    renaming (`comm/total_bytes`, ...) are converted on construction (`upgrade_row`).
+    """
 
     arm: Arm
     seed: int
     history: list[dict[str, Any]]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "history", [upgrade_row(row) for row in self.history])
 
 
 @dataclass(frozen=True)
@@ -80,9 +94,9 @@ def first_reach(history: Iterable[Mapping[str, Any]], target: float) -> TargetPo
         if acc is not None and acc >= target:
             return TargetPoint(
                 round=int(row[ROUND]),
-                total_bytes=float(row[TOTAL_BYTES]),
-                flops=float(row[FLOPS]),
-                client_seconds=float(row[CLIENT_SECONDS]),
+                total_bytes=float(row[CUM_BYTES]),
+                flops=float(row[CUM_FLOPS]),
+                client_seconds=float(row[CUM_CLIENT_SECONDS]),
             )
     return None
 

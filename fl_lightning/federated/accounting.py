@@ -1,8 +1,9 @@
 """Communication and compute meters, and the FLOPs of one client training example.
 
 Bytes are counted from real payloads (`len()` of what `codec.encode` produced); the meters only
-add them up per round and in total, under the metric names of the design (`comm/...`,
-`compute/...`). Both meters are resumable through `state_dict` / `load_state_dict`.
+add them up per round and in total, under the names of `fl_lightning.federated.metric_names`
+(this round's figures and `cum_` running totals). Both meters are resumable through
+`state_dict` / `load_state_dict`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from fl_lightning.federated import metric_names as names
 from fl_lightning.pruning.mask import Mask
 
 
@@ -56,12 +58,16 @@ class CommunicationMeter:
         self._round_up += u
 
     def end_round(self) -> dict[str, int]:
-        """Close the round: this round's `comm/down_bytes`, `comm/up_bytes`, cumulative
-        `comm/total_bytes` (down + up over every round so far); the round counters restart."""
+        """Close the round: this round's `comm/down_bytes`, `comm/up_bytes`, `comm/bytes` and
+        the running totals `comm/cum_down_bytes`, `comm/cum_up_bytes`, `comm/cum_bytes` (over
+        every round so far, this one included); the round counters restart."""
         figures = {
-            "comm/down_bytes": self._round_down,
-            "comm/up_bytes": self._round_up,
-            "comm/total_bytes": self.total_bytes,
+            names.DOWN_BYTES: self._round_down,
+            names.UP_BYTES: self._round_up,
+            names.BYTES: self._round_down + self._round_up,
+            names.CUM_DOWN_BYTES: self._down,
+            names.CUM_UP_BYTES: self._up,
+            names.CUM_BYTES: self.total_bytes,
         }
         self._round_down = 0
         self._round_up = 0
@@ -124,13 +130,13 @@ class ComputeMeter:
         self._round_seconds += float(seconds)
 
     def end_round(self) -> dict[str, float]:
-        """Close the round: cumulative `compute/flops` and `compute/client_seconds`, and this
-        round's `compute/round_flops`, `compute/round_client_seconds`."""
+        """Close the round: this round's `compute/flops`, `compute/client_seconds` and the
+        running totals `compute/cum_flops`, `compute/cum_client_seconds`."""
         figures = {
-            "compute/flops": self._flops,
-            "compute/client_seconds": self._seconds,
-            "compute/round_flops": self._round_flops,
-            "compute/round_client_seconds": self._round_seconds,
+            names.FLOPS: self._round_flops,
+            names.CLIENT_SECONDS: self._round_seconds,
+            names.CUM_FLOPS: self._flops,
+            names.CUM_CLIENT_SECONDS: self._seconds,
         }
         self._round_flops = 0.0
         self._round_seconds = 0.0

@@ -20,6 +20,7 @@ import torch
 
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
+from fl_lightning.federated import metric_names as names
 from fl_lightning.federated.accounting import (
     CommunicationMeter,
     ComputeMeter,
@@ -83,20 +84,22 @@ class LocalEngine:
         eval_device: str = "auto",
         transport: Transport | None = None,
     ) -> None:
-        """Args:
-        model: the workspace Classifier (architecture and optimiser); its weights are replaced.
-        initial_state: the global model at round 0 (pruned positions already zero).
-        mask: the subnetwork; an empty Mask for dense methods.
-        data: the clients' partitions and the test split.
-        client: local training settings.
-        federation: the round loop's settings.
-        seeds: the named seeds (sampling, data order; split and init are used by the caller).
-        method: name written into results.
-        files: where metrics, summary and checkpoints go (None: nothing written).
-        wandb: the run to log to (None: no W&B).
-        progress: show a rich progress bar over rounds.
-        eval_device: device of the central evaluation (`auto`: CUDA where present, else CPU).
-        transport: how downloads reach the clients (default `InProcess`: trained here).
+        """Set up the round loop; nothing runs before `run`.
+
+        Args:
+            model: the workspace Classifier (architecture and optimiser); its weights are replaced.
+            initial_state: the global model at round 0 (pruned positions already zero).
+            mask: the subnetwork; an empty Mask for dense methods.
+            data: the clients' partitions and the test split.
+            client: local training settings.
+            federation: the round loop's settings.
+            seeds: the named seeds (sampling, data order; split and init are used by the caller).
+            method: name written into results.
+            files: where metrics, summary and checkpoints go (None: nothing written).
+            wandb: the run to log to (None: no W&B).
+            progress: show a rich progress bar over rounds.
+            eval_device: device of the central evaluation (`auto`: CUDA where present, else CPU).
+            transport: how downloads reach the clients (default `InProcess`: trained here).
         """
         quiet_lightning()
         data.setup()
@@ -178,7 +181,7 @@ class LocalEngine:
         self.faults.load_state_dict(state["faults"])
         self.comm.load_state_dict(state["comm"])
         self.compute.load_state_dict(state["compute"])
-        self.history = list(state["history"])
+        self.history = [names.upgrade_row(row) for row in state["history"]]
         self.clients_with_mask = set(state["clients_with_mask"])
         self.stopped = state["stopped"]
         self.wall_seconds = float(state.get("wall_seconds", 0.0))
@@ -259,11 +262,11 @@ class LocalEngine:
         )
         row = self._metrics_row(r, outcome, failed_total)
         if self.federation.faults.probability > 0:
-            row["faults/injected"] = self.faults.injected - injected_before
+            row[names.FAULTS_INJECTED] = self.faults.injected - injected_before
         self.round = r
         self.history.append(row)
         target = self.federation.target_acc
-        if target is not None and row["test/acc"] is not None and row["test/acc"] >= target:
+        if target is not None and row[names.TEST_ACC] is not None and row[names.TEST_ACC] >= target:
             self.stopped = "target"
         elif r >= self.federation.rounds:
             self.stopped = "rounds"
@@ -369,18 +372,16 @@ class LocalEngine:
         acc, loss = self.evaluate() if evaluate else (None, None)
         losses = [res.train_loss for res in outcome.results]
         row: dict[str, Any] = {
-            "round": r,
-            "test/acc": acc,
-            "test/loss": loss,
-            "train/loss": sum(losses) / len(losses),
+            names.ROUND: r,
+            names.TEST_ACC: acc,
+            names.TEST_LOSS: loss,
+            names.TRAIN_LOSS: sum(losses) / len(losses),
         }
         row.update(self.comm.end_round())
-        compute = self.compute.end_round()
-        row["compute/flops"] = compute["compute/flops"]
-        row["compute/client_seconds"] = compute["compute/client_seconds"]
-        row["model/density"] = self.density
-        row["clients/participated"] = len(outcome.results)
-        row["clients/failed"] = failed
+        row.update(self.compute.end_round())
+        row[names.DENSITY] = self.density
+        row[names.PARTICIPATED] = len(outcome.results)
+        row[names.FAILED] = failed
         return row
 
     def _apply_mask(self, state: dict[str, torch.Tensor]) -> None:
@@ -394,13 +395,13 @@ class LocalEngine:
 
     def summary(self) -> dict[str, Any]:
         """The run's totals and history, as written to summary.json."""
-        accs = [row["test/acc"] for row in self.history if row["test/acc"] is not None]
+        accs = [row[names.TEST_ACC] for row in self.history if row[names.TEST_ACC] is not None]
         target = self.federation.target_acc
         reached = next(
             (
                 row
                 for row in self.history
-                if target is not None and (row["test/acc"] or 0) >= target
+                if target is not None and (row[names.TEST_ACC] or 0) >= target
             ),
             None,
         )

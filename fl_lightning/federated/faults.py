@@ -28,10 +28,12 @@ class InjectedFault(RuntimeError):
 
 @dataclass(frozen=True)
 class FaultInjection:
-    """Args:
-    probability: chance that a sampled client's update fails, in [0, 1).
-    seed: seed of the injector's own generator (independent of every other seed).
-    kinds: the ways an injected fault shows itself, drawn uniformly.
+    """Injected client faults, for testing robustness.
+
+    Args:
+        probability: chance that a sampled client's update fails, in [0, 1).
+        seed: seed of the injector's own generator (independent of every other seed).
+        kinds: the ways an injected fault shows itself, drawn uniformly.
     """
 
     probability: float = 0.0

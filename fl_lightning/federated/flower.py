@@ -95,9 +95,11 @@ class FlowerGrid:
     """A transport over a Flower `Grid` (deployment's, or the simulation's): one node per client."""
 
     def __init__(self, grid: Grid | None, options: FlowerOptions | None = None) -> None:
-        """Args:
-        grid: the Flower grid to send tasks over (None until a runtime provides one).
-        options: Flower settings (timeouts; `num_cpus` sets each client's torch threads).
+        """Send each round's tasks over a Flower grid; nothing runs before the engine does.
+
+        Args:
+            grid: the Flower grid to send tasks over (None until a runtime provides one).
+            options: Flower settings (timeouts; `num_cpus` sets each client's torch threads).
         """
         self.grid = grid
         self.options = options or FlowerOptions()

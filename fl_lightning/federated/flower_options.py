@@ -15,17 +15,19 @@ from fl_lightning.errors import UsageError
 
 @dataclass(frozen=True)
 class FlowerOptions:
-    """Args:
-    num_cpus: CPU cores reserved for each simulated client (Flower's
-        `client_resources["num_cpus"]`); clients train `ray_cpus // num_cpus` at a time.
-    num_gpus: GPUs reserved for each simulated client (a fraction shares one GPU), Flower's
-        `client_resources["num_gpus"]`; set `client.accelerator=gpu` to train on it.
-    ray_cpus: CPU cores the simulation's Ray instance may use in all (None: every core).
-    round_timeout: seconds a round waits for client replies; a client that has not replied
-        by then counts as failed (None: wait for every reply).
-    node_timeout: seconds the ServerApp waits for one SuperNode per client
-        (`data.num_clients`) to connect and report its `partition-id`.
-    verbose: show Flower's and Ray's own logs (off: only fl_lightning's).
+    """Settings of the Flower engine.
+
+    Args:
+        num_cpus: CPU cores reserved for each simulated client (Flower's
+            `client_resources["num_cpus"]`); clients train `ray_cpus // num_cpus` at a time.
+        num_gpus: GPUs reserved for each simulated client (a fraction shares one GPU), Flower's
+            `client_resources["num_gpus"]`; set `client.accelerator=gpu` to train on it.
+        ray_cpus: CPU cores the simulation's Ray instance may use in all (None: every core).
+        round_timeout: seconds a round waits for client replies; a client that has not replied
+            by then counts as failed (None: wait for every reply).
+        node_timeout: seconds the ServerApp waits for one SuperNode per client
+            (`data.num_clients`) to connect and report its `partition-id`.
+        verbose: show Flower's and Ray's own logs (off: only fl_lightning's).
     """
 
     num_cpus: float = 1.0

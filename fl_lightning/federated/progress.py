@@ -1,10 +1,18 @@
-"""`RoundProgress`: the rich progress bar of a federation (round, clients, accuracy, traffic)."""
+"""`RoundProgress`: a federation's progress: a rich bar on a terminal, plain lines elsewhere.
+
+On a terminal the bar shows round, clients, accuracy, traffic, elapsed time and ETA. When
+output is not a terminal (`make demo | tee`, `nohup`, a cluster job's log) a live bar prints
+nothing useful, so each round prints one plain line with the same figures instead.
+"""
 
 from __future__ import annotations
 
+import sys
+import time
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     Progress,
@@ -12,6 +20,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from fl_lightning.federated.metric_names import CUM_BYTES, ROUND, TEST_ACC
 
 
 def human_bytes(n: float) -> str:
@@ -27,9 +37,23 @@ class RoundProgress:
     """A bar over rounds whose text shows clients done, last test accuracy and total traffic."""
 
     def __init__(
-        self, rounds: int, clients_per_round: int, *, enabled: bool, done: int = 0
+        self,
+        rounds: int,
+        clients_per_round: int,
+        *,
+        enabled: bool,
+        done: int = 0,
+        stream: TextIO | None = None,
     ) -> None:
+        """`stream` (default stdout) gets the bar if it is a terminal, plain lines otherwise."""
         self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stdout
+        console = Console(file=self.stream)
+        self.plain = enabled and not console.is_terminal
+        self.rounds = rounds
+        self.done = done
+        self.started = time.monotonic()
+        self.started_at = done
         self.clients_per_round = clients_per_round
         self.clients = 0
         self.acc = "-"
@@ -42,7 +66,8 @@ class RoundProgress:
             TextColumn("traffic {task.fields[traffic]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            disable=not enabled,
+            console=console,
+            disable=not enabled or self.plain,
             transient=False,
         )
         self.task = self.progress.add_task(
@@ -75,9 +100,29 @@ class RoundProgress:
 
     def end_round(self, row: dict[str, Any]) -> None:
         self.clients = 0
-        if row.get("test/acc") is not None:
-            self.acc = f"{row['test/acc']:.4f}"
-        self.traffic = human_bytes(row["comm/total_bytes"])
+        if row.get(TEST_ACC) is not None:
+            self.acc = f"{row[TEST_ACC]:.4f}"
+        self.traffic = human_bytes(row[CUM_BYTES])
         self.progress.update(
             self.task, advance=1, clients=self._clients(), acc=self.acc, traffic=self.traffic
         )
+        self.done += 1
+        if self.plain:
+            print(self.plain_line(row), file=self.stream, flush=True)
+
+    def plain_line(self, row: dict[str, Any]) -> str:
+        """`round 3/15  test/acc 0.6123  traffic 1.2 MB  elapsed 0:00:42  ETA 0:03:16`."""
+        elapsed = time.monotonic() - self.started
+        finished = self.done - self.started_at
+        left = self.rounds - self.done
+        eta = _clock(elapsed / finished * left) if finished > 0 else "-"
+        return (
+            f"round {row[ROUND]}/{self.rounds}  test/acc {self.acc}  traffic {self.traffic}  "
+            f"elapsed {_clock(elapsed)}  ETA {eta}"
+        )
+
+
+def _clock(seconds: float) -> str:
+    """`3725.4` -> `1:02:05`."""
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"

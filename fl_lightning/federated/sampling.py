@@ -13,8 +13,10 @@ class ClientSampler:
     """Uniform sampling without replacement of `k` client ids out of `num_clients` per round."""
 
     def __init__(self, seed: int) -> None:
-        """Args:
-        seed: the client-sampling seed (`seeds.sampling`); nothing else draws from it.
+        """A sampler whose draws depend only on `seed` and the round.
+
+        Args:
+            seed: the client-sampling seed (`seeds.sampling`); nothing else draws from it.
         """
         self.generator = torch.Generator().manual_seed(seed)
 

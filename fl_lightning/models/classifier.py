@@ -28,15 +28,17 @@ class Classifier(pl.LightningModule):
         weight_decay: float = 0.0,
         dae_checkpoint: str | None = None,
     ) -> None:
-        """Args:
-        model: encoder architecture (`cnn`, `mlp`), the same name the DAE was built with.
-        dataset: registered dataset: input shape and number of classes.
-        optimizer: local optimizer: `sgd` (with `momentum`), `adam` or `adamw`.
-        lr: learning rate (> 0).
-        momentum: SGD momentum, in [0, 1).
-        weight_decay: weight decay (>= 0).
-        dae_checkpoint: a `fl-lightning pretrain` checkpoint whose encoder weights to start
-            from; the output layer stays freshly initialised.
+        """Build the classifier; every argument is checked here.
+
+        Args:
+            model: encoder architecture (`cnn`, `mlp`), the same name the DAE was built with.
+            dataset: registered dataset: input shape and number of classes.
+            optimizer: local optimizer: `sgd` (with `momentum`), `adam` or `adamw`.
+            lr: learning rate (> 0).
+            momentum: SGD momentum, in [0, 1).
+            weight_decay: weight decay (>= 0).
+            dae_checkpoint: a `fl-lightning pretrain` checkpoint whose encoder weights to start
+                from; the output layer stays freshly initialised.
         """
         super().__init__()
         check_choice("model", model, available_models())

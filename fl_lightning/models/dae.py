@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fl_lightning.data.holdout import holdout_provenance
 from fl_lightning.data.sources import dataset_info
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.models.components import available_models, build_decoder, build_encoder
@@ -41,18 +42,20 @@ class DAEPretrainer(pl.LightningModule):
         weight_decay: float = 0.0,
         images_to_log: int = 8,
     ) -> None:
-        """Args:
-        model: encoder architecture from `fl_lightning.models.components` (`cnn`, `mlp`).
-        dataset: registered dataset whose image shape the model takes.
-        noise: corruption: `gaussian` adds N(0, noise_std^2) in normalised pixel space;
-            `masking` sets each pixel to black with probability `mask_prob`.
-        noise_std: standard deviation of the gaussian noise (>= 0).
-        mask_prob: masking probability, in [0, 1).
-        optimizer: `adam`, `adamw` or `sgd` (momentum 0.9).
-        lr: learning rate (> 0).
-        weight_decay: L2 / decoupled weight decay (>= 0).
-        images_to_log: images in the clean / noisy / reconstructed picture logged each
-            validation epoch (0 turns the picture off).
+        """Build the encoder and its mirrored decoder; every argument is checked here.
+
+        Args:
+            model: encoder architecture from `fl_lightning.models.components` (`cnn`, `mlp`).
+            dataset: registered dataset whose image shape the model takes.
+            noise: corruption: `gaussian` adds N(0, noise_std^2) in normalised pixel space;
+                `masking` sets each pixel to black with probability `mask_prob`.
+            noise_std: standard deviation of the gaussian noise (>= 0).
+            mask_prob: masking probability, in [0, 1).
+            optimizer: `adam`, `adamw` or `sgd` (momentum 0.9).
+            lr: learning rate (> 0).
+            weight_decay: L2 / decoupled weight decay (>= 0).
+            images_to_log: images in the clean / noisy / reconstructed picture logged each
+                validation epoch (0 turns the picture off).
         """
         super().__init__()
         check_choice("model.model", model, available_models())
@@ -115,7 +118,7 @@ class DAEPretrainer(pl.LightningModule):
         if hasattr(self.logger, "log_image"):  # WandbLogger
             self.logger.log_image(
                 key="val/reconstructions",
-                images=[grid],
+                images=[to_uint8_image(grid)],
                 caption=["rows: clean / noisy / reconstructed"],
                 step=self.global_step,
             )
@@ -145,6 +148,16 @@ class DAEPretrainer(pl.LightningModule):
             self.initial_encoder_state = checkpoint["initial_encoder_state"]
 
 
+def to_uint8_image(grid: torch.Tensor) -> Any:
+    """A CHW float picture in [0, 1] as an HWC uint8 array (0..255), as W&B renders it.
+
+    wandb casts float arrays to uint8 without scaling, so a [0, 1] float picture comes out
+    black; scaling here keeps the contrast.
+    """
+    scaled = (grid.detach().clamp(0, 1) * 255).round().to(torch.uint8)
+    return scaled.permute(1, 2, 0).cpu().numpy()
+
+
 def prefixed_state(module: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
     """A detached CPU copy of `module.state_dict()` with `prefix` before every key."""
     return {prefix + k: v.detach().to("cpu").clone() for k, v in module.state_dict().items()}
@@ -170,6 +183,8 @@ class DAECheckpoint:
     path: Path
     sha256: str
     hparams: dict[str, Any] = field(default_factory=dict)
+    #: the held-out images it was pre-trained on (`holdout_provenance`); None if not recorded
+    holdout: dict[str, Any] | None = None
 
 
 def load_dae_checkpoint(path: str | Path, option: str = "--checkpoint") -> DAECheckpoint:
@@ -212,4 +227,5 @@ def load_dae_checkpoint(path: str | Path, option: str = "--checkpoint") -> DAECh
         path=path.resolve(),
         sha256=file_sha256(path),
         hparams=dict(ckpt.get("hyper_parameters", {})),
+        holdout=holdout_provenance(ckpt.get("datamodule_hyper_parameters")),
     )

@@ -153,8 +153,10 @@ class MaskEnforcer(_MaskKeeper):
     """
 
     def __init__(self, mask: Mask) -> None:
-        """Args:
-        mask: which weights are kept (`True`) and which must stay zero (`False`).
+        """Check the arguments; nothing is pruned before training starts.
+
+        Args:
+            mask: which weights are kept (`True`) and which must stay zero (`False`).
         """
         super().__init__()
         if not isinstance(mask, Mask):
@@ -181,15 +183,17 @@ class IterativeMagnitudePruning(_MaskKeeper):
         scope: Scope = "global",
         include_head: bool = False,
     ) -> None:
-        """Args:
-        final_sparsity: overall fraction of the prunable weights removed after the last event,
-            in [0, 1).
-        every_n_epochs: epochs between two pruning events (>= 1).
-        steps: number of pruning events (>= 1); the fit needs at least
-            `steps * every_n_epochs` epochs to reach `final_sparsity`.
-        scope: `global` (one magnitude threshold over all tensors) or `layer` (same fraction
-            of each tensor).
-        include_head: also prune the output layer `head.*` (encoder weights only by default).
+        """Check the arguments; nothing is pruned before training starts.
+
+        Args:
+            final_sparsity: overall fraction of the prunable weights removed after the last event,
+                in [0, 1).
+            every_n_epochs: epochs between two pruning events (>= 1).
+            steps: number of pruning events (>= 1); the fit needs at least
+                `steps * every_n_epochs` epochs to reach `final_sparsity`.
+            scope: `global` (one magnitude threshold over all tensors) or `layer` (same fraction
+                of each tensor).
+            include_head: also prune the output layer `head.*` (encoder weights only by default).
         """
         super().__init__()
         check_range("final_sparsity", final_sparsity, 0.0, 1.0)

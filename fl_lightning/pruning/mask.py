@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from fl_lightning.atomic import atomic_torch_save
+from fl_lightning.errors import UsageError
 
 
 def _density(mask: torch.Tensor) -> float:
@@ -96,6 +97,10 @@ class Mask(Mapping[str, torch.Tensor]):
         """Density of each masked tensor (kept / numel, exact in float64)."""
         return {n: _density(m) for n, m in self._masks.items()}
 
+    def empty_layers(self) -> list[str]:
+        """Masked tensors with no weight kept at all (a layer cut off from the network)."""
+        return [name for name in self._masks if self._kept[name] == 0]
+
     def layer_report(self) -> list[dict[str, Any]]:
         """One row per tensor: name, shape, kept, total, density."""
         return [
@@ -148,3 +153,20 @@ class Mask(Mapping[str, torch.Tensor]):
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Mask:
         return cls(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def check_no_empty_layer(mask: Mask, what: str) -> None:
+    """`UsageError` naming every tensor of `mask` that keeps no weight.
+
+    A layer pruned to zero weights passes nothing on: the network behind it outputs a constant
+    and federation trains to chance accuracy, silently. `what` names the option and value that
+    produced the mask (e.g. `--sparsity=0.999999`).
+    """
+    empty = mask.empty_layers()
+    if empty:
+        shown = ", ".join(f"{name} (0 of {mask[name].numel():,} kept)" for name in empty)
+        raise UsageError(
+            f"{what} prunes every weight of {shown}: the network would be cut in two and "
+            "train to chance accuracy. Use a lower sparsity, or --scope layer (the same "
+            "fraction of every layer)."
+        )

@@ -250,6 +250,7 @@ def make_ticket(
     return _ticket(
         ckpt.model, ckpt.dataset, encoder, head, mask,
         method="magnitude", source_checkpoint=str(ckpt.path), source_sha256=ckpt.sha256,
+        holdout=ckpt.holdout,
         sparsity=sparsity, scope=scope, policy=policy, seed=seed, include_head=include_head,
         iterative_mask=current is not None,
     )  # fmt: skip

@@ -50,7 +50,8 @@ def read_offline_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """History rows, config and summary of an offline run folder (`.../offline-run-*`).
 
     For tests and for users who want their numbers without uploading: `{"history": [...],
-    "config": {...}, "summary": {...}}`; history values are decoded from their JSON.
+    "config": {...}, "summary": {...}, "artifacts": [...]}`; values are decoded from their
+    JSON; each artifact is `{"name", "type", "metadata", "files"}`.
     """
     from wandb.proto import wandb_internal_pb2 as pb
 
@@ -60,6 +61,7 @@ def read_offline_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     history: list[dict[str, Any]] = []
     config: dict[str, Any] = {}
     summary: dict[str, Any] = {}
+    artifacts: list[dict[str, Any]] = []
     for raw in _records(files[0]):
         record = pb.Record()  # type: ignore[attr-defined]
         record.ParseFromString(raw)
@@ -73,7 +75,17 @@ def read_offline_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         elif kind == "summary":
             for i in record.summary.update:
                 summary[_key(i)] = json.loads(i.value_json)
-    return {"history": history, "config": config, "summary": summary}
+        elif kind == "artifact":
+            a = record.artifact
+            artifacts.append(
+                {
+                    "name": a.name,
+                    "type": a.type,
+                    "metadata": json.loads(a.metadata) if a.metadata else {},
+                    "files": [c.path for c in a.manifest.contents],
+                }
+            )
+    return {"history": history, "config": config, "summary": summary, "artifacts": artifacts}
 
 
 def _key(item: Any) -> str:

@@ -9,11 +9,11 @@ Reading an offline run back is `fl_lightning.tracking.offline_reader`; the metri
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fl_lightning.federated.metric_names import ROUND
+from fl_lightning.federated.metric_names import ROUND, TEST_ACC
 
 
 def use_offline_default() -> str:
@@ -65,6 +65,15 @@ class WandbRun:
         )
         self.run.define_metric(ROUND)
         self.run.define_metric("*", step_metric=ROUND)
+        # the best accuracy over rounds in the run summary, beside the last one
+        self.run.define_metric(TEST_ACC, step_metric=ROUND, summary="max,last")
+
+    @classmethod
+    def around(cls, run: Any) -> WandbRun:
+        """A `WandbRun` over a run started elsewhere (Lightning's `WandbLogger.experiment`)."""
+        wrapped = cls.__new__(cls)
+        wrapped.run = run
+        return wrapped
 
     @property
     def directory(self) -> Path | None:
@@ -93,6 +102,38 @@ class WandbRun:
 
             self.run.log({key: wandb.Image(str(path))})
 
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kind: str,
+        sha256: str,
+        inputs: Sequence[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """Log the file `path` as W&B Artifact `artifact_name(kind, sha256)`; returns the name.
+
+        `inputs` name the artifacts it was made from (the DAE checkpoint of a ticket, the
+        ticket of a federation): lineage. Online, the run uses them (W&B draws the graph
+        pretrain -> ticket -> federation); offline W&B cannot use artifacts, so they are kept
+        in the metadata (`derived_from`) of the artifact and in the run config (`inputs`).
+        """
+        if self.run is None:
+            return None
+        import wandb
+
+        name = artifact_name(kind, sha256)
+        meta = {"sha256": sha256, "file": Path(path).name, "derived_from": list(inputs)}
+        artifact = wandb.Artifact(name, type=kind, metadata={**meta, **dict(metadata or {})})
+        artifact.add_file(str(path))
+        if inputs:
+            self.run.config.update({"inputs": list(inputs)}, allow_val_change=True)
+            if not self.run.settings._offline:
+                for source in inputs:
+                    self.run.use_artifact(f"{source}:latest")
+        self.run.log_artifact(artifact)
+        return name
+
     def summary(self, values: Mapping[str, Any]) -> None:
         if self.run is not None:
             self.run.summary.update(dict(values))
@@ -103,6 +144,18 @@ class WandbRun:
             self.run.finish()
             self.run = None
             finish_wandb_writes()
+
+
+#: Artifact types: the DAE checkpoint, the lottery ticket, the final federated model.
+DAE_ARTIFACT = "dae-checkpoint"
+TICKET_ARTIFACT = "ticket"
+MODEL_ARTIFACT = "federated-model"
+
+
+def artifact_name(kind: str, sha256: str) -> str:
+    """`dae-checkpoint-0123456789abcdef`: named by content, so whoever logs or uses the same
+    file refers to the same artifact."""
+    return f"{kind}-{sha256[:16]}"
 
 
 def finish_wandb_writes() -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from fl_lightning.cli import main
-from fl_lightning.models.dae import load_dae_checkpoint
+from fl_lightning.models.dae import file_sha256, load_dae_checkpoint
 from fl_lightning.tracking.offline_reader import read_offline_run
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -54,12 +55,25 @@ def test_pretrain_smoke_writes_checkpoint_config_and_wandb(
     # one reconstruction picture per validation epoch, stored as a PNG in the run
     pictures = [row for row in logged["history"] if "val/reconstructions/_type" in row]
     assert len(pictures) == 2
-    assert list(runs[0].glob("files/media/images/val/reconstructions_*.png"))
+    pngs = sorted(runs[0].glob("files/media/images/val/reconstructions_*.png"))
+    assert pngs
+    # the picture has real contrast (wandb turns a [0, 1] float picture all black)
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(pngs[-1]).convert("L"))
+    # the checkpoint is an Artifact, its hold-out and seed in its metadata and the run config
+    (artifact,) = logged["artifacts"]
+    assert artifact["name"] == "dae-checkpoint-" + file_sha256(out / "dae.ckpt")[:16]
+    assert artifact["type"] == "dae-checkpoint" and artifact["files"] == ["dae.ckpt"]
+    assert artifact["metadata"]["holdout"]["num_images"] == 128
+    assert logged["config"]["holdout"]["split_seed"] == 0 and logged["config"]["seed"] == 0
+    assert pixels.max() - pixels.min() > 100 and pixels.mean() > 5
 
 
-def test_pretrain_without_logger(tiny_fashion_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("off", [["--trainer.logger", "false"], ["--wandb.enabled", "false"]])
+def test_pretrain_without_logger(tiny_fashion_root: Path, tmp_path: Path, off: list[str]) -> None:
     out = tmp_path / "nolog"
-    main(pretrain_args(tiny_fashion_root, out, "--trainer.logger", "false"))
+    main(pretrain_args(tiny_fashion_root, out, *off))
     assert (out / "dae.ckpt").is_file() and not (out / "wandb").exists()
 
 

@@ -100,7 +100,7 @@ def test_smoke_compare_writes_every_output(smoke: Path) -> None:
     run = smoke / "runs" / "iid" / "proposed-s0.8" / "seed0"
     history = json.loads((run / "summary.json").read_text())["history"]
     mine = [r for r in rows if r["method"] == "proposed"]
-    assert [float(r["comm/total_bytes"]) for r in mine] == [h["comm/total_bytes"] for h in history]
+    assert [float(r["comm/cum_bytes"]) for r in mine] == [h["comm/cum_bytes"] for h in history]
     assert (smoke / "runs" / "iid" / "fedavg" / "seed0" / "metrics.csv").is_file()
     md = (smoke / "summary.md").read_text()
     assert "| iid | fedavg | - |" in md and "| iid | proposed | 0.8 |" in md
@@ -287,7 +287,7 @@ def test_smoke_config_on_real_fashion_mnist(tmp_path: Path) -> None:
         history = json.loads((run / "seed0" / "summary.json").read_text())["history"]
         reached = [h for h in history if h["test/acc"] >= row["target_acc"]]
         if reached:
-            assert row["bytes_to_target"] == reached[0]["comm/total_bytes"]
+            assert row["bytes_to_target"] == reached[0]["comm/cum_bytes"]
         else:
             assert row["bytes_to_target"] is None
     assert (out / "acc_vs_traffic.png").is_file()

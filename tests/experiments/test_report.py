@@ -12,8 +12,20 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from fl_lightning.experiments.plots import PLOT_FILES, log_tick, seed_band, write_plots
-from fl_lightning.experiments.report import fmt_mean_std, markdown_row, write_reports
+from fl_lightning.experiments.plots import (
+    PLOT_FILES,
+    accuracy_label,
+    log_tick,
+    seed_band,
+    target_style,
+    write_plots,
+)
+from fl_lightning.experiments.report import (
+    fmt_mean_std,
+    markdown_row,
+    summary_markdown,
+    write_reports,
+)
 from fl_lightning.experiments.to_target import Arm, RunCurve, summary_rows
 
 FEDAVG = Arm("iid", "fedavg", None)
@@ -26,9 +38,9 @@ def curve(accs: list[float | None], mb_per_round: float) -> list[dict[str, Any]]
             "round": r,
             "test/acc": acc,
             "test/loss": 1.0,
-            "comm/total_bytes": r * mb_per_round * 1e6,
-            "compute/flops": r * 2e9,
-            "compute/client_seconds": 3.0 * r,
+            "comm/cum_bytes": r * mb_per_round * 1e6,
+            "compute/cum_flops": r * 2e9,
+            "compute/cum_client_seconds": 3.0 * r,
         }
         for r, acc in enumerate(accs, start=1)
     ]
@@ -122,7 +134,7 @@ def test_ratio_cells(curves: list[RunCurve]) -> None:
 
 
 def test_seed_band_and_plots(tmp_path: Path, curves: list[RunCurve]) -> None:
-    xs, mean, low, high = seed_band(curves[:2], "comm/total_bytes")
+    xs, mean, low, high = seed_band(curves[:2], "comm/cum_bytes")
     assert xs == [10e6, 20e6, 30e6]
     assert mean == pytest.approx([0.55, 0.75, 0.825])
     assert low == [0.5, 0.7, 0.8] and high == [0.6, 0.8, 0.85]
@@ -155,3 +167,26 @@ def test_log_axis_labels_only_1_2_5_ticks() -> None:
         "",
         "2000",
     ]
+
+
+def test_one_seed_is_not_reported_as_a_mean_over_seeds(curves: list[RunCurve]) -> None:
+    one = [c for c in curves if c.seed == 0]
+    text = summary_markdown(summary_rows(one, [0.75]), [0.75], {"title": "T"})
+    assert "Seed: 0 (one seed" in text and "mean ± std" not in text
+    two = summary_markdown(summary_rows(curves, [0.75]), [0.75], {"title": "T"})
+    assert "Seeds: 0, 1. Values are mean ± std over seeds." in two
+    assert accuracy_label(1) == "test accuracy (one seed)"
+    assert "band: min-max" in accuracy_label(3) and "3 seeds" in accuracy_label(3)
+
+
+def test_each_target_line_has_its_own_style() -> None:
+    styles = [target_style(i) for i in range(4)]
+    assert len({str(s["linestyle"]) for s in styles}) == 4
+
+
+def test_label_distribution_names_the_classes() -> None:
+    from fl_lightning.data.sources import dataset_info
+
+    names = dataset_info("fashion_mnist").class_names
+    assert len(names) == 10 and names[0] == "T-shirt/top" and names[9] == "Ankle boot"
+    assert dataset_info("cifar10").class_names[3] == "cat"

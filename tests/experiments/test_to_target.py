@@ -29,9 +29,9 @@ def curve(accs: list[float | None], bytes_per_round: float = 100.0) -> list[dict
         {
             "round": r,
             "test/acc": acc,
-            "comm/total_bytes": r * bytes_per_round,
-            "compute/flops": 10.0 * r,
-            "compute/client_seconds": 0.5 * r,
+            "comm/cum_bytes": r * bytes_per_round,
+            "compute/cum_flops": 10.0 * r,
+            "compute/cum_client_seconds": 0.5 * r,
         }
         for r, acc in enumerate(accs, start=1)
     ]

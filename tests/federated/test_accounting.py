@@ -23,14 +23,20 @@ def test_communication_meter_rounds_and_totals() -> None:
     assert meter.end_round() == {
         "comm/down_bytes": 210,
         "comm/up_bytes": 100,
-        "comm/total_bytes": 310,
+        "comm/bytes": 310,
+        "comm/cum_down_bytes": 210,
+        "comm/cum_up_bytes": 100,
+        "comm/cum_bytes": 310,
     }
     meter.add_up(5)
     meter.record(down=20, up=0)
     assert meter.end_round() == {
         "comm/down_bytes": 20,
         "comm/up_bytes": 5,
-        "comm/total_bytes": 335,
+        "comm/bytes": 25,
+        "comm/cum_down_bytes": 230,
+        "comm/cum_up_bytes": 105,
+        "comm/cum_bytes": 335,
     }
     assert (meter.down_bytes, meter.up_bytes, meter.total_bytes, meter.rounds) == (230, 105, 335, 2)
 
@@ -43,7 +49,14 @@ def test_communication_meter_resumes() -> None:
     resumed = CommunicationMeter()
     resumed.load_state_dict(meter.state_dict())
     resumed.add_up(1)
-    assert resumed.end_round() == {"comm/down_bytes": 2, "comm/up_bytes": 1, "comm/total_bytes": 13}
+    assert resumed.end_round() == {
+        "comm/down_bytes": 2,
+        "comm/up_bytes": 1,
+        "comm/bytes": 3,
+        "comm/cum_down_bytes": 9,
+        "comm/cum_up_bytes": 4,
+        "comm/cum_bytes": 13,
+    }
     assert resumed.rounds == 2
 
 
@@ -57,13 +70,22 @@ def test_compute_meter_accumulates_and_resumes() -> None:
     meter.add(1e6, 0.5)
     meter.add(flops=2e6, seconds=0.25)
     first = meter.end_round()
-    assert first["compute/flops"] == 3e6
-    assert first["compute/client_seconds"] == 0.75
+    assert first == {
+        "compute/flops": 3e6,
+        "compute/client_seconds": 0.75,
+        "compute/cum_flops": 3e6,
+        "compute/cum_client_seconds": 0.75,
+    }
     resumed = ComputeMeter()
     resumed.load_state_dict(meter.state_dict())
     resumed.add(1e6, 1.0)
     second = resumed.end_round()
-    assert (second["compute/flops"], second["compute/round_flops"]) == (4e6, 1e6)
+    assert second == {
+        "compute/flops": 1e6,
+        "compute/client_seconds": 1.0,
+        "compute/cum_flops": 4e6,
+        "compute/cum_client_seconds": 1.75,
+    }
     assert (resumed.flops, resumed.client_seconds) == (4e6, 1.75)
     with pytest.raises(ValueError):
         meter.add(-1.0, 0.0)

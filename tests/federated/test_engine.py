@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from fl_lightning.cli import main
 from fl_lightning.federated.codec import HEADER_SIZE, payload_size
+from fl_lightning.models.dae import file_sha256
 from fl_lightning.tracking.offline_reader import read_offline_run
 from tests.smoke_runs import federate_args, without_wall_clock
 
@@ -33,8 +35,13 @@ def test_outputs_and_metric_columns(proposed_run: Path) -> None:
         "test/acc",
         "comm/down_bytes",
         "comm/up_bytes",
-        "comm/total_bytes",
+        "comm/bytes",
+        "comm/cum_down_bytes",
+        "comm/cum_up_bytes",
+        "comm/cum_bytes",
         "compute/flops",
+        "compute/cum_flops",
+        "compute/cum_client_seconds",
         "model/density",
         "clients/participated",
         "clients/failed",
@@ -43,7 +50,15 @@ def test_outputs_and_metric_columns(proposed_run: Path) -> None:
     summary = json.loads((proposed_run / "summary.json").read_text())
     assert summary["method"] == "proposed" and summary["rounds"] == 4
     assert summary["total_bytes"] == summary["down_bytes"] + summary["up_bytes"]
-    assert summary["total_bytes"] == int(rows[-1]["comm/total_bytes"])
+    assert summary["total_bytes"] == int(rows[-1]["comm/cum_bytes"])
+    # per-round figures add up to the running totals, round by round
+    cum = 0
+    for row in rows:
+        assert int(row["comm/bytes"]) == int(row["comm/down_bytes"]) + int(row["comm/up_bytes"])
+        cum += int(row["comm/bytes"])
+        assert int(row["comm/cum_bytes"]) == cum
+    assert sum(float(r["compute/flops"]) for r in rows) == pytest.approx(summary["client_flops"])
+    assert float(rows[-1]["compute/cum_flops"]) == pytest.approx(summary["client_flops"])
     assert abs(summary["density"] - 0.2) < 1e-3
     assert summary["final_test_acc"] == float(rows[-1]["test/acc"])
     config = (proposed_run / "config.yaml").read_text()
@@ -83,9 +98,38 @@ def test_wandb_run_has_every_round(proposed_run: Path) -> None:
     runs = list((proposed_run / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     history = read_offline_run(runs[0])["history"]
-    rounds = [row for row in history if "comm/total_bytes" in row]
+    rounds = [row for row in history if "comm/cum_bytes" in row]
     assert [row["round"] for row in rounds] == [1, 2, 3, 4]
     assert all("test/acc" in row for row in rounds)
+
+
+def test_wandb_best_accuracy_artifact_lineage_and_provenance(proposed_run: Path) -> None:
+    (run,) = (proposed_run / "wandb").glob("offline-run-*")
+    logged = read_offline_run(run)
+    summary = json.loads((proposed_run / "summary.json").read_text())
+    accs = [row["test/acc"] for row in summary["history"]]
+    # the run summary keeps the best test/acc beside the last (define_metric)
+    assert logged["summary"]["test/acc"] == {"max": max(accs), "last": accs[-1]}
+    # the final model is an Artifact made from the DAE checkpoint's Artifact
+    dae = proposed_run / "pretrain" / "dae.ckpt"
+    (artifact,) = logged["artifacts"]
+    assert artifact["type"] == "federated-model" and artifact["files"] == ["model.pt"]
+    assert artifact["name"] == "federated-model-" + file_sha256(proposed_run / "model.pt")[:16]
+    assert artifact["metadata"]["derived_from"] == ["dae-checkpoint-" + file_sha256(dae)[:16]]
+    # seeds and provenance (path, sha256, held-out images, split seed) in W&B, summary, config
+    holdout = {"dataset": "fashion_mnist", "source": "holdout", "num_images": 100, "split_seed": 0}
+    for provenance in (
+        logged["config"]["provenance"],
+        summary["provenance"],
+        yaml.safe_load((proposed_run / "config.yaml").read_text())["provenance"],
+    ):
+        assert provenance["source_checkpoint"] == str(dae.resolve())
+        assert provenance["source_sha256"] == file_sha256(dae)
+        assert provenance["holdout"] == holdout
+    assert logged["config"]["seeds"] == {"split": 0, "sampling": 0, "init": 0, "data_order": 0}
+    # the clients' label distribution: written beside the results and logged
+    assert (proposed_run / "label_distribution.png").stat().st_size > 1000
+    assert any("data/label_distribution/_type" in row for row in logged["history"])
 
 
 def test_same_seed_same_summary(

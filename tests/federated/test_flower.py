@@ -203,7 +203,8 @@ def test_flower_engine_over_grid_matches_local_engine(tiny_fashion_root: Path) -
     for key in (
         "comm/down_bytes",
         "comm/up_bytes",
-        "comm/total_bytes",
+        "comm/bytes",
+        "comm/cum_bytes",
         "compute/flops",
         "clients/participated",
         "clients/failed",
@@ -437,7 +438,8 @@ def test_simulation_matches_local_engine(
     for key in (
         "comm/down_bytes",
         "comm/up_bytes",
-        "comm/total_bytes",
+        "comm/bytes",
+        "comm/cum_bytes",
         "compute/flops",
         "clients/participated",
         "clients/failed",

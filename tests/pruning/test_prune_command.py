@@ -8,13 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from fl_lightning.logging import read_offline_run
 
 from fl_lightning import atomic
 from fl_lightning.commands.prune import main
 from fl_lightning.errors import UsageError
+from fl_lightning.models.dae import file_sha256
 from fl_lightning.pruning.ticket import Ticket, make_ticket
 
 from .test_ticket import write_dae_checkpoint
+
+NO_WB = ["--wandb.enabled", "false"]
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +63,17 @@ def test_prune_writes_ticket_and_report(
     assert ticket.provenance["policy"] == "reinit" and ticket.provenance["seed"] == 3
     report = json.loads(output.with_suffix(".json").read_text())
     assert report["scope"] == "layer" and report["density"] == pytest.approx(0.1, abs=1e-5)
+    # W&B: the ticket is an Artifact made from the DAE checkpoint's (lineage), provenance in
+    # the run config
+    (run,) = (output.parent / "wandb").glob("offline-run-*")
+    logged = read_offline_run(run)
+    (artifact,) = logged["artifacts"]
+    assert artifact["name"] == "ticket-" + file_sha256(output)[:16]
+    assert artifact["type"] == "ticket" and artifact["files"] == ["ticket.pt"]
+    dae = "dae-checkpoint-" + file_sha256(dae_ckpt)[:16]
+    assert artifact["metadata"]["derived_from"] == [dae]
+    assert logged["config"]["inputs"] == [dae]
+    assert logged["config"]["provenance"]["source_sha256"] == file_sha256(dae_ckpt)
 
 
 def test_options_from_a_yaml_config(dae_ckpt: Path, tmp_path: Path) -> None:
@@ -176,7 +191,7 @@ def test_a_failure_leaves_the_existing_ticket_intact(
     dae_ckpt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     output = tmp_path / "ticket.pt"
-    main(["--checkpoint", str(dae_ckpt), "--sparsity", "0.5", "--output", str(output)])
+    main(["--checkpoint", str(dae_ckpt), "--sparsity", "0.5", "--output", str(output), *NO_WB])
     before = output.read_bytes(), output.with_suffix(".json").read_bytes()
 
     with pytest.raises(UsageError):  # a bad checkpoint: nothing is written
@@ -196,7 +211,7 @@ def test_a_failure_leaves_the_existing_ticket_intact(
 
     monkeypatch.setattr(atomic.os, "fsync", crash)  # a crash in the middle of writing
     with pytest.raises(OSError, match="disk full"):
-        main(["--checkpoint", str(dae_ckpt), "--sparsity", "0.9", "--output", str(output)])
+        main(["--checkpoint", str(dae_ckpt), "--sparsity", "0.9", "--output", str(output), *NO_WB])
     assert (output.read_bytes(), output.with_suffix(".json").read_bytes()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "ticket.json",

@@ -68,8 +68,10 @@ def pretrain(
 
 CASES: tuple[ErrorCase, ...] = (
     # -- federate: ranges ------------------------------------------------------------------
-    federate("sparsity of 1", "--sparsity", "1.0", expected="--sparsity=1.0 is out of range"),
-    federate("negative sparsity", "--sparsity", "-0.1", expected="--sparsity=-0.1 is out of range"),
+    federate("sparsity of 1", "--method", "proposed", "--sparsity", "1.0",
+             expected="--sparsity=1.0 is out of range"),
+    federate("negative sparsity", "--method", "proposed", "--sparsity", "-0.1",
+             expected="--sparsity=-0.1 is out of range"),
     federate("no clients per round", "--federation.clients_per_round", "0",
              expected="federation.clients_per_round=0.0: allowed a count in [1, 10]"),
     federate("more clients per round than clients", "--federation.clients_per_round", "11",
@@ -191,6 +193,21 @@ CASES: tuple[ErrorCase, ...] = (
              expected="is not a ticket written by `fl-lightning prune`"),
     federate("ticket of another model", "--method", "proposed", "--ticket", "M/cnn_ticket.pt",
              expected="--ticket was made for model 'cnn' on 'fashion_mnist'"),
+    federate("DAE pre-trained on client images", "--method", "proposed",
+             "--checkpoint", "M/mlp_holdout512.ckpt",
+             expected="its DAE saw 512 held-out images, but this run holds out only "
+             "data.server_images=100: the other 412 are client images"),
+    federate("DAE hold-out drawn with another split seed", "--method", "dae_dense", "--seed", "1",
+             "--checkpoint", "M/mlp_holdout100.ckpt",
+             expected="its DAE's held-out images were drawn with split_seed=0, but this run "
+             "splits with data.split_seed=1"),
+    federate("ticket of a DAE pre-trained on client images", "--method", "proposed",
+             "--ticket", "M/mlp_holdout512_ticket.pt",
+             expected="its DAE saw 512 held-out images, but this run holds out only "
+             "data.server_images=100"),
+    federate("a sparsity that empties a layer", "--method", "proposed",
+             "--checkpoint", "M/mlp_holdout100.ckpt", "--sparsity", "0.999999",
+             expected="--sparsity=0.999999 prunes every weight of encoder."),
     federate("ticket for a dense method", "--ticket", "M/mlp_ticket.pt",
              expected="--ticket is for the pruned methods; --method=fedavg is dense."),
     # -- federate: output and resume -------------------------------------------------------
@@ -258,6 +275,8 @@ CASES: tuple[ErrorCase, ...] = (
           "--sparsity", "0.5", expected="--checkpoint='M/garbage.pt' is not a readable checkpoint"),
     prune("ticket given as checkpoint", "--checkpoint", "M/mlp_ticket.pt", "--sparsity", "0.5",
           expected="is not a DAE checkpoint written by `fl-lightning pretrain`."),
+    prune("a sparsity that empties a layer", "--checkpoint", "M/mlp.ckpt", "--sparsity",
+          "0.999999", expected="--sparsity=0.999999 prunes every weight of encoder."),
     prune("unknown scope", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5", "--scope", "row",
           expected='Parser key "scope"'),
     prune("unknown policy", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5", "--policy", "best",

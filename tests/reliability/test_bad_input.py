@@ -77,6 +77,20 @@ def dae_checkpoint(path: Path, model: str) -> Path:
     return path
 
 
+def with_holdout(source: Path, target: Path, num_images: int) -> Path:
+    """A copy of checkpoint `source` recording a pre-training on `num_images` held-out images
+    (split seed 0), as `fl-lightning pretrain` records its data module."""
+    ckpt = torch.load(source, map_location="cpu", weights_only=False)
+    ckpt["datamodule_hyper_parameters"] = {
+        "dataset": "fashion_mnist",
+        "source": "holdout",
+        "num_images": num_images,
+        "split_seed": 0,
+    }
+    torch.save(ckpt, target)
+    return target
+
+
 @pytest.fixture(scope="module")
 def materials(tiny_fashion_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`M`: checkpoints and tickets of two models, broken files, broken data folders."""
@@ -84,6 +98,10 @@ def materials(tiny_fashion_root: Path, tmp_path_factory: pytest.TempPathFactory)
     for model in ("mlp", "cnn"):
         ckpt = dae_checkpoint(m / f"{model}.ckpt", model)
         make_ticket(ckpt, 0.5).save(m / f"{model}_ticket.pt")
+    # DAEs that record their hold-out: 512 images (more than the runs' 100) and 100 images
+    for images in (512, 100):
+        with_holdout(m / "mlp.ckpt", m / f"mlp_holdout{images}.ckpt", images)
+    make_ticket(m / "mlp_holdout512.ckpt", 0.5).save(m / "mlp_holdout512_ticket.pt")
     (m / "garbage.pt").write_bytes(b"not a torch file")
     torch.save({"state_dict": RunsCode(m / "pwned")}, m / "evil.ckpt")
     (m / "random.yaml").write_bytes(bytes(range(128, 256)) * 4)

@@ -176,7 +176,7 @@ def test_finished_run_resumed_with_more_rounds_goes_on(
     main(
         [
             "federate",
-            *federate_args(tiny_fashion_root, out, *REFERENCE, "--rounds", "5", "--resume", "true"),
+            *federate_args(tiny_fashion_root, out, *REFERENCE, "--rounds", "5", "--resume"),
         ]
     )
     assert metric_rounds(out) == [1, 2, 3, 4, 5]
@@ -263,7 +263,7 @@ def test_sigkill_mid_round_and_between_rounds_then_resume_equals_uninterrupted(
         row["round"]
         for part in parts
         for row in read_offline_run(part)["history"]
-        if "comm/total_bytes" in row
+        if "comm/cum_bytes" in row
     ]
     assert sorted(logged) == [1, 2, 3, 4, 5, 6]
 

@@ -1,0 +1,31 @@
+"""Everything a reader needs is in the repository: no document or module points outside it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+SOURCES = sorted((REPO / "fl_lightning").rglob("*.py"))
+
+
+def test_the_design_document_is_in_the_repository() -> None:
+    design = (REPO / "docs" / "design.md").read_text()
+    for section in ("## The method", "## Package map", "## Contracts", "## Metric names"):
+        assert section in design
+    assert "docs/design.md" in (REPO / "README.md").read_text()
+
+
+def test_no_document_or_module_points_outside_the_repository() -> None:
+    for path in DOCUMENTS + SOURCES:
+        text = path.read_text()
+        assert "DESIGN.md" not in text, path
+        assert "shared/" not in text, path
+        for name in re.findall(r"[\w./-]+\.md\b", text):
+            if "://" in name or not ("/" in name or name[0].isupper()):
+                continue  # a URL, or an output file named in passing (summary.md)
+            if name.split("/")[0].lstrip("-").isupper() or name.startswith("--"):
+                continue  # an output under a placeholder folder (DIR/summary.md)
+            places = [REPO / name, path.parent / name, REPO / "docs" / name]
+            assert any(p.is_file() for p in places), f"{path.relative_to(REPO)} names {name}"
