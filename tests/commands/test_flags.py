@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from fl_lightning.app.federate_options import build_parser
 
+from fl_lightning.app.federate_options import build_parser
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from fl_lightning.logging import read_offline_run
 
 from fl_lightning import atomic
 from fl_lightning.commands.prune import main
 from fl_lightning.errors import UsageError
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.pruning.ticket import Ticket, make_ticket
+from fl_lightning.tracking.offline_reader import read_offline_run
 
 from .test_ticket import write_dae_checkpoint
 
