@@ -12,7 +12,11 @@ from typing import Any
 
 from jsonargparse import ArgumentParser, Namespace
 
+from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.errors import UsageError
+
+#: Options that name another config file (resolved beside the YAML that names them).
+CONFIG_PATH_KEYS = ("pretrain_config", "federate_config")
 
 
 def build_config(
@@ -28,6 +32,11 @@ def build_config(
     """
     try:
         cfg = parser.parse_path(str(config)) if config is not None else parser.get_defaults()
+        if config is not None:  # paths the YAML names are relative to the YAML
+            for key in CONFIG_PATH_KEYS:
+                value = cfg.get(key)
+                if isinstance(value, str):
+                    cfg[key] = resolve_config_path(value, key, [Path(config).resolve()])
         if args:
             cfg = parser.parse_args(list(args), namespace=cfg)
         if values:
