@@ -89,7 +89,7 @@ class TargetPoint:
 
 def first_reach(history: Iterable[Mapping[str, Any]], target: float) -> TargetPoint | None:
     """The first evaluated round with `test/acc >= target`, or None if no round reaches it."""
-    for row in history:
+    for row in map(upgrade_row, history):  # rows of old files too
         acc = row.get(TEST_ACC)
         if acc is not None and acc >= target:
             return TargetPoint(

@@ -144,21 +144,21 @@ def test_compute_meter_whole_round_figures() -> None:
     assert meter.end_round() == {
         "compute/flops": 150.0,
         "compute/client_seconds": 2.5,
-        "compute/round_flops": 150.0,
-        "compute/round_client_seconds": 2.5,
+        "compute/cum_flops": 150.0,
+        "compute/cum_client_seconds": 2.5,
     }
     meter.add(25.0, 1.0)
     assert meter.end_round() == {
-        "compute/flops": 175.0,
-        "compute/client_seconds": 3.5,
-        "compute/round_flops": 25.0,
-        "compute/round_client_seconds": 1.0,
+        "compute/flops": 25.0,
+        "compute/client_seconds": 1.0,
+        "compute/cum_flops": 175.0,
+        "compute/cum_client_seconds": 3.5,
     }
     assert meter.end_round() == {  # an empty round adds nothing
-        "compute/flops": 175.0,
-        "compute/client_seconds": 3.5,
-        "compute/round_flops": 0.0,
-        "compute/round_client_seconds": 0.0,
+        "compute/flops": 0.0,
+        "compute/client_seconds": 0.0,
+        "compute/cum_flops": 175.0,
+        "compute/cum_client_seconds": 3.5,
     }
 
 
@@ -171,10 +171,10 @@ def test_compute_meter_resumes_mid_round() -> None:
     resumed.load_state_dict(meter.state_dict())
     resumed.add(6.0, 0.5)
     assert resumed.end_round() == {
-        "compute/flops": 20.0,
-        "compute/client_seconds": 1.75,
-        "compute/round_flops": 10.0,
-        "compute/round_client_seconds": 0.75,
+        "compute/flops": 10.0,
+        "compute/client_seconds": 0.75,
+        "compute/cum_flops": 20.0,
+        "compute/cum_client_seconds": 1.75,
     }
 
 
@@ -188,7 +188,10 @@ def test_communication_meter_whole_round_and_state() -> None:
     assert resumed.end_round() == {
         "comm/down_bytes": 8,
         "comm/up_bytes": 3,
-        "comm/total_bytes": 11,
+        "comm/bytes": 11,
+        "comm/cum_down_bytes": 8,
+        "comm/cum_up_bytes": 3,
+        "comm/cum_bytes": 11,
     }
     assert resumed.state_dict() == {"down": 8, "up": 3, "round_down": 0, "round_up": 0, "rounds": 1}
     assert (resumed.down_bytes, resumed.up_bytes) == (8, 3)
