@@ -38,6 +38,7 @@ from fl_lightning.app.federation import federate, pretrain_config_for, summary_l
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.atomic import atomic_write_json
 from fl_lightning.config_files import check_config_file
+from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.grid_executors import Execution, run_all
 from fl_lightning.experiments.grid_progress import GridProgress
@@ -173,6 +174,10 @@ def run_config(parser: ArgumentParser, grid: Grid, values: dict[str, Any], what:
     wandb = {"enabled": grid.wandb_enabled, "project": grid.wandb_project}
     try:
         cfg = parser.parse_path(grid.federate_config)
+        if cfg.get("pretrain_config"):  # a path in the YAML means one beside the YAML
+            cfg.pretrain_config = resolve_config_path(
+                cfg.pretrain_config, "pretrain_config", [Path(grid.federate_config).resolve()]
+            )
         cfg = parser.parse_object({"wandb": {**wandb, "group": grid.wandb_group}}, namespace=cfg)
         if grid.overrides:  # user-typed federate options, e.g. "--rounds=20"
             cfg = parser.parse_args(list(grid.overrides), namespace=cfg)
