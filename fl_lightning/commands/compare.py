@@ -14,9 +14,9 @@ import sys
 
 from fl_lightning.app.compare_options import build_parser
 from fl_lightning.app.comparison import compare
+from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.grid import GridFailed
 from fl_lightning.config_files import check_config_args
-from fl_lightning.app.flags import bool_options, expand_bare_flags
 
 __all__ = ["build_parser", "main"]
 

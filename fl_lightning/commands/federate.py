@@ -15,8 +15,8 @@ from pathlib import Path
 
 from fl_lightning.app.federate_options import build_parser
 from fl_lightning.app.federation import federate, summary_lines
-from fl_lightning.config_files import check_config_args
 from fl_lightning.app.flags import bool_options, expand_bare_flags
+from fl_lightning.config_files import check_config_args
 
 __all__ = ["build_parser", "main"]
 
