@@ -100,7 +100,11 @@ def build_parser() -> ArgumentParser:
         "--ticket",
         type=str | None,
         default=None,
-        help="A `fl-lightning prune` ticket (proposed; random_prune copies its densities).",
+        help=(
+            "A `fl-lightning prune` ticket: the start of proposed (random_prune copies its "
+            "densities); a --structure channel one the start of proposed_structured "
+            "(random_structured copies its widths)."
+        ),
     )
     parser.add_argument(
         "--checkpoint",

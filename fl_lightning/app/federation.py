@@ -207,7 +207,8 @@ def _federate_locked(
     )
     cfg.provenance = saved_cfg.provenance = start.provenance
     config_text = parser.dump(saved_cfg, skip_none=False)
-    model = Classifier(dataset=cfg.data.dataset, **asdict(model_cfg))
+    # A structured method's model is the family's network at the ticket's narrower widths.
+    model = Classifier(dataset=cfg.data.dataset, widths=start.widths or None, **asdict(model_cfg))
     engine = LocalEngine(
         model=model,
         initial_state=start.state,

@@ -1,5 +1,6 @@
 """Pruning a DAE checkpoint into a lottery ticket (step 2 of the method), from Python or
-`fl-lightning prune`.
+`fl-lightning prune`: a mask over single weights (`structure="unstructured"`) or a narrower
+dense network without whole channels and neurons (`structure="channel"`).
 
 Every argument is checked when the `PruneConfig` is built, before any work is done; a bad one
 raises `UsageError` naming the option. The ticket and its report are written atomically, so a
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fl_lightning.atomic import check_can_create
-from fl_lightning.errors import UsageError, check_range
+from fl_lightning.errors import UsageError, check_choice, check_range
+from fl_lightning.pruning.channel_ticket import STRUCTURES, Structure, make_channel_ticket
 from fl_lightning.pruning.mask import check_no_empty_layer
 from fl_lightning.pruning.ticket import Policy, Scope, Ticket, check_ticket_path, make_ticket
 from fl_lightning.run_lock import RunLock
@@ -26,15 +28,21 @@ class PruneConfig:
         checkpoint: DAE checkpoint written by `pretrain`.
         sparsity: fraction of the prunable encoder weights to remove, in [0, 1).
         output: ticket file to write (its JSON report goes beside it); None: write nothing.
-        scope: `global` (one magnitude threshold over all layers) or `layer`.
+        structure: `unstructured` (a mask over single weights) or `channel` (whole conv
+            channels and hidden neurons go, by the L1 norm of their pre-trained weights, the
+            same fraction of every hidden layer: a smaller dense network).
+        scope: `global` (one magnitude threshold over all layers) or `layer`; unstructured
+            only (a channel ticket keeps the same fraction of every layer).
         policy: weights the kept positions start from: `pretrained`, `rewind_init` or `reinit`.
         seed: model-init seed for `reinit` and for the output layer with `include_head`.
-        include_head: also prune a freshly initialised output layer (default: dense head).
+        include_head: also prune a freshly initialised output layer (default: dense head);
+            unstructured only (a channel ticket's output layer keeps every class).
     """
 
     checkpoint: str
     sparsity: float
     output: str | None = None
+    structure: Structure = "unstructured"
     scope: Scope = "global"
     policy: Policy = "pretrained"
     seed: int = 0
@@ -42,6 +50,12 @@ class PruneConfig:
 
     def __post_init__(self) -> None:
         check_range("--sparsity", self.sparsity, 0.0, 1.0)
+        check_choice("--structure", self.structure, STRUCTURES)
+        if self.structure == "channel" and self.include_head:
+            raise UsageError(
+                "--include_head=true: with --structure channel the output layer keeps every "
+                "class; allowed only with --structure unstructured."
+            )
         if self.output is not None:
             if not self.output.strip():
                 raise UsageError(f"--output={self.output!r} names no file; give the ticket's path.")
@@ -61,15 +75,21 @@ def prune(config: PruneConfig) -> Ticket:
 
 
 def _prune(config: PruneConfig) -> Ticket:
-    ticket = make_ticket(
-        config.checkpoint,
-        config.sparsity,
-        scope=config.scope,
-        policy=config.policy,
-        seed=config.seed,
-        include_head=config.include_head,
-    )
-    check_no_empty_layer(ticket.mask, f"--sparsity={config.sparsity}")
+    if config.structure == "channel":
+        # Empty mask; `channel_widths` already keeps at least one unit in every layer.
+        ticket = make_channel_ticket(
+            config.checkpoint, config.sparsity, policy=config.policy, seed=config.seed
+        )
+    else:
+        ticket = make_ticket(
+            config.checkpoint,
+            config.sparsity,
+            scope=config.scope,
+            policy=config.policy,
+            seed=config.seed,
+            include_head=config.include_head,
+        )
+        check_no_empty_layer(ticket.mask, f"--sparsity={config.sparsity}")
     if config.output is not None:
         ticket.save(Path(config.output))
     return ticket

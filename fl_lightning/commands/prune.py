@@ -31,6 +31,8 @@ DESCRIPTION = """\
 Prune the encoder of a DAE checkpoint (from `fl-lightning pretrain`) by weight magnitude and
 write the lottery ticket federation starts from: OUTPUT (weights, mask, provenance) and a JSON
 report beside it (OUTPUT with suffix .json) with the overall and per-layer densities.
+With --structure channel, whole channels and neurons go instead of single weights: the ticket is
+a narrower dense network (its widths, parameters and FLOPs before and after are in the report).
 """
 
 
@@ -65,6 +67,16 @@ def build_parser() -> ArgumentParser:
         type=float,
         required=True,
         help="Fraction of the prunable encoder weights to remove, in [0, 1); 0.9 keeps a tenth.",
+    )
+    parser.add_argument(
+        "--structure",
+        type=Literal["unstructured", "channel"],
+        default="unstructured",
+        help=(
+            "unstructured: a mask over single weights; channel: remove whole conv channels and "
+            "hidden neurons (by the L1 norm of their pre-trained weights, the same fraction of "
+            "every hidden layer), leaving a smaller dense network that trains faster."
+        ),
     )
     parser.add_argument(
         "--scope",
@@ -138,8 +150,9 @@ def log_ticket(ticket: Ticket, output: Path, args: Namespace) -> Path | None:
 def print_report(ticket: Ticket, output: Path, report_path: Path, console: Console) -> None:
     """The per-layer table, the total, and where the files went."""
     report = ticket.report()
+    kind = "channel ticket" if ticket.widths else "ticket"
     table = Table(
-        title=f"{ticket.model} ticket, {report['scope']} scope, {report['policy']} weights"
+        title=f"{ticket.model} {kind}, {report['scope']} scope, {report['policy']} weights"
     )
     for column in ("layer", "shape", "kept", "total", "density"):
         table.add_column(column, justify="left" if column in ("layer", "shape") else "right")
@@ -158,6 +171,16 @@ def print_report(ticket: Ticket, output: Path, report_path: Path, console: Conso
         style="bold",
     )
     console.print(table)
+    if ticket.widths:
+        params, flops = report["params"], report["forward_flops"]
+        console.print(
+            f"widths {report['widths']} (of {report['full_widths']}); classifier parameters "
+            f"{params['before']:,} -> {params['after']:,}, forward FLOPs per example "
+            f"{flops['before']:,} -> {flops['after']:,}",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
     # Paths whole (no wrapping) and literal (no rich markup), so they can be copied.
     console.print(f"ticket: {output}", soft_wrap=True, markup=False, highlight=False)
     console.print(f"report: {report_path}", soft_wrap=True, markup=False, highlight=False)
@@ -173,6 +196,7 @@ def main(argv: list[str]) -> None:
         checkpoint=args.checkpoint,
         sparsity=args.sparsity,
         output=args.output,
+        structure=args.structure,
         scope=args.scope,
         policy=args.policy,
         seed=args.seed,

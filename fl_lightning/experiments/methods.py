@@ -8,9 +8,18 @@
 | `lth_rewind`     | random init (before DAE)   | magnitude of pre-trained weights             |
 | `init_magnitude` | random                     | magnitude of random init                     |
 | `random_prune`   | random                     | random, same per-layer density as `proposed` |
+| `proposed_structured` | DAE pre-trained       | whole units by L1 of pre-trained weights     |
+| `random_structured`   | random                | none: a narrow network at the same widths    |
+
+The structured rows train a physically smaller dense network (`Start.widths`, empty mask):
+every hidden layer keeps the same fraction of its units (`uniform_widths`), so both get the same
+widths for a sparsity; `proposed_structured` keeps the units with the largest pre-trained
+weights and their DAE values, `random_structured` trains that shape from a random init (whether
+the DAE's choice and values matter).
 
 Every method's output layer is freshly initialised from the init seed (the same for all methods
-of one seed) and dense. The engine receives only `Start.state` and `Start.mask`.
+of one seed) and dense. The engine receives only `Start.state`, `Start.mask` and a model built
+at `Start.widths`.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import torch
 
 from fl_lightning.errors import UsageError, check_choice
 from fl_lightning.models.dae import load_dae_checkpoint
+from fl_lightning.pruning.channel_ticket import channel_widths, make_channel_ticket
 from fl_lightning.pruning.mask import Mask, check_no_empty_layer
 from fl_lightning.pruning.ticket import (
     Ticket,
@@ -33,7 +43,14 @@ from fl_lightning.pruning.ticket import (
 )
 
 MethodName = Literal[
-    "fedavg", "dae_dense", "proposed", "lth_rewind", "init_magnitude", "random_prune"
+    "fedavg",
+    "dae_dense",
+    "proposed",
+    "lth_rewind",
+    "init_magnitude",
+    "random_prune",
+    "proposed_structured",
+    "random_structured",
 ]
 METHODS: tuple[str, ...] = (
     "fedavg",
@@ -42,11 +59,28 @@ METHODS: tuple[str, ...] = (
     "lth_rewind",
     "init_magnitude",
     "random_prune",
+    "proposed_structured",
+    "random_structured",
 )
-#: Methods that need a DAE checkpoint (unless `proposed` / `random_prune` get a ticket).
-NEEDS_DAE = frozenset({"dae_dense", "proposed", "lth_rewind", "random_prune"})
+#: Methods that need a DAE checkpoint (unless the ones in `TICKET_REPLACES_DAE` get a ticket).
+NEEDS_DAE = frozenset(
+    {"dae_dense", "proposed", "lth_rewind", "random_prune", "proposed_structured"}
+)
+#: Methods for which a `--ticket` stands in for the DAE checkpoint.
+TICKET_REPLACES_DAE = frozenset({"proposed", "random_prune", "proposed_structured"})
 #: Methods that train a pruned subnetwork (and so take a sparsity).
-PRUNED = frozenset({"proposed", "lth_rewind", "init_magnitude", "random_prune"})
+PRUNED = frozenset(
+    {
+        "proposed",
+        "lth_rewind",
+        "init_magnitude",
+        "random_prune",
+        "proposed_structured",
+        "random_structured",
+    }
+)
+#: Methods whose subnetwork is a narrower dense model (a structured ticket), not a mask.
+STRUCTURED = frozenset({"proposed_structured", "random_structured"})
 
 
 @dataclass
@@ -56,11 +90,13 @@ class Start:
     state: dict[str, torch.Tensor]
     mask: Mask
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: hidden-layer widths of the model to build (empty: the family's full widths)
+    widths: dict[str, int] = field(default_factory=dict)
 
 
 def needs_checkpoint(method: str, ticket: str | None) -> bool:
     """Whether `method` needs a DAE checkpoint given whether a ticket was passed."""
-    return method in NEEDS_DAE and not (ticket and method in ("proposed", "random_prune"))
+    return method in NEEDS_DAE and not (ticket and method in TICKET_REPLACES_DAE)
 
 
 def build_start(
@@ -85,9 +121,20 @@ def build_start(
         scope: magnitude pruning scope: `global` or `layer`.
         checkpoint: DAE checkpoint, for the methods that need one.
         ticket: a `fl-lightning prune` ticket: the start of `proposed`, and the per-layer
-            densities `random_prune` copies.
+            densities `random_prune` copies; a structured one (`--structure channel`) the start
+            of `proposed_structured` and the widths `random_structured` copies.
     """
     check_choice("--method", method, METHODS)
+    if method in STRUCTURED:
+        return _structured_start(
+            method,
+            model=model,
+            dataset=dataset,
+            init_seed=init_seed,
+            sparsity=sparsity,
+            checkpoint=checkpoint,
+            ticket=ticket,
+        )
     encoder, head = fresh_state(model, dataset, init_seed)
     if method == "fedavg":
         return Start({**encoder, **head}, Mask({}), {"method": method, "init_seed": init_seed})
@@ -106,11 +153,19 @@ def build_start(
     if method == "init_magnitude":
         t = init_magnitude_ticket(model, dataset, sparsity, scope, seed=init_seed)
     elif method == "proposed":
-        t = _load_ticket(ticket) if ticket else make_ticket(_path(checkpoint), sparsity, scope)
+        t = (
+            _check_unstructured(_load_ticket(ticket), method, ticket)
+            if ticket
+            else make_ticket(_path(checkpoint), sparsity, scope)
+        )
     elif method == "lth_rewind":
         t = make_ticket(_path(checkpoint), sparsity, scope, "rewind_init")
     else:  # random_prune
-        like = _load_ticket(ticket) if ticket else make_ticket(_path(checkpoint), sparsity, scope)
+        like = (
+            _check_unstructured(_load_ticket(ticket), method, ticket)
+            if ticket
+            else make_ticket(_path(checkpoint), sparsity, scope)
+        )
         t = random_ticket(model, dataset, like.mask, seed=init_seed, init_seed=init_seed)
     _check_model(t.model, t.dataset, model, dataset, "--ticket" if ticket else "--checkpoint")
     check_no_empty_layer(
@@ -120,6 +175,53 @@ def build_start(
     for name, m in t.mask.items():
         state[name] = state[name] * m
     return Start(state, t.mask, {"method": method, **t.provenance})
+
+
+def _structured_start(
+    method: str,
+    *,
+    model: str,
+    dataset: str,
+    init_seed: int,
+    sparsity: float,
+    checkpoint: str | Path | None,
+    ticket: str | Path | None,
+) -> Start:
+    """`proposed_structured` / `random_structured`: a narrow dense model and an empty mask."""
+    t: Ticket | None = None
+    if ticket:
+        t = _load_ticket(ticket)
+        if not t.widths:
+            raise UsageError(
+                f"--ticket={str(ticket)!r} is an unstructured (masked) ticket; --method={method} "
+                "needs one from `fl-lightning prune --structure channel`."
+            )
+        _check_model(t.model, t.dataset, model, dataset, "--ticket")
+    elif method == "proposed_structured":
+        if checkpoint is None:
+            raise UsageError(f"--method={method} needs a DAE checkpoint: pass --checkpoint CKPT.")
+        t = make_channel_ticket(_path(checkpoint), sparsity)
+        _check_model(t.model, t.dataset, model, dataset, "--checkpoint")
+    widths = dict(t.widths) if t is not None else channel_widths(model, dataset, sparsity)
+    encoder, head = fresh_state(model, dataset, init_seed, widths)
+    provenance: dict[str, Any] = {"method": method, "init_seed": init_seed, "widths": widths}
+    if method == "proposed_structured":
+        assert t is not None
+        return Start(
+            {**encoder, **head, **t.state()}, Mask({}), {**t.provenance, **provenance}, widths
+        )
+    if t is not None:
+        provenance["widths_from_ticket"] = str(ticket)
+    return Start({**encoder, **head}, Mask({}), provenance, widths)
+
+
+def _check_unstructured(t: Ticket, method: str, ticket: str | Path) -> Ticket:
+    if t.widths:
+        raise UsageError(
+            f"--ticket={str(ticket)!r} is a structured (channel) ticket; use --method "
+            f"proposed_structured (or random_structured) with it, not --method={method}."
+        )
+    return t
 
 
 def _path(checkpoint: str | Path | None) -> Path:

@@ -27,6 +27,7 @@ class Classifier(pl.LightningModule):
         momentum: float = 0.0,
         weight_decay: float = 0.0,
         dae_checkpoint: str | None = None,
+        widths: dict[str, int] | None = None,
     ) -> None:
         """Build the classifier; every argument is checked here.
 
@@ -39,6 +40,9 @@ class Classifier(pl.LightningModule):
             weight_decay: weight decay (>= 0).
             dae_checkpoint: a `fl-lightning pretrain` checkpoint whose encoder weights to start
                 from; the output layer stays freshly initialised.
+            widths: hidden-layer widths of a narrower encoder of the same family (a structured
+                ticket's, e.g. `{"conv1": 10, "conv2": 20, "fc": 164}`); None or an absent key
+                keeps the family's width. A `dae_checkpoint` needs the full widths.
         """
         super().__init__()
         check_choice("model", model, available_models())
@@ -53,7 +57,7 @@ class Classifier(pl.LightningModule):
         self._loss_sum = torch.zeros(())
         self._loss_count = 0
         info = dataset_info(dataset)
-        self.encoder = build_encoder(model, info.shape)
+        self.encoder = build_encoder(model, info.shape, widths)
         out_features: int = self.encoder.out_features  # type: ignore[assignment]
         self.head = build_head(out_features, info.num_classes)
         self.test_acc = MulticlassAccuracy(num_classes=info.num_classes, average="micro")

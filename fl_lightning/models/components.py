@@ -11,13 +11,19 @@ weights as `encoder.<layer>.weight` / `head.weight`, the names they have inside 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from fl_lightning.errors import check_choice
+from fl_lightning.errors import UsageError, check_choice
+
+
+def _check_widths(**widths: int) -> None:
+    for name, width in widths.items():
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"width {name}={width!r} must be an int >= 1")
 
 
 @dataclass(frozen=True)
@@ -33,20 +39,22 @@ class CNNEncoder(nn.Module):
     """McMahan et al.'s FedAvg CNN without its output layer.
 
     conv5x5-32 (same padding) -> ReLU -> maxpool2 -> conv5x5-64 -> ReLU -> maxpool2 -> fc-512
-    -> ReLU.
+    -> ReLU. The widths (`conv1`, `conv2` channels, `fc` units) default to the paper's; a
+    structured ticket builds the same network narrower.
     """
 
-    def __init__(self, shape: ImageShape, hidden: int = 512) -> None:
+    def __init__(self, shape: ImageShape, conv1: int = 32, conv2: int = 64, fc: int = 512) -> None:
         super().__init__()
         if shape.height % 4 or shape.width % 4:
             raise ValueError(f"cnn needs height and width divisible by 4, got {shape}")
+        _check_widths(conv1=conv1, conv2=conv2, fc=fc)
         self.shape = shape
-        self.conv1 = nn.Conv2d(shape.channels, 32, kernel_size=5, padding=2)
-        self.conv2 = nn.Conv2d(32, 64, kernel_size=5, padding=2)
+        self.conv1 = nn.Conv2d(shape.channels, conv1, kernel_size=5, padding=2)
+        self.conv2 = nn.Conv2d(conv1, conv2, kernel_size=5, padding=2)
         self.pool = nn.MaxPool2d(2)
-        self.flat_shape = (64, shape.height // 4, shape.width // 4)
-        self.fc = nn.Linear(64 * (shape.height // 4) * (shape.width // 4), hidden)
-        self.out_features = hidden
+        self.flat_shape = (conv2, shape.height // 4, shape.width // 4)
+        self.fc = nn.Linear(conv2 * (shape.height // 4) * (shape.width // 4), fc)
+        self.out_features = fc
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(torch.relu(self.conv1(x)))
@@ -72,14 +80,16 @@ class CNNDecoder(nn.Module):
 
 
 class MLPEncoder(nn.Module):
-    """McMahan et al.'s "2NN" without its output layer: two fully connected layers of 200 units."""
+    """McMahan et al.'s "2NN" without its output layer: two fully connected layers of 200 units
+    (`fc1`, `fc2`: their widths, narrower in a structured ticket)."""
 
-    def __init__(self, shape: ImageShape, hidden: int = 200) -> None:
+    def __init__(self, shape: ImageShape, fc1: int = 200, fc2: int = 200) -> None:
         super().__init__()
+        _check_widths(fc1=fc1, fc2=fc2)
         self.shape = shape
-        self.fc1 = nn.Linear(shape.channels * shape.height * shape.width, hidden)
-        self.fc2 = nn.Linear(hidden, hidden)
-        self.out_features = hidden
+        self.fc1 = nn.Linear(shape.channels * shape.height * shape.width, fc1)
+        self.fc2 = nn.Linear(fc1, fc2)
+        self.out_features = fc2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.fc2(torch.relu(self.fc1(torch.flatten(x, 1)))))
@@ -101,15 +111,21 @@ class MLPDecoder(nn.Module):
 
 @dataclass(frozen=True)
 class Architecture:
-    """A registered model family: how to build its encoder and the mirrored decoder."""
+    """A registered model family: how to build its encoder and the mirrored decoder.
 
-    encoder: Callable[[ImageShape], nn.Module]
+    `widths` names the encoder's hidden layers in the order the data flows through them (each
+    feeds the next, the last feeds the head); they are the encoder's width keyword arguments
+    and its layer names, so `encoder.<name>.weight` is the layer whose outputs the width counts.
+    """
+
+    encoder: Callable[..., nn.Module]
     decoder: Callable[[ImageShape], nn.Module]
+    widths: tuple[str, ...]
 
 
 MODELS: dict[str, Architecture] = {
-    "cnn": Architecture(encoder=CNNEncoder, decoder=CNNDecoder),
-    "mlp": Architecture(encoder=MLPEncoder, decoder=MLPDecoder),
+    "cnn": Architecture(encoder=CNNEncoder, decoder=CNNDecoder, widths=("conv1", "conv2", "fc")),
+    "mlp": Architecture(encoder=MLPEncoder, decoder=MLPDecoder, widths=("fc1", "fc2")),
 }
 
 
@@ -118,10 +134,33 @@ def available_models() -> list[str]:
     return sorted(MODELS)
 
 
-def build_encoder(name: str, shape: ImageShape) -> nn.Module:
-    """The encoder of model `name` for images of `shape`; it has an `out_features` attribute."""
+def width_names(name: str) -> tuple[str, ...]:
+    """The hidden layers of model `name` whose widths `build_encoder` takes, input to output."""
     check_choice("model", name, available_models())
-    return MODELS[name].encoder(shape)
+    return MODELS[name].widths
+
+
+def build_encoder(
+    name: str, shape: ImageShape, widths: Mapping[str, int] | None = None
+) -> nn.Module:
+    """The encoder of model `name` for images of `shape`; it has an `out_features` attribute.
+
+    `widths` (keys from `width_names(name)`) narrows hidden layers; absent keys keep the
+    family's default width.
+    """
+    check_choice("model", name, available_models())
+    widths = dict(widths or {})
+    unknown = sorted(set(widths) - set(MODELS[name].widths))
+    if unknown:
+        raise UsageError(
+            f"widths {unknown} are not layers of model {name!r}; "
+            f"allowed: {list(MODELS[name].widths)}."
+        )
+    try:
+        _check_widths(**widths)
+    except ValueError as err:
+        raise UsageError(f"widths={widths!r} for model {name!r}: {err}.") from None
+    return MODELS[name].encoder(shape, **widths)
 
 
 def build_decoder(name: str, shape: ImageShape) -> nn.Module:

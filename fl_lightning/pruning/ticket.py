@@ -47,6 +47,10 @@ class Ticket:
     `encoder_state` holds `encoder.*` entries (a full encoder state dict), `head_state` the
     `head.*` entries when the output layer is pruned too (empty otherwise: the classifier's head
     stays freshly initialised and dense). Pruned positions are zero in both.
+
+    A *structured* ticket (`widths` non-empty, see `channel_ticket.make_channel_ticket`) is a
+    narrower dense encoder: its mask is empty and its weights have the narrow shapes; a
+    classifier built with `widths` holds it. `provenance["cost"]` has its before/after counts.
     """
 
     model: str
@@ -55,6 +59,7 @@ class Ticket:
     mask: Mask
     provenance: dict[str, Any] = field(default_factory=dict)
     head_state: State = field(default_factory=dict)
+    widths: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.encoder_state or not all(k.startswith("encoder.") for k in self.encoder_state):
@@ -62,6 +67,13 @@ class Ticket:
         if not all(k.startswith("head.") for k in self.head_state):
             raise ValueError("a ticket's head_state must hold head.* entries only")
         self.mask.validate_against(self.state())
+        if self.widths and len(self.mask):
+            raise ValueError("a structured ticket (with widths) has an empty mask")
+
+    @property
+    def structure(self) -> str:
+        """`channel` for a structured ticket (a narrower model), else `unstructured` (a mask)."""
+        return "channel" if self.widths else "unstructured"
 
     def state(self) -> State:
         """Encoder (and head) weights under the classifier's parameter names."""
@@ -80,7 +92,13 @@ class Ticket:
         self.mask.apply_(model)
 
     def report(self) -> dict[str, Any]:
-        """JSON-ready: density/sparsity over the prunable weights, scope, policy, per-layer rows."""
+        """JSON-ready: density/sparsity over the prunable weights, scope, policy, per-layer rows.
+
+        A structured ticket adds its widths, per-layer kept fractions, and parameters and
+        forward FLOPs before and after.
+        """
+        if self.widths:
+            return self._structured_report()
         summary = self.mask.report()
         return {
             "model": self.model,
@@ -92,6 +110,30 @@ class Ticket:
             "scope": self.provenance.get("scope"),
             "policy": self.provenance.get("policy"),
             "layers": summary["layers"],
+            "provenance": self.provenance,
+        }
+
+    def _structured_report(self) -> dict[str, Any]:
+        cost = self.provenance.get("cost", {})
+        weights = cost.get("weights", {"before": 0, "after": 0})
+        density = weights["after"] / weights["before"] if weights["before"] else 1.0
+        layers = cost.get("layers", [])
+        return {
+            "model": self.model,
+            "dataset": self.dataset,
+            "structure": self.structure,
+            "density": density,
+            "sparsity": 1.0 - density,
+            "kept": weights["after"],
+            "total": weights["before"],
+            "scope": self.provenance.get("scope"),
+            "policy": self.provenance.get("policy"),
+            "widths": dict(self.widths),
+            "full_widths": {row["name"].split(".")[1]: row["full_width"] for row in layers},
+            "kept_fraction": {row["name"].split(".")[1]: row["kept_fraction"] for row in layers},
+            "params": cost.get("params"),
+            "forward_flops": cost.get("forward_flops"),
+            "layers": layers,
             "provenance": self.provenance,
         }
 
@@ -109,6 +151,7 @@ class Ticket:
                 "head_state": self.head_state,
                 "mask": self.mask.state_dict(),
                 "provenance": self.provenance,
+                "widths": self.widths,
             },
             target,
         )
@@ -141,6 +184,7 @@ class Ticket:
                 mask=Mask(data["mask"]),
                 provenance=dict(data["provenance"]),
                 head_state=dict(data["head_state"]),
+                widths={str(k): int(v) for k, v in data.get("widths", {}).items()},
             )
         except (KeyError, TypeError, ValueError) as err:
             raise UsageError(f"{option}={str(source)!r} is a damaged ticket ({err}).") from None
@@ -169,15 +213,16 @@ def check_ticket_path(path: Path, option: str = "--output") -> Path:
     return report
 
 
-def fresh_state(model: str, dataset: str, seed: int) -> tuple[State, State]:
-    """Encoder and head states as `torch.manual_seed(seed); Classifier(model, dataset)` builds them.
-
-    The global RNG is restored afterwards.
+def fresh_state(
+    model: str, dataset: str, seed: int, widths: dict[str, int] | None = None
+) -> tuple[State, State]:
+    """Encoder and head states as `torch.manual_seed(seed); Classifier(model, dataset, widths=
+    widths)` builds them. The global RNG is restored afterwards.
     """
     info = dataset_info(dataset)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        encoder = build_encoder(model, info.shape)
+        encoder = build_encoder(model, info.shape, widths)
         head = build_head(encoder.out_features, info.num_classes)  # type: ignore[arg-type]
     return prefixed_state(encoder, "encoder."), prefixed_state(head, "head.")
 

@@ -173,6 +173,31 @@ def test_a_given_checkpoint_replaces_the_pretraining(
     assert summary["provenance"]["source_sha256"] == sha
 
 
+def test_the_grid_runs_the_structured_methods_from_the_dae_checkpoint(
+    smoke: Path, tiny_fashion_root: Path, tmp_path: Path
+) -> None:
+    """Without a ticket, `proposed_structured` cuts the grid's DAE to the sparsity's widths
+    (its hold-out checked) and `random_structured` trains the same widths from scratch."""
+    ckpt = smoke / "pretrain" / "seed0" / "dae.ckpt"
+    out = tmp_path / "structured"
+    extra = (
+        "--methods=[proposed_structured, random_structured]",
+        "--overrides+=--rounds=1",
+        "--wandb.enabled=false",
+    )
+    compare(tiny_fashion_root, out, f"--checkpoint={ckpt}", *extra)
+    runs = {
+        m: out / f"runs/iid/{m}-s0.8/seed0" for m in ("proposed_structured", "random_structured")
+    }
+    summaries = {m: json.loads((d / "summary.json").read_text()) for m, d in runs.items()}
+    proposed = summaries["proposed_structured"]["provenance"]
+    assert proposed["source_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert proposed["holdout"]["num_images"] > 0  # the grid's DAE records its hold-out
+    assert "source_checkpoint" not in summaries["random_structured"]["provenance"]
+    widths = {m: s["provenance"]["widths"] for m, s in summaries.items()}
+    assert widths["proposed_structured"] == widths["random_structured"] == {"fc1": 47, "fc2": 47}
+
+
 def test_restart_reuses_resumes_and_refuses_a_changed_config(
     tiny_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -210,6 +210,17 @@ CASES: tuple[ErrorCase, ...] = (
              expected="--sparsity=0.999999 prunes every weight of encoder."),
     federate("ticket for a dense method", "--ticket", "M/mlp_ticket.pt",
              expected="--ticket is for the pruned methods; --method=fedavg is dense."),
+    federate("structured ticket for a masked method", "--method", "proposed",
+             "--ticket", "M/mlp_channel_ticket.pt",
+             expected="is a structured (channel) ticket; use --method proposed_structured"),
+    federate("masked ticket for a structured method", "--method", "proposed_structured",
+             "--ticket", "M/mlp_ticket.pt",
+             expected="is an unstructured (masked) ticket; --method=proposed_structured needs "
+             "one from `fl-lightning prune --structure channel`"),
+    federate("structured start from a DAE pre-trained on client images",
+             "--method", "proposed_structured", "--checkpoint", "M/mlp_holdout512.ckpt",
+             expected="its DAE saw 512 held-out images, but this run holds out only "
+             "data.server_images=100"),
     # -- federate: output and resume -------------------------------------------------------
     federate("output is a file", expected="--output='OUT' exists and is not a folder",
              prepare="file"),
@@ -279,6 +290,16 @@ CASES: tuple[ErrorCase, ...] = (
           "0.999999", expected="--sparsity=0.999999 prunes every weight of encoder."),
     prune("unknown scope", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5", "--scope", "row",
           expected='Parser key "scope"'),
+    prune("unknown structure", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5",
+          "--structure", "filter", expected='Parser key "structure"'),
+    prune("channel structure with a pruned output layer", "--checkpoint", "M/mlp.ckpt",
+          "--sparsity", "0.5", "--structure", "channel", "--include_head", "true",
+          expected="--include_head=true: with --structure channel the output layer keeps every "
+          "class"),
+    prune("a sparsity whole channels cannot reach", "--checkpoint", "M/mlp.ckpt",
+          "--sparsity", "0.999999", "--structure", "channel",
+          expected="whole channels can keep 785 of 196,800 weights, not within 2% of the "
+          "requested 0"),
     prune("unknown policy", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5", "--policy", "best",
           expected='Parser key "policy"'),
     prune("output named .json", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5",

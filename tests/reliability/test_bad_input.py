@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from fl_lightning.cli import main
 from fl_lightning.models.dae import DAEPretrainer
+from fl_lightning.pruning.channel_ticket import make_channel_ticket
 from fl_lightning.pruning.ticket import make_ticket
 
 from .error_cases import CASES, ErrorCase
@@ -102,6 +103,7 @@ def materials(tiny_fashion_root: Path, tmp_path_factory: pytest.TempPathFactory)
     for images in (512, 100):
         with_holdout(m / "mlp.ckpt", m / f"mlp_holdout{images}.ckpt", images)
     make_ticket(m / "mlp_holdout512.ckpt", 0.5).save(m / "mlp_holdout512_ticket.pt")
+    make_channel_ticket(m / "mlp.ckpt", 0.5).save(m / "mlp_channel_ticket.pt")
     (m / "garbage.pt").write_bytes(b"not a torch file")
     torch.save({"state_dict": RunsCode(m / "pwned")}, m / "evil.ckpt")
     (m / "random.yaml").write_bytes(bytes(range(128, 256)) * 4)
