@@ -73,7 +73,7 @@ def main() -> None:
         mask = mask_for(state, sparsity, checkpoint)
         first = payload_size(state, mask, with_mask=True)
         values = payload_size(state, mask, with_mask=False)
-        half = payload_size(state, mask, with_mask=False, dtype="float16")
+        half = payload_size(state, mask, with_mask=False, codec="float16")
         flops = training_flops_per_example(model, mask, shape)
         last[sparsity] = (values / base_bytes, flops / base_flops)
         print(

@@ -46,7 +46,7 @@ def resolve(cfg: Namespace) -> Namespace:
     cfg.pretrain_config = resolve_config_path(
         cfg.pretrain_config, "pretrain_config", config_files(cfg)
     )
-    for key in ("split", "sampling", "init", "data_order"):
+    for key in ("split", "sampling", "init", "data_order", "rounding"):
         if cfg.seeds[key] is None:
             cfg.seeds[key] = cfg.seed
     cfg.data.split_seed = cfg.seeds.split
@@ -63,7 +63,7 @@ def resolve(cfg: Namespace) -> Namespace:
         check_range("--sparsity", cfg.sparsity, 0.0, 1.0)
     else:
         cfg.sparsity = None  # a dense method has no sparsity; record none (config.yaml, W&B)
-    for key in ("split", "sampling", "init", "data_order"):
+    for key in ("split", "sampling", "init", "data_order", "rounding"):
         check_seed(f"--seeds.{key}", cfg.seeds[key], "(or --seed) ")
     check_choice("model.model", cfg.model.model, available_models())
     if not cfg.model.lr > 0:

@@ -53,12 +53,14 @@ class SeedOverrides:
         sampling: which clients take part in each round.
         init: random initialisation (and every method's output layer).
         data_order: each client's batch order in each round.
+        rounding: stochastic rounding of the clients' uploads (`federation.up_rounding`).
     """
 
     split: int | None = None
     sampling: int | None = None
     init: int | None = None
     data_order: int | None = None
+    rounding: int | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -20,8 +20,9 @@ from torch.utils.data import DataLoader
 from typing_extensions import override
 
 from fl_lightning.data.modules import FederatedDataModule
-from fl_lightning.federated.codec import decode, encode
+from fl_lightning.federated.codec import decode
 from fl_lightning.federated.faults import InjectedFault, faulty_upload
+from fl_lightning.federated.upload import UploadCodec, encode_update
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.callback import MaskEnforcer
 from fl_lightning.pruning.mask import Mask
@@ -48,7 +49,11 @@ class ClientConfig:
 
 @dataclass
 class ClientResult:
-    """What a client sends back (`payload`) and what the server measures about it."""
+    """What a client sends back (`payload`) and what the server measures about it.
+
+    `residual` is the client's error-feedback state after this upload (None without error
+    feedback); it stays with the client and is never sent.
+    """
 
     client_id: int
     payload: bytes
@@ -56,6 +61,7 @@ class ClientResult:
     train_loss: float
     flops: float
     seconds: float
+    residual: torch.Tensor | None = None
 
 
 class ClientTimeout(RuntimeError):
@@ -106,7 +112,9 @@ def run_client_update(
     num_examples: int,
     config: ClientConfig,
     flops_per_example: float,
-    dtype: Literal["float32", "float16"] = "float32",
+    upload: UploadCodec | None = None,
+    residual: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
 ) -> ClientResult:
     """Train `model` (a reusable workspace) from `payload` on one client's data; encode the result.
 
@@ -120,7 +128,9 @@ def run_client_update(
         num_examples: examples in the client's data (FedAvg's weight).
         config: local epochs, batch size, accelerator, time limit.
         flops_per_example: training FLOPs of one example through the masked model.
-        dtype: value type of the upload.
+        upload: how the update (local - downloaded weights) is encoded (default: float32).
+        residual: the client's error-feedback residual from its last upload (None: zero).
+        generator: the stochastic rounding's generator for this client and round.
     """
     start = time.perf_counter()
     template = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -132,14 +142,18 @@ def run_client_update(
     trainer = lean_trainer(config, callbacks)
     trainer.fit(model, train_dataloaders=dataloader)
     loss = model.epoch_train_loss
-    upload = {k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()}
+    local = {k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()}
+    payload, residual = encode_update(
+        local, state, mask, upload or UploadCodec(), residual=residual, generator=generator
+    )
     return ClientResult(
         client_id=client_id,
-        payload=encode(upload, mask, with_mask=False, dtype=dtype),
+        payload=payload,
         num_examples=num_examples,
         train_loss=loss,
         flops=flops_per_example * num_examples * config.local_epochs,
         seconds=time.perf_counter() - start,
+        residual=residual,
     )
 
 
@@ -154,7 +168,9 @@ def client_step(
     data: FederatedDataModule,
     config: ClientConfig,
     flops_per_example: float,
-    dtype: Literal["float32", "float16"],
+    upload: UploadCodec,
+    residual: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
 ) -> ClientResult:
     """One client's whole part of a round, wherever it runs (local engine or Flower ClientApp).
 
@@ -167,7 +183,10 @@ def client_step(
         payload: the download (the encoded global model).
         fault: the injected fault, or None (or "") for none.
         data_seed: the client's data-order seed for this round (`sampling.data_order_seed`).
-        model, mask, config, flops_per_example, dtype: as for `run_client_update`.
+        model, mask, config, flops_per_example, upload, residual, generator: as for
+            `run_client_update`. The result's `residual` is the client's new error-feedback
+            state: its caller keeps it (the local engine in its checkpoint, a Flower node in
+            its Context), whatever an injected fault does to the upload.
         data: the federation's data (already set up).
     """
     if fault == "raise":
@@ -182,12 +201,14 @@ def client_step(
         num_examples=data.num_examples(client_id),
         config=config,
         flops_per_example=flops_per_example,
-        dtype=dtype,
+        upload=upload,
+        residual=residual,
+        generator=generator,
     )
     if fault:
         # names and shapes for the `nan` fault; the values are replaced anyway
         template = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        result.payload = faulty_upload(result.payload, fault, template, mask, dtype)
+        result.payload = faulty_upload(result.payload, fault, template, mask)
     return result
 
 

@@ -3,69 +3,77 @@
 What is counted is what is sent: the engine counts `len(encode(...))`, clients train from
 `decode(...)` of the very bytes, and `payload_size` gives the same number from a formula.
 
-Layout (all integers little-endian, `struct` format `HEADER_FORMAT`, `HEADER_SIZE` bytes)::
+A payload is the fixed header (`codecs.header`: codec, flags, counts, CRC32 over header and
+body) followed by three sections, each present only when the header says so::
 
-    magic b"FLL1" | version u8 | value dtype code u8 | flags u8 (bit0: mask included) |
-    reserved u8 (0) | mask bits u64 | values u64 | CRC32 of the body u32 | body length u64
+    [mask section] [index section] values section
 
-The body is ``[mask bitmap] + values``:
+- mask section (a first download, flag `mask`): one *selector* bit per key of the state in
+  sorted order (1 = the tensor is masked; packed, zero-padded to whole bytes), then the mask's
+  bits -- one per entry of the masked tensors, in sorted-name order and row-major within a
+  tensor (1 = kept) -- as a bitmap or Rice-coded gaps, whichever is smaller
+  (`codecs.positions`). "mask bits" in the header counts the per-entry bits.
+- index section (flag `topk`): which of the payload's positions carry a value, coded the same
+  way. Without it every position does.
+- values: the *positions* are, for every key in sorted order, the kept entries of a masked
+  tensor (row-major) or every entry of an unmasked one; the values of those positions (or of
+  the top-k subset) under the header's value codec (`codecs.values`: float32, float16, int8,
+  int4 with a float32 scale per 256 values).
 
-- mask bitmap (only with ``with_mask``): one *selector* bit per key of the state in sorted order
-  (1 = the tensor is masked), then one bit per entry of the masked tensors, in sorted-name order
-  and row-major within a tensor (1 = kept); `numpy.packbits(bitorder="little")`, zero-padded to
-  whole bytes. The selector tells the receiver which tensors the mask covers, so the first
-  download alone defines the mask. "mask bits" in the header counts the per-entry bits only.
-- values: for every key of the state in sorted order, the kept entries of a masked tensor
-  (`tensor[mask]`, row-major) or every entry of an unmasked tensor, concatenated, little-endian
-  float32 or float16.
-
-Pruned positions are not sent; they decode to exactly 0.0.
+Flag `delta` marks an update (local - global) rather than weights: `decode` adds it to the
+`reference` it is given. Pruned positions are not sent; they decode to exactly 0.0, as do
+positions a top-k payload leaves out of a delta.
 """
 
 from __future__ import annotations
 
 import math
-import struct
-import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 
 from fl_lightning.errors import check_choice
+from fl_lightning.federated.codecs.header import (
+    FORMAT_VERSION,
+    HEADER_FORMAT,
+    HEADER_SIZE,
+    MAGIC,
+    PayloadError,
+    PayloadHeader,
+    pack_header,
+    read_header,
+)
+from fl_lightning.federated.codecs.positions import decode_positions, encode_positions
+from fl_lightning.federated.codecs.values import (
+    VALUE_CODECS,
+    Rounding,
+    ValueCodec,
+    chunk_of,
+    decode_values,
+    encode_values,
+    values_size,
+)
 from fl_lightning.pruning.mask import Mask
 
-ValueDType = Literal["float32", "float16"]
-
-MAGIC = b"FLL1"
-FORMAT_VERSION = 1
-HEADER_FORMAT = "<4sBBBBQQIQ"
-HEADER_SIZE = struct.calcsize(HEADER_FORMAT)  # 36
-FLAG_MASK = 0x01
-
-_DTYPE_CODES: dict[str, int] = {"float32": 1, "float16": 2}
-_CODE_DTYPES: dict[int, str] = {code: name for name, code in _DTYPE_CODES.items()}
-_NUMPY_DTYPES: dict[str, np.dtype] = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2")}
-BYTES_PER_VALUE: dict[str, int] = {"float32": 4, "float16": 2}
-
-
-class PayloadError(ValueError):
-    """A payload that cannot be decoded: corrupt, truncated, or not matching the model/mask."""
-
-
-@dataclass(frozen=True)
-class PayloadHeader:
-    """The parsed fixed header of a payload."""
-
-    version: int
-    dtype: str
-    with_mask: bool
-    mask_bits: int
-    num_values: int
-    crc32: int
-    body_length: int
+__all__ = [
+    "FORMAT_VERSION",
+    "HEADER_FORMAT",
+    "HEADER_SIZE",
+    "MAGIC",
+    "VALUE_CODECS",
+    "PayloadError",
+    "PayloadHeader",
+    "Rounding",
+    "ValueCodec",
+    "decode",
+    "encode",
+    "encode_flat",
+    "flatten",
+    "payload_size",
+    "read_header",
+    "topk_count",
+]
 
 
 def _check_float_tensors(tensors: Mapping[str, torch.Tensor], what: str) -> None:
@@ -89,14 +97,53 @@ def _check_mask_fits(mask: Mask, tensors: Mapping[str, torch.Tensor], what: str)
             )
 
 
-def _num_values(template: Mapping[str, torch.Tensor], mask: Mask) -> int:
+def _num_positions(template: Mapping[str, torch.Tensor], mask: Mask) -> int:
     """Kept entries of masked tensors plus every entry of the unmasked ones."""
     dense = sum(t.numel() for name, t in template.items() if name not in mask)
     return mask.num_kept + dense
 
 
-def _bitmap_bits(template: Mapping[str, torch.Tensor], mask: Mask) -> int:
-    return len(template) + mask.num_total
+def flatten(state: Mapping[str, torch.Tensor], mask: Mask) -> torch.Tensor:
+    """The payload's positions of `state` as one float32 vector (sorted keys, kept entries)."""
+    pieces = []
+    for name in sorted(state):
+        t = state[name].detach().to("cpu", torch.float32)
+        pieces.append(t[mask[name]] if name in mask else t.reshape(-1))
+    return torch.cat(pieces) if pieces else torch.zeros(0)
+
+
+def _unflatten(
+    flat: torch.Tensor, template: Mapping[str, torch.Tensor], mask: Mask
+) -> dict[str, torch.Tensor]:
+    state: dict[str, torch.Tensor] = {}
+    offset = 0
+    for name in sorted(template):
+        shape = template[name].shape
+        if name in mask:
+            n = mask.kept(name)
+            t = torch.zeros(shape, dtype=torch.float32)
+            t.masked_scatter_(mask[name], flat[offset : offset + n])
+        else:
+            n = template[name].numel()
+            t = flat[offset : offset + n].reshape(shape).clone()
+        state[name] = t
+        offset += n
+    return state
+
+
+def _mask_section(template: Mapping[str, torch.Tensor], mask: Mask) -> tuple[str, bytes]:
+    names = sorted(template)
+    selector = np.packbits(np.array([n in mask for n in names], dtype=np.uint8), bitorder="little")
+    bits = [mask[name].reshape(-1).numpy() for name in names if name in mask]
+    coding, data = encode_positions(np.concatenate(bits) if bits else np.zeros(0, dtype=bool))
+    return coding, selector.tobytes() + data
+
+
+def topk_count(fraction: float, positions: int) -> int:
+    """Values a top-k payload sends: ``ceil(fraction * positions)``, at least 1 (if any)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"top-k fraction {fraction!r} must be in (0, 1]")
+    return min(positions, max(1, math.ceil(fraction * positions)))
 
 
 def payload_size(
@@ -104,17 +151,82 @@ def payload_size(
     mask: Mask,
     *,
     with_mask: bool,
-    dtype: ValueDType = "float32",
+    codec: ValueCodec = "float32",
 ) -> int:
-    """Bytes of `encode(state, mask, with_mask=..., dtype=...)` for a state shaped like `template`.
+    """Bytes of `encode(state, mask, with_mask=..., codec=...)` for a state shaped like `template`.
 
-    ``HEADER_SIZE + [ceil((num keys + mask bits) / 8) if with_mask]
-    + bytes_per_value * (kept + dense entries)``.
+    ``HEADER_SIZE + [ceil(num keys / 8) + mask coding bytes if with_mask]
+    + values_size(codec, kept + dense entries)``. (A top-k payload's size depends on which
+    positions it sends; `len()` of it is what is counted.)
     """
-    check_choice("dtype", dtype, tuple(_DTYPE_CODES))
+    check_choice("codec", codec, VALUE_CODECS)
     _check_mask_fits(mask, template, "template")
-    bitmap = math.ceil(_bitmap_bits(template, mask) / 8) if with_mask else 0
-    return HEADER_SIZE + bitmap + BYTES_PER_VALUE[dtype] * _num_values(template, mask)
+    section = len(_mask_section(template, mask)[1]) if with_mask else 0
+    return HEADER_SIZE + section + values_size(codec, _num_positions(template, mask))
+
+
+def encode_flat(
+    flat: torch.Tensor,
+    template: Mapping[str, torch.Tensor],
+    mask: Mask,
+    *,
+    with_mask: bool,
+    codec: ValueCodec = "float32",
+    delta: bool = False,
+    topk: float | None = None,
+    rounding: Rounding = "nearest",
+    generator: torch.Generator | None = None,
+) -> tuple[bytes, torch.Tensor]:
+    """The payload of the position vector `flat` (see `flatten`), and what the receiver decodes.
+
+    Returns ``(payload, sent)``: `sent` is the float32 vector the payload decodes to (the
+    quantised values; 0.0 where top-k left a position out), for error feedback.
+    `topk`: send only the largest ``topk_count(topk, n)`` magnitudes. `rounding` and `generator`
+    choose the integer codecs' rounding.
+    """
+    check_choice("codec", codec, VALUE_CODECS)
+    _check_mask_fits(mask, template, "template")
+    n = _num_positions(template, mask)
+    flat = flat.detach().to("cpu", torch.float32).reshape(-1)
+    if flat.numel() != n:
+        raise ValueError(f"{flat.numel()} values given, the template and mask have {n} positions")
+    mask_coding, mask_section = _mask_section(template, mask) if with_mask else (None, b"")
+    index_coding, index_section = None, b""
+    chosen = flat
+    where: torch.Tensor | None = None
+    if topk is not None:
+        k = topk_count(topk, n)
+        where = torch.topk(flat.abs(), k, sorted=False).indices.sort().values
+        chosen = flat[where]
+        bits = np.zeros(n, dtype=bool)
+        bits[where.numpy()] = True
+        index_coding, index_section = encode_positions(bits)
+    values = encode_values(chosen, codec, rounding=rounding, generator=generator)
+    decoded = decode_values(values, codec, chosen.numel())
+    if where is None:
+        sent = decoded
+    else:
+        sent = torch.zeros(n, dtype=torch.float32)
+        sent[where] = decoded
+    body = mask_section + index_section + values
+    header = PayloadHeader(
+        version=FORMAT_VERSION,
+        codec=codec,
+        with_mask=with_mask,
+        delta=delta,
+        topk=topk is not None,
+        mask_coding=mask_coding,
+        index_coding=index_coding,
+        chunk=chunk_of(codec),
+        mask_bits=mask.num_total if with_mask else 0,
+        positions=n,
+        values=chosen.numel(),
+        mask_bytes=len(mask_section),
+        index_bytes=len(index_section),
+        body_length=len(body),
+        crc32=0,
+    )
+    return pack_header(header, body) + body, sent
 
 
 def encode(
@@ -122,100 +234,49 @@ def encode(
     mask: Mask,
     *,
     with_mask: bool,
-    dtype: ValueDType = "float32",
+    codec: ValueCodec = "float32",
 ) -> bytes:
-    """The payload for `state` under `mask` (see the module docstring for the layout).
+    """The payload of the weights `state` under `mask` (round-to-nearest, every position).
 
-    Values at pruned positions are dropped, not sent. `with_mask` adds the bitmap (the first
+    Values at pruned positions are dropped, not sent. `with_mask` adds the mask (the first
     download); later payloads carry values only. The length equals `payload_size(...)`.
     """
-    check_choice("dtype", dtype, tuple(_DTYPE_CODES))
+    check_choice("codec", codec, VALUE_CODECS)
     _check_float_tensors(state, "state")
     _check_mask_fits(mask, state, "state")
-    names = sorted(state)
-
-    pieces: list[torch.Tensor] = []
-    for name in names:
-        t = state[name].detach().to("cpu", torch.float32)
-        pieces.append(t[mask[name]] if name in mask else t.reshape(-1))
-    flat = torch.cat(pieces) if pieces else torch.zeros(0)
-    values = flat.numpy().astype(_NUMPY_DTYPES[dtype], copy=False).tobytes()
-
-    bitmap = b""
-    mask_bits = 0
-    if with_mask:
-        selector = torch.tensor([name in mask for name in names], dtype=torch.bool)
-        bits = torch.cat([selector, *(mask[name].reshape(-1) for name in mask)])
-        bitmap = np.packbits(bits.numpy(), bitorder="little").tobytes()
-        mask_bits = mask.num_total
-
-    body = bitmap + values
-    header = struct.pack(
-        HEADER_FORMAT,
-        MAGIC,
-        FORMAT_VERSION,
-        _DTYPE_CODES[dtype],
-        FLAG_MASK if with_mask else 0,
-        0,
-        mask_bits,
-        flat.numel(),
-        zlib.crc32(body),
-        len(body),
-    )
-    return header + body
-
-
-def read_header(payload: bytes) -> PayloadHeader:
-    """Parse and check the fixed header; `PayloadError` for anything that is not ours."""
-    if len(payload) < HEADER_SIZE:
-        raise PayloadError(
-            f"payload truncated: {len(payload)} bytes, shorter than the {HEADER_SIZE}-byte header"
-        )
-    magic, version, code, flags, _reserved, mask_bits, num_values, crc, body_length = (
-        struct.unpack_from(HEADER_FORMAT, payload)
-    )
-    if magic != MAGIC:
-        raise PayloadError(f"not an fl_lightning payload: magic {magic!r}, expected {MAGIC!r}")
-    if version != FORMAT_VERSION:
-        raise PayloadError(f"unknown payload format version {version}; this build reads 1")
-    if code not in _CODE_DTYPES:
-        raise PayloadError(f"unknown value dtype code {code}; known: {_CODE_DTYPES}")
-    if flags & ~FLAG_MASK:
-        raise PayloadError(f"unknown payload flags 0x{flags:02x}")
-    return PayloadHeader(
-        version=version,
-        dtype=_CODE_DTYPES[code],
-        with_mask=bool(flags & FLAG_MASK),
-        mask_bits=mask_bits,
-        num_values=num_values,
-        crc32=crc,
-        body_length=body_length,
-    )
+    return encode_flat(flatten(state, mask), state, mask, with_mask=with_mask, codec=codec)[0]
 
 
 def _read_mask(
-    bitmap: bytes, header: PayloadHeader, template: Mapping[str, torch.Tensor], names: list[str]
+    section: memoryview,
+    header: PayloadHeader,
+    names: list[str],
+    template: Mapping[str, torch.Tensor],
 ) -> Mask:
-    nbits = len(names) + header.mask_bits
-    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
-    if bits[nbits:].any():
-        raise PayloadError("mask bitmap has non-zero padding bits")
-    selector = bits[: len(names)].astype(bool)
-    masked = [name for name, sel in zip(names, selector, strict=True) if sel]
+    selector_len = math.ceil(len(names) / 8)
+    if len(section) < selector_len:
+        raise PayloadError(
+            f"mask section is {len(section)} bytes, its selector needs {selector_len}"
+        )
+    bits = np.unpackbits(np.frombuffer(section[:selector_len], dtype=np.uint8), bitorder="little")
+    if bits[len(names) :].any():
+        raise PayloadError("mask selector has non-zero padding bits")
+    masked = [name for name, sel in zip(names, bits[: len(names)], strict=True) if sel]
     expected_bits = sum(template[name].numel() for name in masked)
     if expected_bits != header.mask_bits:
         raise PayloadError(
             f"payload has {header.mask_bits} mask bits, the template's masked tensors "
             f"({', '.join(masked) or 'none'}) have {expected_bits} entries"
         )
+    flat = decode_positions(section[selector_len:], header.mask_coding, header.mask_bits)
     masks: dict[str, torch.Tensor] = {}
-    offset = len(names)
+    offset = 0
     for name in masked:
-        shape = template[name].shape
-        n = template[name].numel()
-        chunk = torch.from_numpy(bits[offset : offset + n].astype(bool)).reshape(shape)
-        masks[name] = chunk
-        offset += n
+        size = template[name].numel()
+        masks[name] = torch.from_numpy(flat[offset : offset + size].copy()).reshape(
+            template[name].shape
+        )
+        offset += size
     return Mask(masks)
 
 
@@ -223,66 +284,63 @@ def decode(
     payload: bytes,
     template: Mapping[str, torch.Tensor],
     mask: Mask | None = None,
+    reference: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[dict[str, torch.Tensor], Mask]:
     """The state and mask carried by `payload`.
 
     `template` gives the names and shapes (any floating dtype; the result is float32 on CPU).
     `mask` is the one known from the first download, needed when the payload carries values
-    only; a payload with a bitmap yields its own mask. Pruned positions are exactly 0.0.
+    only; a payload with a mask yields its own. A delta payload decodes to ``reference + delta``
+    when `reference` is given, else to the delta itself. Pruned positions are exactly 0.0.
     Raises `PayloadError` for a corrupt, truncated or mismatching payload.
     """
     _check_float_tensors(template, "template")
     header = read_header(payload)
-    body_have = len(payload) - HEADER_SIZE
-    if body_have < header.body_length:
-        raise PayloadError(
-            f"payload truncated: body has {body_have} bytes, the header says {header.body_length}"
-        )
-    if body_have > header.body_length:
-        raise PayloadError(
-            f"payload has {body_have - header.body_length} trailing bytes after the "
-            f"{header.body_length}-byte body"
-        )
     body = memoryview(payload)[HEADER_SIZE:]
-    if zlib.crc32(body) != header.crc32:
-        raise PayloadError("payload body fails its CRC32 check (corrupted in transit?)")
-
     names = sorted(template)
-    bitmap_len = math.ceil((len(names) + header.mask_bits) / 8) if header.with_mask else 0
-    bpv = BYTES_PER_VALUE[header.dtype]
-    expected_body = bitmap_len + bpv * header.num_values
-    if expected_body != header.body_length:
+    sections = header.mask_bytes + header.index_bytes
+    values_len = values_size(header.codec, header.values)
+    if header.chunk != chunk_of(header.codec):
+        raise PayloadError(f"payload's chunk size {header.chunk} is not {header.codec}'s")
+    if not header.topk and header.values != header.positions:
         raise PayloadError(
-            f"payload body is {header.body_length} bytes; the header's counts "
-            f"({header.mask_bits} mask bits, {header.num_values} values) need {expected_body}"
+            f"payload sends {header.values} values for {header.positions} positions without top-k"
+        )
+    if header.values > header.positions:
+        raise PayloadError(f"payload sends {header.values} values for {header.positions} positions")
+    if sections + values_len != header.body_length:
+        raise PayloadError(
+            f"payload body is {header.body_length} bytes; the header's sections "
+            f"({header.mask_bytes} mask, {header.index_bytes} index bytes, {header.values} "
+            f"{header.codec} values) need {sections + values_len}"
         )
     if header.with_mask:
-        mask = _read_mask(bytes(body[:bitmap_len]), header, template, names)
+        mask = _read_mask(body[: header.mask_bytes], header, names, template)
     elif mask is None:
         raise PayloadError("payload carries values only and no mask is known to decode it with")
     else:
         _check_mask_fits(mask, template, "template")
-
-    expected_values = _num_values(template, mask)
-    if header.num_values != expected_values:
+    n = _num_positions(template, mask)
+    if header.positions != n:
         raise PayloadError(
-            f"payload has {header.num_values} values, the mask and template need {expected_values}"
+            f"payload has {header.positions} positions, the mask and template need {n}"
         )
-    flat = np.frombuffer(body[bitmap_len:], dtype=_NUMPY_DTYPES[header.dtype])
-    values = torch.from_numpy(flat.astype(np.float32))
-
-    state: dict[str, torch.Tensor] = {}
-    offset = 0
-    for name in names:
-        shape = template[name].shape
-        if name in mask:
-            m = mask[name]
-            n = mask.kept(name)
-            t = torch.zeros(shape, dtype=torch.float32)
-            t.masked_scatter_(m, values[offset : offset + n])
-        else:
-            n = template[name].numel()
-            t = values[offset : offset + n].reshape(shape).clone()
-        state[name] = t
-        offset += n
+    values = decode_values(body[sections:], header.codec, header.values)
+    if header.topk:
+        where = decode_positions(body[header.mask_bytes : sections], header.index_coding, n)
+        if int(where.sum()) != header.values:
+            raise PayloadError(
+                f"payload's index section marks {int(where.sum())} positions, "
+                f"it sends {header.values} values"
+            )
+        if not header.delta:
+            raise PayloadError("a top-k payload must carry an update (delta), not weights")
+        flat = torch.zeros(n, dtype=torch.float32)
+        flat[torch.from_numpy(where)] = values
+        values = flat
+    state = _unflatten(values, template, mask)
+    if header.delta and reference is not None:
+        state = {
+            name: reference[name].detach().to("cpu", torch.float32) + t for name, t in state.items()
+        }
     return state, mask

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from fl_lightning.errors import UsageError
+from fl_lightning.federated.codecs.values import Rounding, ValueCodec
 from fl_lightning.federated.faults import FaultInjection
 from fl_lightning.federated.sampling import clients_per_round
+from fl_lightning.federated.upload import UploadCodec
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,17 @@ class FederationConfig:
         eval_every: evaluate the global model on the test split every this many rounds (and
             always after the last one).
         target_acc: stop once the test accuracy reaches this value (None: run every round).
-        dtype: value type of payloads (`float16` halves the traffic).
+        dtype: value type of both directions' payloads unless `down_codec` / `up_codec` say
+            otherwise (`float16` halves the traffic).
+        down_codec: value codec of downloads (`float32`, `float16`, `int8`, `int4`; integer
+            codecs round to nearest, a float32 scale per 256 values); None: `dtype`.
+        up_codec: value codec of uploads (which carry the update, local - global); None: `dtype`.
+        up_topk: upload only this fraction (0, 1] of the positions, the largest updates, with
+            coded indices (None: all).
+        error_feedback: each client keeps what its upload compression dropped and adds it to
+            its next update.
+        up_rounding: rounding of integer upload codecs: `nearest`, or `stochastic` (unbiased,
+            from `seeds.rounding`).
         min_clients: fewest successful client updates a round needs; below it the round is
             retried with a fresh sample.
         max_retries: retries of a round that got fewer than `min_clients` updates, before the
@@ -34,10 +46,30 @@ class FederationConfig:
     eval_every: int = 1
     target_acc: float | None = None
     dtype: Literal["float32", "float16"] = "float32"
+    down_codec: ValueCodec | None = None
+    up_codec: ValueCodec | None = None
+    up_topk: float | None = None
+    error_feedback: bool = False
+    up_rounding: Rounding = "nearest"
     min_clients: int = 1
     max_retries: int = 3
     max_update_norm: float | None = None
     faults: FaultInjection = field(default_factory=FaultInjection)
+
+    @property
+    def download_codec(self) -> ValueCodec:
+        """The value codec of downloads (`down_codec`, else `dtype`)."""
+        return self.down_codec or self.dtype
+
+    @property
+    def upload(self) -> UploadCodec:
+        """How clients encode their updates."""
+        return UploadCodec(
+            codec=self.up_codec or self.dtype,
+            topk=self.up_topk,
+            error_feedback=self.error_feedback,
+            rounding=self.up_rounding,
+        )
 
     def validate(self, num_clients: int) -> None:
         """`UsageError` for any value out of range, naming the option."""
@@ -67,16 +99,19 @@ class FederationConfig:
             raise UsageError(f"federation.max_retries={self.max_retries!r} must be >= 0.")
         if self.max_update_norm is not None and not self.max_update_norm > 0:
             raise UsageError(f"federation.max_update_norm={self.max_update_norm!r} must be > 0.")
+        self.upload.validate("federation")
 
 
 @dataclass(frozen=True)
 class Seeds:
-    """One seed per source of randomness (data split, client sampling, model init, data order)."""
+    """One seed per source of randomness (data split, client sampling, model init, data order,
+    stochastic rounding of uploads)."""
 
     split: int = 0
     sampling: int = 0
     init: int = 0
     data_order: int = 0
+    rounding: int = 0
 
 
 class FederationFailed(RuntimeError):

@@ -1,8 +1,13 @@
 """`LocalEngine`: FedAvg's round loop in one process, resumable after any round.
 
-Each round: sample clients (own seed) -> encode the global model -> each client trains from the
-decoded payload with a fresh lean Trainer -> the server decodes and validates every upload ->
-masked, example-weighted FedAvg -> evaluate -> meters -> metrics.csv / W&B -> checkpoint.
+Each round: sample clients (own seed) -> encode the global model (`federation.down_codec`) ->
+each client trains from the decoded payload with a fresh lean Trainer and uploads its update
+(`federation.up_codec`, top-k, error feedback) -> the server adds every decoded update to the
+global model and validates the result -> masked, example-weighted FedAvg -> evaluate -> meters
+-> metrics.csv / W&B -> checkpoint.
+
+Error feedback residuals are each client's own state; this engine, which plays every client,
+keeps them (`residuals`) in its checkpoint, so a resumed run is identical to an uninterrupted one.
 
 The engine does not know the method: it gets an initial global state and a Mask. It keeps one
 workspace model, never one per client, so memory does not grow with the number of clients.
@@ -33,13 +38,14 @@ from fl_lightning.federated.client import (
     client_step,
     quiet_lightning,
 )
-from fl_lightning.federated.codec import decode, encode
+from fl_lightning.federated.codec import PayloadError, decode, encode, read_header
 from fl_lightning.federated.config import FederationConfig, FederationFailed, Seeds
 from fl_lightning.federated.faults import ClientJob, FaultInjector
 from fl_lightning.federated.progress import RoundProgress
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler, clients_per_round, data_order_seed
 from fl_lightning.federated.transport import ClientSetup, InProcess, Transport
+from fl_lightning.federated.upload import rounding_generator
 from fl_lightning.federated.validation import UpdateRejected, validate_update
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
@@ -130,6 +136,10 @@ class LocalEngine:
         self.round = 0
         self.history: list[dict[str, Any]] = []
         self.clients_with_mask: set[int] = set()
+        #: Error-feedback residual of each client that has uploaded (client id -> flat vector).
+        self.residuals: dict[int, torch.Tensor] = {}
+        #: Payloads counted in each direction, for bits per parameter.
+        self.messages = {"down": 0, "up": 0}
         self.stopped: str | None = None
         self.wall_seconds = 0.0
         info = data.info
@@ -141,7 +151,8 @@ class LocalEngine:
         self._setup = ClientSetup(
             num_clients=data.num_clients,
             client=client,
-            dtype=federation.dtype,
+            upload=federation.upload,
+            rounding_seed=seeds.rounding,
             sparse=len(mask) > 0,
             flops_per_example=self.flops_per_example,
             data_order=seeds.data_order,
@@ -162,6 +173,8 @@ class LocalEngine:
             "compute": self.compute.state_dict(),
             "history": self.history,
             "clients_with_mask": sorted(self.clients_with_mask),
+            "residuals": self.residuals,
+            "messages": dict(self.messages),
             "stopped": self.stopped,
             "wall_seconds": self.wall_seconds,
             "method": self.method,
@@ -183,6 +196,8 @@ class LocalEngine:
         self.compute.load_state_dict(state["compute"])
         self.history = [names.upgrade_row(row) for row in state["history"]]
         self.clients_with_mask = set(state["clients_with_mask"])
+        self.residuals = {int(k): v for k, v in state.get("residuals", {}).items()}
+        self.messages = dict(state.get("messages", {"down": 0, "up": 0}))
         self.stopped = state["stopped"]
         self.wall_seconds = float(state.get("wall_seconds", 0.0))
         if self.round > self.federation.rounds:
@@ -280,7 +295,7 @@ class LocalEngine:
         return row
 
     def _train_clients(self, r: int, sampled: list[int], bar: RoundProgress | None) -> _Outcome:
-        dtype = self.federation.dtype
+        codec = self.federation.download_codec
         sparse = len(self.mask) > 0
         payloads: dict[bool, bytes] = {}  # values only / with the bitmap, each encoded once
         jobs = []
@@ -288,7 +303,7 @@ class LocalEngine:
             first_download = sparse and cid not in self.clients_with_mask
             if first_download not in payloads:
                 payloads[first_download] = encode(
-                    self.global_state, self.mask, with_mask=first_download, dtype=dtype
+                    self.global_state, self.mask, with_mask=first_download, codec=codec
                 )
             jobs.append(ClientJob(cid, payloads[first_download], self.faults.draw()))
         results: list[ClientResult] = []
@@ -305,7 +320,12 @@ class LocalEngine:
                 if isinstance(reply, Exception):
                     raise reply
                 self.comm.add_up(len(reply.payload))
-                state, _ = decode(reply.payload, self.global_state, self.mask)
+                self.messages["up"] += 1
+                if not read_header(reply.payload).delta:
+                    raise PayloadError("upload carries weights, not an update (delta)")
+                state, _ = decode(
+                    reply.payload, self.global_state, self.mask, reference=self.global_state
+                )
                 validate_update(
                     state,
                     self.global_state,
@@ -331,8 +351,12 @@ class LocalEngine:
         return self._setup
 
     def train_here(self, r: int, job: ClientJob) -> ClientResult:
-        """`job`'s client step in this process, on the engine's one workspace model."""
-        return client_step(
+        """`job`'s client step in this process, on the engine's one workspace model.
+
+        The engine plays every client here, so it keeps each client's error-feedback residual
+        (`residuals`, in the checkpoint); the result carries none back to the server side.
+        """
+        result = client_step(
             client_id=job.client_id,
             payload=job.payload,
             fault=job.fault,
@@ -342,12 +366,19 @@ class LocalEngine:
             data=self.data,
             config=self.client,
             flops_per_example=self.flops_per_example,
-            dtype=self.federation.dtype,
+            upload=self.federation.upload,
+            residual=self.residuals.get(job.client_id),
+            generator=rounding_generator(self.seeds.rounding, r, job.client_id),
         )
+        if result.residual is not None:  # the client's own state, whatever the server does
+            self.residuals[job.client_id] = result.residual
+            result.residual = None
+        return result
 
     def sent(self, job: ClientJob) -> None:
         """Count `job`'s download as sent; from now on its client knows the mask."""
         self.comm.add_down(len(job.payload))
+        self.messages["down"] += 1
         self.clients_with_mask.add(job.client_id)
 
     def mask_lost(self, client_id: int) -> None:
@@ -393,6 +424,16 @@ class LocalEngine:
         """Kept fraction of the prunable weights (1.0 for a dense run)."""
         return self.mask.density
 
+    def bits_per_param(self, direction: str) -> float | None:
+        """Mean bits per parameter of the dense model in one payload of `direction` (`down`,
+        `up`): ``8 * bytes / (payloads * parameters)``; None before the first payload."""
+        count = self.messages[direction]
+        if not count:
+            return None
+        nbytes = self.comm.down_bytes if direction == "down" else self.comm.up_bytes
+        params = sum(t.numel() for t in self.global_state.values())
+        return 8 * nbytes / (count * params)
+
     def summary(self) -> dict[str, Any]:
         """The run's totals and history, as written to summary.json."""
         accs = [row[names.TEST_ACC] for row in self.history if row[names.TEST_ACC] is not None]
@@ -420,6 +461,10 @@ class LocalEngine:
             "client_seconds": self.compute.client_seconds,
             "wall_seconds": self.wall_seconds,
             "density": self.density,
+            "down_codec": self.federation.download_codec,
+            "upload": asdict(self.federation.upload),
+            "down_bits_per_param": self.bits_per_param("down"),
+            "up_bits_per_param": self.bits_per_param("up"),
             "flops_per_example": self.flops_per_example,
             "clients_per_round": self.k,
             "client": asdict(self.client),

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import torch
 
 from fl_lightning.errors import UsageError, check_range
-from fl_lightning.federated.codec import decode, encode
+from fl_lightning.federated.codec import encode_flat, read_header
 from fl_lightning.pruning.mask import Mask
 
 FaultKind = Literal["raise", "empty", "corrupt", "nan"]
@@ -101,18 +101,18 @@ def faulty_upload(
     fault: str | None,
     template: dict[str, torch.Tensor],
     mask: Mask,
-    dtype: Literal["float32", "float16"],
 ) -> bytes:
     """`payload` as an injected upload fault (`empty`, `corrupt`, `nan`) delivers it.
 
-    `template` gives names and shapes for the `nan` fault; other faults leave `payload` as is.
+    `template` gives names and shapes for the `nan` fault (an update of NaNs, float32 since
+    integer codecs cannot carry them); other faults leave `payload` as is.
     """
     if fault == "empty":
         return b""
     if fault == "corrupt":
         return FaultInjector.corrupt(payload)
     if fault == "nan":
-        state, _ = decode(payload, template, mask)
-        poisoned = {k: torch.full_like(v, float("nan")) for k, v in state.items()}
-        return encode(poisoned, mask, with_mask=False, dtype=dtype)
+        header = read_header(payload)
+        poisoned = torch.full((header.positions,), float("nan"))
+        return encode_flat(poisoned, template, mask, with_mask=False, delta=header.delta)[0]
     return payload

@@ -7,8 +7,9 @@
 - `train`: rebuilds the client's data and workspace model from the task (cached per process),
   decodes the download's mask (remembering the mask of a first download in the node's Context),
   runs `client.client_step` -- the very step the local engine runs -- with the task's torch
-  thread count, and replies with the upload's bytes and its measurements. An exception becomes
-  Flower's error reply.
+  thread count, and replies with the upload's bytes and its measurements. The node's
+  error-feedback residual lives in its Context state between rounds and is never sent. An
+  exception becomes Flower's error reply.
 - `evaluate`: accuracy and loss of the downloaded model on the client's own training share.
 
 The deployment ServerApp lives in `fl_lightning.commands.flower_server` (it builds the run).
@@ -34,11 +35,14 @@ from fl_lightning.federated.flower_messages import (
     MaskUnknown,
     result_content,
 )
+from fl_lightning.federated.upload import rounding_generator
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
 
 #: Key of the node's mask in its Context state (kept between rounds of one run).
 MASK_STATE = "fl-lightning-mask"
+#: Key of the node's error-feedback residual in its Context state.
+RESIDUAL_STATE = "fl-lightning-residual"
 #: Optional node-config key: where this node finds the dataset files (overrides data.root).
 DATA_ROOT = "data-root"
 
@@ -112,6 +116,17 @@ def _open_task(message: Message, context: Context) -> tuple[ClientTask, Classifi
     return task, model, known
 
 
+def _residual(context: Context) -> torch.Tensor | None:
+    record = context.state.array_records.get(RESIDUAL_STATE)
+    if record is None:
+        return None
+    return torch.from_numpy(record["residual"].numpy().astype(np.float32).copy())
+
+
+def _remember_residual(context: Context, residual: torch.Tensor) -> None:
+    context.state[RESIDUAL_STATE] = ArrayRecord({"residual": Array(residual.numpy())})
+
+
 @client_app.query()
 def query(message: Message, context: Context) -> Message:
     """Reply with this node's partition id and partition count."""
@@ -142,8 +157,13 @@ def train(message: Message, context: Context) -> Message:
         data=_data_for(task, context),
         config=task.client,
         flops_per_example=task.flops_per_example,
-        dtype=task.dtype,
+        upload=task.upload,
+        residual=_residual(context),
+        generator=rounding_generator(task.rounding_seed, task.round, task.client_id),
     )
+    if result.residual is not None:  # saved by Flower with the Context when this app returns
+        _remember_residual(context, result.residual)
+        result.residual = None  # the node's own state: it is not sent
     return Message(result_content(result), reply_to=message)
 
 

@@ -3,9 +3,10 @@
 A task (message type `train` or `evaluate`) carries::
 
     "payload": ArrayRecord {"payload": uint8 array}   the codec's bytes, unchanged
-    "config":  ConfigRecord  round, client-id, data-seed, fault, dtype, sparse,
-               flops-per-example, threads, and three JSON texts: client (ClientConfig), data
-               (FederatedDataModule arguments), model (Classifier arguments)
+    "config":  ConfigRecord  round, client-id, data-seed, fault, rounding-seed, sparse,
+               flops-per-example, threads, and four JSON texts: upload (UploadCodec), client
+               (ClientConfig), data (FederatedDataModule arguments), model (Classifier
+               arguments)
 
 A `train` reply carries the upload the same way plus a MetricRecord "metrics" (num-examples,
 train-loss, flops, seconds); an `evaluate` reply carries "metrics" (num-examples, eval-acc,
@@ -20,12 +21,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 from fl_lightning.federated.client import ClientConfig, ClientResult
+from fl_lightning.federated.upload import UploadCodec
 
 PAYLOAD = "payload"
 CONFIG = "config"
@@ -69,7 +71,8 @@ class ClientTask:
         payload: the encoded global model (with the mask on a first download).
         data_seed: the client's data-order seed for this round (`sampling.data_order_seed`).
         fault: the fault to inject (`raise`, `empty`, `corrupt`, `nan`) or "" for none.
-        dtype: value type of the upload.
+        upload: how the client encodes its update (codec, top-k, error feedback, rounding).
+        rounding_seed: the seed of the upload's stochastic rounding (`seeds.rounding`).
         sparse: whether the run has a mask (a dense run's clients never need one).
         flops_per_example: training FLOPs of one example through the masked model.
         client: local training settings.
@@ -83,7 +86,8 @@ class ClientTask:
     payload: bytes
     data_seed: int
     fault: str
-    dtype: Literal["float32", "float16"]
+    upload: UploadCodec
+    rounding_seed: int
     sparse: bool
     flops_per_example: float
     client: ClientConfig
@@ -103,7 +107,8 @@ class ClientTask:
                 "client-id": self.client_id,
                 "data-seed": self.data_seed,
                 "fault": self.fault,
-                "dtype": self.dtype,
+                "upload": _dumps(asdict(self.upload)),
+                "rounding-seed": self.rounding_seed,
                 "sparse": self.sparse,
                 "flops-per-example": float(self.flops_per_example),
                 "client": _dumps(asdict(self.client)),
@@ -117,16 +122,16 @@ class ClientTask:
     @classmethod
     def from_content(cls, content: RecordDict) -> ClientTask:
         config = content.config_records[CONFIG]
-        dtype = str(config["dtype"])
-        if dtype not in ("float32", "float16"):
-            raise ValueError(f"task dtype {dtype!r} is not float32 or float16")
+        upload = UploadCodec(**json.loads(str(config["upload"])))
+        upload.validate("task upload")
         return cls(
             round=int(config["round"]),  # type: ignore[arg-type]
             client_id=int(config["client-id"]),  # type: ignore[arg-type]
             payload=payload_bytes(content),
             data_seed=int(config["data-seed"]),  # type: ignore[arg-type]
             fault=str(config["fault"]),
-            dtype=dtype,  # type: ignore[arg-type]
+            upload=upload,
+            rounding_seed=int(config["rounding-seed"]),  # type: ignore[arg-type]
             sparse=bool(config["sparse"]),
             flops_per_example=float(config["flops-per-example"]),  # type: ignore[arg-type]
             client=ClientConfig(**json.loads(str(config["client"]))),

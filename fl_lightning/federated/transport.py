@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from fl_lightning.federated.client import ClientConfig, ClientResult
 from fl_lightning.federated.faults import ClientJob
+from fl_lightning.federated.upload import UploadCodec
 
 T = TypeVar("T")
 
@@ -34,7 +35,9 @@ class ClientSetup:
     Args:
         num_clients: clients in the federation (one SuperNode each on Flower).
         client: local training settings.
-        dtype: value type of the uploads.
+        upload: how clients encode their updates (codec, top-k, error feedback, rounding).
+        rounding_seed: the seed of the uploads' stochastic rounding (`seeds.rounding`;
+            `upload.rounding_generator` derives each client's and round's generator).
         sparse: whether the run has a mask (a dense run's clients never need one).
         flops_per_example: training FLOPs of one example through the masked model.
         data_order: the data-order seed (`sampling.data_order_seed` derives each client's).
@@ -44,7 +47,8 @@ class ClientSetup:
 
     num_clients: int
     client: ClientConfig
-    dtype: Literal["float32", "float16"]
+    upload: UploadCodec
+    rounding_seed: int
     sparse: bool
     flops_per_example: float
     data_order: int

@@ -1,10 +1,11 @@
-"""The wire format: sizes worked by hand, exact round trips, and refusal of bad payloads."""
+"""The wire format: sizes by hand, golden bytes, exact round trips, refusal of bad payloads."""
 
 from __future__ import annotations
 
 import struct
 import zlib
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from fl_lightning.federated.codec import (
     PayloadError,
     decode,
     encode,
+    encode_flat,
     payload_size,
     read_header,
 )
@@ -22,7 +24,10 @@ from fl_lightning.pruning.mask import Mask
 
 
 def tiny_state() -> tuple[dict[str, torch.Tensor], Mask]:
-    """A 2x3 masked weight with 4 kept entries and a dense bias of 2: 6 values sent."""
+    """A 2x3 masked weight with 4 kept entries and a dense bias of 2: 6 values sent.
+
+    Positions in payload order (sorted keys: bias first): 0.5, -0.25, 1.5, 3.25, 4.0, -6.0.
+    """
     state = {
         "layer.weight": torch.tensor([[1.5, -2.0, 3.25], [4.0, 5.5, -6.0]]),
         "layer.bias": torch.tensor([0.5, -0.25]),
@@ -32,44 +37,133 @@ def tiny_state() -> tuple[dict[str, torch.Tensor], Mask]:
 
 
 def test_header_size_is_fixed() -> None:
-    assert HEADER_SIZE == 4 + 1 + 1 + 1 + 1 + 8 + 8 + 4 + 8 == 36
+    # magic, version, codec, flags, mask coding, index coding, reserved, chunk, mask bits,
+    # positions, values, mask bytes, index bytes, body bytes, CRC32
+    assert HEADER_SIZE == 4 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 8 + 8 + 8 + 4 + 4 + 8 + 4 == 56
 
 
 @pytest.mark.parametrize(
-    ("with_mask", "dtype", "expected"),
+    ("with_mask", "codec", "expected"),
     [
-        (False, "float32", 36 + 6 * 4),
-        (False, "float16", 36 + 6 * 2),
-        # bitmap: 2 selector bits (one per key) + 6 mask bits = 8 bits = 1 byte
-        (True, "float32", 36 + 1 + 6 * 4),
-        (True, "float16", 36 + 1 + 6 * 2),
+        (False, "float32", 56 + 6 * 4),
+        (False, "float16", 56 + 6 * 2),
+        (False, "int8", 56 + 4 + 6),  # one float32 scale (6 values < 256) + 6 bytes
+        (False, "int4", 56 + 4 + 3),  # one scale + 6 nibbles
+        # mask: 1 selector byte (2 keys) + a 1-byte bitmap of the 6 mask bits
+        (True, "float32", 56 + 2 + 6 * 4),
+        (True, "float16", 56 + 2 + 6 * 2),
+        (True, "int8", 56 + 2 + 4 + 6),
+        (True, "int4", 56 + 2 + 4 + 3),
     ],
 )
-def test_size_worked_by_hand(with_mask: bool, dtype: str, expected: int) -> None:
+def test_size_worked_by_hand(with_mask: bool, codec: str, expected: int) -> None:
     state, mask = tiny_state()
-    payload = encode(state, mask, with_mask=with_mask, dtype=dtype)  # type: ignore[arg-type]
+    payload = encode(state, mask, with_mask=with_mask, codec=codec)  # type: ignore[arg-type]
     assert len(payload) == expected
-    assert payload_size(state, mask, with_mask=with_mask, dtype=dtype) == expected  # type: ignore[arg-type]
+    assert payload_size(state, mask, with_mask=with_mask, codec=codec) == expected  # type: ignore[arg-type]
 
 
-def test_bitmap_spills_into_a_second_byte() -> None:
-    state, _ = tiny_state()
-    full = Mask.ones_like({"layer.weight": state["layer.weight"]})
-    state["other.weight"] = torch.ones(3, 1)
-    both = Mask({**full.state_dict(), "other.weight": torch.tensor([[True], [False], [True]])})
-    # 3 selector bits + 6 + 3 mask bits = 12 bits -> 2 bytes; values 6 + 2 (bias) + 2 kept = 10
-    assert len(encode(state, both, with_mask=True)) == 36 + 2 + 10 * 4
-    assert payload_size(state, both, with_mask=True) == 36 + 2 + 10 * 4
+def test_selector_spills_into_a_second_byte() -> None:
+    state = {f"k{i}": torch.ones(1) for i in range(9)}
+    # 9 keys -> 2 selector bytes, an empty mask -> a 0-byte bitmap; 9 float32 values
+    assert len(encode(state, Mask({}), with_mask=True)) == 56 + 2 + 0 + 9 * 4
+
+
+def _golden_header(
+    codec: int, flags: int, mask_coding: int, index_coding: int, chunk: int,
+    mask_bits: int, positions: int, values: int, mask_bytes: int, index_bytes: int, body: bytes,
+) -> bytes:  # fmt: skip
+    """The header written field by field with literal widths (not the module's format)."""
+    head = (
+        b"FLL1"
+        + bytes([2, codec, flags, mask_coding, index_coding, 0])
+        + chunk.to_bytes(2, "little")
+        + mask_bits.to_bytes(8, "little")
+        + positions.to_bytes(8, "little")
+        + values.to_bytes(8, "little")
+        + mask_bytes.to_bytes(4, "little")
+        + index_bytes.to_bytes(4, "little")
+        + len(body).to_bytes(8, "little")
+    )
+    return head + zlib.crc32(head + body).to_bytes(4, "little")
+
+
+VALUES_F32 = struct.pack("<6f", 0.5, -0.25, 1.5, 3.25, 4.0, -6.0)
+VALUES_F16 = np.array([0.5, -0.25, 1.5, 3.25, 4.0, -6.0], dtype="<f2").tobytes()
+# int8: scale 6/127 (float32 bytes 06 83 41 3d); levels rint(x / scale) = 11 -5 32 69 85 -127
+VALUES_I8 = bytes.fromhex("0683413d") + struct.pack("<6b", 11, -5, 32, 69, 85, -127)
+# int4: scale 6/7 (b7 6d 5b 3f); levels 1 0 2 4 5 -7 -> nibbles 1 0 | 2 4 | 5 9 (low first)
+VALUES_I4 = bytes.fromhex("b76d5b3f") + bytes([0x01, 0x42, 0x95])
+# selector: keys sorted (layer.bias, layer.weight): only the second masked -> 0b10;
+# mask bits row-major 1 0 1 1 0 1 -> bits 0, 2, 3, 5 -> 0x2d
+MASK_SECTION = bytes([0x02, 0x2D])
+
+
+def test_golden_bytes_values_only_float32() -> None:
+    state, mask = tiny_state()
+    expected = _golden_header(1, 0x00, 0, 0, 0, 0, 6, 6, 0, 0, VALUES_F32) + VALUES_F32
+    assert encode(state, mask, with_mask=False) == expected
+
+
+def test_golden_bytes_first_download_float16() -> None:
+    state, mask = tiny_state()
+    body = MASK_SECTION + VALUES_F16
+    expected = _golden_header(2, 0x01, 1, 0, 0, 6, 6, 6, 2, 0, body) + body
+    assert encode(state, mask, with_mask=True, codec="float16") == expected
+
+
+def test_golden_bytes_int8_delta() -> None:
+    state, mask = tiny_state()
+    flat = torch.tensor([0.5, -0.25, 1.5, 3.25, 4.0, -6.0])
+    payload, _ = encode_flat(flat, state, mask, with_mask=False, codec="int8", delta=True)
+    expected = _golden_header(3, 0x02, 0, 0, 256, 0, 6, 6, 0, 0, VALUES_I8) + VALUES_I8
+    assert payload == expected
+
+
+def test_golden_bytes_int4_first_download() -> None:
+    state, mask = tiny_state()
+    body = MASK_SECTION + VALUES_I4
+    expected = _golden_header(4, 0x01, 1, 0, 256, 6, 6, 6, 2, 0, body) + body
+    assert encode(state, mask, with_mask=True, codec="int4") == expected
+
+
+def test_golden_bytes_topk_delta() -> None:
+    state, mask = tiny_state()
+    flat = torch.tensor([0.5, -0.25, 1.5, 3.25, 4.0, -6.0])
+    payload, sent = encode_flat(flat, state, mask, with_mask=False, delta=True, topk=0.5)
+    # ceil(0.5 * 6) = 3 largest magnitudes: positions 3, 4, 5 -> bitmap 0b111000 = 0x38
+    values = struct.pack("<3f", 3.25, 4.0, -6.0)
+    body = bytes([0x38]) + values
+    assert payload == _golden_header(1, 0x06, 0, 1, 0, 0, 6, 3, 0, 1, body) + body
+    assert sent.tolist() == [0.0, 0.0, 0.0, 3.25, 4.0, -6.0]
+
+
+def test_golden_bytes_rice_mask() -> None:
+    """A 1-in-1024 mask is cheaper as Rice-coded gaps (20 bytes) than as a bitmap (128)."""
+    state = {"w": torch.zeros(1024)}
+    keep = torch.zeros(1024, dtype=torch.bool)
+    keep[10] = True
+    payload = encode(state, Mask({"w": keep}), with_mask=True)
+    # one gap of 10: b = 2, 3 and 4 all take 5 bits; the smallest b wins: quotient 2 in unary
+    # "110" (packed low bit first: 0b011), remainder 10 & 3 = 2 as bits 0, 1 (0b10)
+    rice = struct.pack("<BBQQ", 2, 1, 1, 3) + bytes([0b011]) + bytes([0b10])
+    body = bytes([0x01]) + rice + struct.pack("<f", 0.0)
+    assert payload == _golden_header(1, 0x01, 2, 0, 0, 1024, 1, 1, 1 + len(rice), 0, body) + body
+    _, got = decode(payload, state)
+    assert got == Mask({"w": keep})
 
 
 def test_header_fields() -> None:
     state, mask = tiny_state()
-    header = read_header(encode(state, mask, with_mask=True, dtype="float16"))
-    assert header.dtype == "float16"
-    assert header.with_mask
-    assert header.mask_bits == 6
-    assert header.num_values == 6
-    assert header.body_length == 1 + 12
+    header = read_header(encode(state, mask, with_mask=True, codec="int4"))
+    assert (header.codec, header.with_mask, header.delta, header.topk) == (
+        "int4",
+        True,
+        False,
+        False,
+    )
+    assert (header.mask_bits, header.positions, header.values, header.chunk) == (6, 6, 6, 256)
+    assert (header.mask_bytes, header.index_bytes, header.body_length) == (2, 0, 2 + 7)
 
 
 def test_round_trip_exact_in_float32_with_mask() -> None:
@@ -92,6 +186,18 @@ def test_values_only_payload_uses_known_mask() -> None:
     assert decoded["layer.weight"][1, 2].item() == -6.0
 
 
+def test_delta_is_added_to_the_reference() -> None:
+    state, mask = tiny_state()
+    flat = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    payload, _ = encode_flat(flat, state, mask, with_mask=False, delta=True)
+    reference = {k: v * mask[k] if k in mask else v for k, v in state.items()}
+    decoded, _ = decode(payload, state, mask, reference=reference)
+    assert decoded["layer.bias"].tolist() == [1.5, 1.75]
+    assert decoded["layer.weight"].tolist() == [[4.5, 0.0, 7.25], [9.0, 0.0, 0.0]]
+    raw, _ = decode(payload, state, mask)  # no reference: the update itself
+    assert raw["layer.weight"].tolist() == [[3.0, 0.0, 4.0], [5.0, 0.0, 6.0]]
+
+
 def test_round_trip_classifier_float16_within_precision() -> None:
     torch.manual_seed(0)
     model = Classifier(model="mlp")
@@ -99,8 +205,9 @@ def test_round_trip_classifier_float16_within_precision() -> None:
     mask = Mask(
         {n: torch.rand_like(state[n]) > 0.7 for n in ("encoder.fc1.weight", "encoder.fc2.weight")}
     )
-    payload = encode(state, mask, with_mask=True, dtype="float16")
-    assert len(payload) == payload_size(state, mask, with_mask=True, dtype="float16")
+    payload = encode(state, mask, with_mask=True, codec="float16")
+    assert read_header(payload).mask_coding == "rice"  # density 0.3: gaps beat the bitmap
+    assert len(payload) == payload_size(state, mask, with_mask=True, codec="float16")
     decoded, got_mask = decode(payload, state)
     assert got_mask == mask
     for name, t in state.items():
@@ -113,20 +220,33 @@ def test_round_trip_classifier_float16_within_precision() -> None:
         assert torch.equal(decoded32[name], t * mask[name] if name in mask else t)
 
 
+def test_mask_from_reverse_ordered_keys_round_trips() -> None:
+    state = {"a.weight": torch.ones(2, 2), "b.weight": torch.ones(3)}
+    reverse = Mask(
+        {
+            "b.weight": torch.tensor([True, False, False]),
+            "a.weight": torch.tensor([[False, True], [True, True]]),
+        }
+    )
+    _, got = decode(encode(state, reverse, with_mask=True), state)
+    assert got == reverse
+
+
 def test_empty_mask_is_dense() -> None:
     state, _ = tiny_state()
-    empty = Mask({})
-    payload = encode(state, empty, with_mask=True)
-    assert len(payload) == 36 + 1 + 8 * 4
+    payload = encode(state, Mask({}), with_mask=True)
+    assert len(payload) == 56 + 1 + 8 * 4  # selector byte, no mask bits, 8 values
     decoded, got_mask = decode(payload, state)
     assert len(got_mask) == 0
     assert torch.equal(decoded["layer.weight"], state["layer.weight"])
 
 
-def test_flipped_body_byte_is_refused() -> None:
+@pytest.mark.parametrize("offset", [5, 6, 7, 8, 10, 12, 20, 28, 36, 40, HEADER_SIZE + 5])
+def test_flipped_header_or_body_byte_is_refused_by_the_crc(offset: int) -> None:
+    """Codec (5), flags (6), codings (7, 8), chunk (10), counts (12-40) and body: all covered."""
     state, mask = tiny_state()
     payload = bytearray(encode(state, mask, with_mask=True))
-    payload[HEADER_SIZE + 5] ^= 0x01
+    payload[offset] ^= 0x01
     with pytest.raises(PayloadError, match="CRC32"):
         decode(bytes(payload), state)
 
@@ -141,25 +261,39 @@ def test_truncated_payload_is_refused(cut: int) -> None:
 
 def test_trailing_bytes_are_refused() -> None:
     state, mask = tiny_state()
-    with pytest.raises(PayloadError, match="trailing"):
+    with pytest.raises(PayloadError, match="1 trailing bytes"):
         decode(encode(state, mask, with_mask=True) + b"\0", state)
 
 
-def _rewrite_header(payload: bytes, **changes: object) -> bytes:
+NAMES = [
+    "magic", "version", "codec", "flags", "mask_coding", "index_coding", "reserved", "chunk",
+    "mask_bits", "positions", "values", "mask_bytes", "index_bytes", "length", "crc",
+]  # fmt: skip
+
+
+def _rewrite_header(payload: bytes, body: bytes | None = None, **changes: object) -> bytes:
+    """The payload with header fields changed and the CRC recomputed (so later checks run)."""
     fields = list(struct.unpack_from(HEADER_FORMAT, payload))
-    names = ["magic", "version", "dtype", "flags", "reserved", "bits", "values", "crc", "length"]
+    body = payload[HEADER_SIZE:] if body is None else body
+    fields[NAMES.index("length")] = len(body)
     for key, value in changes.items():
-        fields[names.index(key)] = value
-    return struct.pack(HEADER_FORMAT, *fields) + payload[HEADER_SIZE:]
+        fields[NAMES.index(key)] = value
+    head = struct.pack(HEADER_FORMAT, *fields)[:-4]
+    return head + struct.pack("<I", zlib.crc32(head + body)) + body
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"magic": b"NOPE"}, "magic"),
-        ({"version": 7}, "version"),
-        ({"dtype": 9}, "dtype"),
-        ({"flags": 0x80}, "flags"),
+        ({"version": 7}, "format version 7 is not supported"),
+        ({"codec": 9}, "unknown value codec code 9"),
+        ({"flags": 0x80}, "unknown payload flags 0x80"),
+        ({"reserved": 1}, "reserved header byte is 1"),
+        ({"mask_coding": 3}, "unknown mask coding code 3"),
+        ({"mask_coding": 0}, "mask flag and mask coding disagree"),
+        ({"index_coding": 1}, "top-k flag and index coding disagree"),
+        ({"chunk": 256}, "chunk size 256 is not float32's"),
     ],
 )
 def test_bad_header_is_refused(changes: dict[str, object], message: str) -> None:
@@ -168,19 +302,66 @@ def test_bad_header_is_refused(changes: dict[str, object], message: str) -> None
         decode(_rewrite_header(encode(state, mask, with_mask=True), **changes), state)
 
 
+def test_old_format_version_is_refused_with_a_clear_message() -> None:
+    """A version-1 payload (36-byte header, CRC over the body only) is named as such."""
+    body = struct.pack("<2f", 1.0, 2.0)
+    old = struct.pack("<4sBBBBQQIQ", b"FLL1", 1, 1, 0, 0, 0, 2, zlib.crc32(body), len(body))
+    old += body + bytes(HEADER_SIZE)  # long enough for the new header
+    with pytest.raises(PayloadError, match=r"version 1 \(an older fl_lightning's.*version 2"):
+        read_header(old)
+
+
 def test_value_count_must_match_mask() -> None:
     state, mask = tiny_state()
     other = Mask({"layer.weight": torch.ones(2, 3, dtype=torch.bool)})
     payload = encode(state, mask, with_mask=False)
-    with pytest.raises(PayloadError, match="values"):
+    with pytest.raises(PayloadError, match="payload has 6 positions, the mask and template need 8"):
         decode(payload, state, other)
 
 
 def test_header_counts_must_match_body() -> None:
+    """Counts that claim fewer values than the body holds, with a valid CRC."""
     state, mask = tiny_state()
     payload = encode(state, mask, with_mask=False)
-    with pytest.raises(PayloadError, match="need"):
-        decode(_rewrite_header(payload, values=5), state, mask)
+    rewritten = _rewrite_header(payload, values=5, positions=5)
+    with pytest.raises(PayloadError, match=r"body is 24 bytes.*5 float32 values\) need 20"):
+        decode(rewritten, state, mask)
+
+
+def test_values_without_topk_must_cover_every_position() -> None:
+    state, mask = tiny_state()
+    rewritten = _rewrite_header(encode(state, mask, with_mask=False), values=5)
+    with pytest.raises(PayloadError, match="sends 5 values for 6 positions without top-k"):
+        decode(rewritten, state, mask)
+
+
+def test_topk_index_must_match_value_count() -> None:
+    state, mask = tiny_state()
+    flat = torch.arange(6, dtype=torch.float32)
+    payload, _ = encode_flat(flat, state, mask, with_mask=False, delta=True, topk=0.5)
+    body = bytes([0x30]) + payload[HEADER_SIZE + 1 :]  # 2 positions marked, 3 values sent
+    with pytest.raises(PayloadError, match="index section marks 2 positions, it sends 3"):
+        decode(_rewrite_header(payload, body=body), state, mask)
+
+
+def test_topk_payload_must_be_a_delta() -> None:
+    state, mask = tiny_state()
+    payload, _ = encode_flat(torch.ones(6), state, mask, with_mask=False, delta=True, topk=0.5)
+    with pytest.raises(PayloadError, match="must carry an update"):
+        decode(_rewrite_header(payload, flags=0x04), state, mask)
+
+
+def test_mask_padding_bits_must_be_zero() -> None:
+    state, mask = tiny_state()
+    payload = encode(state, mask, with_mask=True)
+    body = bytearray(payload[HEADER_SIZE:])
+    body[1] |= 0x40  # bit 6 of the 6-bit bitmap's byte is padding
+    with pytest.raises(PayloadError, match="bitmap has non-zero padding bits"):
+        decode(_rewrite_header(payload, body=bytes(body)), state)
+    body = bytearray(payload[HEADER_SIZE:])
+    body[0] |= 0x04  # selector bit 2 of 2 keys is padding
+    with pytest.raises(PayloadError, match="selector has non-zero padding bits"):
+        decode(_rewrite_header(payload, body=bytes(body)), state)
 
 
 def test_values_only_without_known_mask_is_refused() -> None:
@@ -193,7 +374,7 @@ def test_mask_bits_must_match_template() -> None:
     state, mask = tiny_state()
     payload = encode(state, mask, with_mask=True)
     bigger = {"layer.weight": torch.zeros(2, 4), "layer.bias": torch.zeros(2)}
-    with pytest.raises(PayloadError, match="mask bits"):
+    with pytest.raises(PayloadError, match=r"payload has 6 mask bits.*have 8 entries"):
         decode(payload, bigger)
 
 
@@ -202,6 +383,20 @@ def test_non_float_tensors_are_refused() -> None:
     state["bn.num_batches_tracked"] = torch.tensor(3)
     with pytest.raises(ValueError, match="floating-point"):
         encode(state, mask, with_mask=True)
+    with pytest.raises(ValueError, match="floating-point"):
+        decode(encode(tiny_state()[0], mask, with_mask=True), state)
+
+
+def test_arguments_are_checked() -> None:
+    state, mask = tiny_state()
+    with pytest.raises(ValueError, match="codec='int2' is not known"):
+        encode(state, mask, with_mask=True, codec="int2")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="codec='int2' is not known"):
+        payload_size(state, mask, with_mask=True, codec="int2")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="5 values given, the template and mask have 6"):
+        encode_flat(torch.ones(5), state, mask, with_mask=False)
+    with pytest.raises(ValueError, match=r"top-k fraction 0 must be in \(0, 1\]"):
+        encode_flat(torch.ones(6), state, mask, with_mask=False, delta=True, topk=0)
 
 
 def test_mask_must_fit_state() -> None:
@@ -210,9 +405,7 @@ def test_mask_must_fit_state() -> None:
         encode(state, Mask({"layer.weight": torch.ones(3, 2, dtype=torch.bool)}), with_mask=True)
     with pytest.raises(ValueError, match="does not have"):
         encode(state, Mask({"nope.weight": torch.ones(1, dtype=torch.bool)}), with_mask=True)
-
-
-def test_crc_is_of_the_body() -> None:
-    state, mask = tiny_state()
-    payload = encode(state, mask, with_mask=True)
-    assert read_header(payload).crc32 == zlib.crc32(payload[HEADER_SIZE:])
+    with pytest.raises(ValueError, match="shape"):
+        payload_size(
+            state, Mask({"layer.weight": torch.ones(3, 2, dtype=torch.bool)}), with_mask=False
+        )

@@ -24,6 +24,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import pytest
 import torch
 from flwr.app import Context, Error, Message, RecordDict
@@ -40,7 +41,7 @@ from fl_lightning.federated.codec import encode, payload_size
 from fl_lightning.federated.engine import FederationConfig, LocalEngine, Seeds
 from fl_lightning.federated.faults import FaultInjection, FaultInjector
 from fl_lightning.federated.flower import FlowerGrid
-from fl_lightning.federated.flower_apps import client_app
+from fl_lightning.federated.flower_apps import RESIDUAL_STATE, client_app
 from fl_lightning.federated.flower_messages import (
     ClientTask,
     MaskUnknown,
@@ -51,6 +52,7 @@ from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.metric_names import WALL_CLOCK_FIELDS
 from fl_lightning.federated.sampling import ClientSampler
 from fl_lightning.federated.transport import Transport
+from fl_lightning.federated.upload import UploadCodec, rounding_generator
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.magnitude import magnitude_prune, prunable_names
 from fl_lightning.pruning.mask import Mask
@@ -213,7 +215,7 @@ def test_flower_engine_over_grid_matches_local_engine(tiny_fashion_root: Path) -
     for ours, theirs in zip(flower_rows, local_rows, strict=True):
         assert ours["test/acc"] == pytest.approx(theirs["test/acc"], abs=0.005)
     # first downloads carry the mask: round 1 sends two of them
-    with_mask = payload_size(local.global_state, local.mask, with_mask=True, dtype="float32")
+    with_mask = payload_size(local.global_state, local.mask, with_mask=True, codec="float32")
     assert flower_rows[0]["comm/down_bytes"] == 2 * with_mask
 
 
@@ -237,8 +239,8 @@ def test_client_raising_inside_flower_is_a_failed_client(tiny_fashion_root: Path
     assert up == [row["comm/up_bytes"] for row in local.history]
     extra = flower.comm.down_bytes - local.comm.down_bytes
     state, mask = local.global_state, local.mask
-    bitmap = payload_size(state, mask, with_mask=True, dtype="float32") - payload_size(
-        state, mask, with_mask=False, dtype="float32"
+    bitmap = payload_size(state, mask, with_mask=True, codec="float32") - payload_size(
+        state, mask, with_mask=False, codec="float32"
     )
     assert extra >= 0 and extra % bitmap == 0
 
@@ -256,7 +258,8 @@ def _task(root: Path, payload: bytes, *, fault: str = "") -> ClientTask:
         payload=payload,
         data_seed=11,
         fault=fault,
-        dtype="float32",
+        upload=UploadCodec(),
+        rounding_seed=0,
         sparse=True,
         flops_per_example=10.0,
         client=ClientConfig(batch_size=16),
@@ -288,7 +291,8 @@ def test_task_and_result_survive_the_message_round_trip() -> None:
         payload=b"\x00\x01\xffodd",
         data_seed=5,
         fault="nan",
-        dtype="float16",
+        upload=UploadCodec(codec="int4", topk=0.1, error_feedback=True, rounding="stochastic"),
+        rounding_seed=3,
         sparse=False,
         flops_per_example=1.5,
         client=ClientConfig(local_epochs=2, batch_size=8, timeout=None),
@@ -656,7 +660,42 @@ def test_deployment_on_loopback(
     state = torch.load(out / "model.pt", weights_only=False)
     mask = Mask(state["mask"])
     template = state["state_dict"]
-    down = [payload_size(template, mask, with_mask=w, dtype="float32") for w in (True, False)]
-    up = payload_size(template, mask, with_mask=False, dtype="float32")
+    down = [payload_size(template, mask, with_mask=w, codec="float32") for w in (True, False)]
+    up = payload_size(template, mask, with_mask=False, codec="float32")
     assert [int(row["comm/down_bytes"]) for row in rows] == [2 * down[0], 2 * down[1]]
     assert [int(row["comm/up_bytes"]) for row in rows] == [2 * up, 2 * up]
+
+
+def test_client_app_keeps_its_error_feedback_residual_in_the_context(
+    tiny_fashion_root: Path,
+) -> None:
+    """The node's residual is its own state (never sent), equal to the local engine's client's."""
+    torch.manual_seed(0)
+    model = Classifier(model="mlp", lr=0.05)
+    mask = magnitude_prune(model, 0.8, names=prunable_names(model))
+    state = {
+        k: v.clone() * mask[k] if k in mask else v.clone() for k, v in model.state_dict().items()
+    }
+    first = encode(state, mask, with_mask=True)
+    upload = UploadCodec(codec="int4", topk=0.1, error_feedback=True, rounding="stochastic")
+    task = dataclasses.replace(_task(tiny_fashion_root, first), upload=upload, rounding_seed=3)
+    data = FederatedDataModule(**json.loads(task.data))
+    data.setup()
+    expected = run_client_update(
+        client_id=2,
+        payload=first,
+        model=model,
+        mask=Mask({}),
+        num_examples=data.num_examples(2),
+        dataloader=data.client_dataloader(2, seed=11, batch_size=16),
+        config=task.client,
+        flops_per_example=10.0,
+        upload=upload,
+        generator=rounding_generator(3, 1, 2),
+    )
+    context = _context()
+    reply = client_app(_message(task), context)
+    assert result_from_content(reply.content, 2).payload == expected.payload
+    assert expected.residual is not None and bool(expected.residual.abs().sum() > 0)
+    kept = context.state.array_records[RESIDUAL_STATE]["residual"].numpy()
+    assert np.array_equal(kept, expected.residual.numpy())

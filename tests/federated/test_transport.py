@@ -83,8 +83,8 @@ def test_engine_counts_and_resends_the_mask_as_its_transport_reports(
     fake = FakeTransport()
     engine = _engine(tiny_fashion_root, fake)
     start = dict(engine.global_state)
-    with_mask = payload_size(start, engine.mask, with_mask=True, dtype="float32")
-    values = payload_size(start, engine.mask, with_mask=False, dtype="float32")
+    with_mask = payload_size(start, engine.mask, with_mask=True, codec="float32")
+    values = payload_size(start, engine.mask, with_mask=False, codec="float32")
     after: list[dict[str, torch.Tensor]] = []
     engine.run(on_round=lambda row: after.append(dict(engine.global_state)))
     # the whole loop ran inside serve, one deliver per round
@@ -98,8 +98,8 @@ def test_engine_counts_and_resends_the_mask_as_its_transport_reports(
     assert carried == {0: True, 1: True, 2: False}
     assert second["comm/down_bytes"] == 2 * with_mask + values
     assert second["comm/up_bytes"] == 3 * values
-    # round 1's global model is client 2's upload alone (the only one that arrived)
-    upload, _ = decode(fake.uploads[(1, 2)], start, engine.mask)
+    # round 1's global model is the start plus client 2's update alone (the only one arrived)
+    upload, _ = decode(fake.uploads[(1, 2)], start, engine.mask, reference=start)
     assert first["comm/up_bytes"] == len(fake.uploads[(1, 2)]) == values
     for name, value in upload.items():
         torch.testing.assert_close(after[0][name], value, rtol=0, atol=1e-7)

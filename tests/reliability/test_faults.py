@@ -58,7 +58,7 @@ def test_30_percent_injected_faults_are_exactly_the_failed_clients(reference_run
 EXPECTED_REASON = {
     "raise": "InjectedFault: injected failure of client",
     "empty": "PayloadError: payload truncated: 0 bytes",
-    "corrupt": "PayloadError: payload body fails its CRC32 check",
+    "corrupt": "PayloadError: payload fails its CRC32 check",
     "nan": "UpdateRejected: update's 'encoder.fc1.bias' has 200 non-finite values",
 }
 
@@ -101,7 +101,7 @@ def test_failed_clients_are_left_out_of_the_average(
     template = dict(engine.global_state)
     engine.run_round(1)
     good = [
-        (decode(res.payload, template, engine.mask)[0], res.num_examples)
+        (decode(res.payload, template, engine.mask, reference=template)[0], res.num_examples)
         for res, f in uploads
         if f is None
     ]

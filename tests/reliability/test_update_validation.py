@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from fl_lightning.federated.client import ClientResult
-from fl_lightning.federated.codec import HEADER_SIZE, decode, encode
+from fl_lightning.federated.codec import HEADER_SIZE, decode, encode, encode_flat, flatten
 from fl_lightning.federated.engine import FederationConfig, LocalEngine
 from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.sampling import ClientSampler
@@ -34,8 +34,13 @@ def half_mask() -> Mask:
     return Mask({"encoder.fc1.weight": keep})
 
 
+def encode_update_of(delta: dict[str, torch.Tensor], mask: Mask) -> bytes:
+    """`delta` as an upload payload (uploads carry updates, not weights)."""
+    return encode_flat(flatten(delta, mask), delta, mask, with_mask=False, delta=True)[0]
+
+
 def other_version(payload: bytes, engine: LocalEngine) -> bytes:
-    return payload[:4] + bytes([2]) + payload[5:]
+    return payload[:4] + bytes([1]) + payload[5:]
 
 
 def flipped_body_byte(payload: bytes, engine: LocalEngine) -> bytes:
@@ -54,33 +59,33 @@ def trailing_bytes(payload: bytes, engine: LocalEngine) -> bytes:
 def with_infinity(payload: bytes, engine: LocalEngine) -> bytes:
     state, mask = decode(payload, engine.global_state, engine.mask)
     state["head.weight"][3, 7] = float("inf")
-    return encode(state, mask, with_mask=False)
+    return encode_update_of(state, mask)
 
 
 def values_of_another_mask(payload: bytes, engine: LocalEngine) -> bytes:
     """A well-formed payload (right CRC and length) with the values of a denser mask."""
     state, _ = decode(payload, engine.global_state, engine.mask)
-    return encode(state, Mask({}), with_mask=False)
+    return encode_update_of(state, Mask({}))
 
 
 def far_from_global(payload: bytes, engine: LocalEngine) -> bytes:
     state, mask = decode(payload, engine.global_state, engine.mask)
     state["head.bias"][0] += 1000.0
-    return encode(state, mask, with_mask=False)
+    return encode_update_of(state, mask)
 
 
 CASES: dict[str, tuple[Tamper, str]] = {
     "version": (
         other_version,
-        "PayloadError: unknown payload format version 2; this build reads 1",
+        "PayloadError: payload format version 1 (an older fl_lightning's",
     ),
-    "crc": (flipped_body_byte, "PayloadError: payload body fails its CRC32 check"),
+    "crc": (flipped_body_byte, "PayloadError: payload fails its CRC32 check"),
     "length_short": (truncated, "PayloadError: payload truncated: body has"),
     "length_long": (trailing_bytes, "PayloadError: payload has 4 trailing bytes after the"),
     "non_finite": (with_infinity, "UpdateRejected: update's 'head.weight' has 1 non-finite values"),
     "values_for_mask": (
         values_of_another_mask,
-        "PayloadError: payload has 199210 values, the mask and template need 120810",
+        "PayloadError: payload has 199210 positions, the mask and template need 120810",
     ),
     "update_norm": (far_from_global, "UpdateRejected: update norm 1000"),  # 1000.0x > 50
 }
@@ -128,4 +133,4 @@ def test_the_norm_bound_keeps_ordinary_updates(tiny_fashion_root: Path) -> None:
 def test_header_layout_assumed_by_the_version_case() -> None:
     """Byte 4 of a payload is its format version (after the 4-byte magic)."""
     payload = encode({"w": torch.ones(3)}, Mask({}), with_mask=False)
-    assert payload[:4] == b"FLL1" and struct.unpack_from("<B", payload, 4) == (1,)
+    assert payload[:4] == b"FLL1" and struct.unpack_from("<B", payload, 4) == (2,)

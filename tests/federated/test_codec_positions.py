@@ -1,0 +1,93 @@
+"""Position codings (mask, top-k indices): Rice gaps worked by hand, round trips, the entropy
+bound, and refusal of corrupt codings."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fl_lightning.federated.codecs.header import PayloadError
+from fl_lightning.federated.codecs.positions import (
+    decode_positions,
+    decode_rice,
+    encode_positions,
+    encode_rice,
+)
+
+
+def bits_at(n: int, *where: int) -> np.ndarray:
+    bits = np.zeros(n, dtype=bool)
+    bits[list(where)] = True
+    return bits
+
+
+def test_rice_worked_by_hand() -> None:
+    """Ones at 3 and 10 of 16: gaps 3 and 6. Bits per b: b=0 11, b=1 8, b=2 7, b=3 8 -> b=2.
+    Unary: q = 0, 1 -> "0" "10" -> 0, 1, 0 (0x02); remainders 3 -> 1 1, 2 -> 0 1 (0x0b)."""
+    data = encode_rice(bits_at(16, 3, 10))
+    assert data == struct.pack("<BBQQ", 2, 1, 2, 3) + bytes([0x02, 0x0B])
+    assert decode_rice(data, 16).tolist() == bits_at(16, 3, 10).tolist()
+
+
+def test_rice_codes_the_minority_value() -> None:
+    """Mostly ones: the zeros are coded (one gap of 1 at position 1, b = 0: "10" + nothing)."""
+    bits = ~bits_at(8, 1)
+    data = encode_rice(bits)
+    assert data == struct.pack("<BBQQ", 0, 0, 1, 2) + bytes([0b01])
+    assert decode_rice(data, 8).tolist() == bits.tolist()
+
+
+def test_smaller_coding_is_chosen() -> None:
+    assert encode_positions(bits_at(16, 3, 10))[0] == "bitmap"  # 2 bytes < 20
+    assert encode_positions(bits_at(4096, 5))[0] == "rice"  # 20 bytes < 512
+    assert encode_positions(np.ones(4096, dtype=bool))[0] == "rice"  # no zero: 18 bytes
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.booleans(), max_size=300))
+def test_round_trip_any_vector(values: list[bool]) -> None:
+    bits = np.array(values, dtype=bool)
+    for coding, data in (encode_positions(bits), ("rice", encode_rice(bits))):
+        assert decode_positions(data, coding, bits.size).tolist() == values
+
+
+@pytest.mark.parametrize("density", [0.01, 0.1, 0.3, 0.5, 0.9])
+def test_within_15_percent_of_the_entropy_bound(density: float) -> None:
+    """n * H(density) bits: no coding of random positions can do better on average."""
+    n = 200_000
+    bits = np.random.default_rng(0).random(n) < density
+    p = bits.mean()
+    bound = n * -(p * math.log2(p) + (1 - p) * math.log2(1 - p))
+    coding, data = encode_positions(bits)
+    assert 8 * len(data) <= 1.15 * bound
+    assert decode_positions(data, coding, n).tolist() == bits.tolist()
+
+
+def test_corrupt_codings_are_refused() -> None:
+    data = encode_rice(bits_at(16, 3, 10))
+    with pytest.raises(PayloadError, match="rice coding is 19 bytes, its prefix says 20"):
+        decode_rice(data[:-1], 16)
+    with pytest.raises(PayloadError, match="beyond 8 positions"):
+        decode_rice(data, 8)
+    more = struct.pack("<BBQQ", 2, 1, 3, 3) + bytes([0x02, 0x0B])  # count 3, 2 codewords
+    with pytest.raises(PayloadError, match="holds 2 codewords, the prefix says 3"):
+        decode_rice(more, 16)
+    unended = struct.pack("<BBQQ", 2, 1, 2, 4) + bytes([0x0A, 0x0B])  # last unary bit is a 1
+    with pytest.raises(PayloadError, match="holds 2 codewords"):
+        decode_rice(unended, 16)
+    padded = data[:-1] + bytes([data[-1] | 0x10])
+    with pytest.raises(PayloadError, match="rice remainders has non-zero padding bits"):
+        decode_rice(padded, 16)
+    with pytest.raises(PayloadError, match="parameter 40"):
+        decode_rice(struct.pack("<BBQQ", 40, 1, 0, 0), 16)
+    with pytest.raises(PayloadError, match="bitmap is 1 bytes, 16 positions need 2"):
+        decode_positions(b"\x00", "bitmap", 16)
+    with pytest.raises(PayloadError, match="bitmap has non-zero padding bits"):
+        decode_positions(b"\x80", "bitmap", 7)
+    with pytest.raises(PayloadError, match="unknown position coding 'gzip'"):
+        decode_positions(b"", "gzip", 0)

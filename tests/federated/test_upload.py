@@ -1,0 +1,101 @@
+"""Uploads: the update (local - reference) on kept positions, top-k, and error feedback."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fl_lightning.errors import UsageError
+from fl_lightning.federated.codec import decode, read_header
+from fl_lightning.federated.upload import UploadCodec, encode_update, rounding_generator
+from fl_lightning.pruning.mask import Mask
+
+MASK = Mask({"w": torch.tensor([True, False, True, True])})
+
+
+def state(*w: float, b: float = 0.0) -> dict[str, torch.Tensor]:
+    return {"w": torch.tensor(w), "b": torch.tensor([b])}
+
+
+def test_upload_carries_the_update_on_kept_positions() -> None:
+    reference = state(1.0, 0.0, 2.0, 3.0, b=0.5)
+    local = state(1.5, 9.0, 1.0, 3.25, b=0.25)  # 9.0 sits at a pruned position
+    payload, residual = encode_update(local, reference, MASK, UploadCodec())
+    assert residual is None and read_header(payload).delta
+    delta, _ = decode(payload, reference, MASK)
+    assert delta["w"].tolist() == [0.5, 0.0, -1.0, 0.25] and delta["b"].tolist() == [-0.25]
+    rebuilt, _ = decode(payload, reference, MASK, reference=reference)
+    assert rebuilt["w"].tolist() == [1.5, 0.0, 1.0, 3.25]
+
+
+def test_topk_sends_the_largest_updates() -> None:
+    reference = state(0.0, 0.0, 0.0, 0.0)
+    local = state(0.1, 0.0, -2.0, 0.3, b=1.0)  # positions b, w0, w2, w3: 1.0, 0.1, -2.0, 0.3
+    payload, _ = encode_update(local, reference, MASK, UploadCodec(topk=0.5))
+    delta, _ = decode(payload, reference, MASK)
+    assert delta["w"].tolist() == pytest.approx([0.0, 0.0, -2.0, 0.0])
+    assert delta["b"].tolist() == [1.0]
+    assert read_header(payload).values == 2
+
+
+def test_error_feedback_conserves_the_total() -> None:
+    """Over rounds, sum(sent) + residual == sum(true updates), under top-k and int4."""
+    settings = UploadCodec(codec="int4", topk=0.5, error_feedback=True, rounding="stochastic")
+    torch.manual_seed(0)
+    reference = state(0.0, 0.0, 0.0, 0.0)
+    residual = None
+    sent_total = torch.zeros(4)
+    true_total = torch.zeros(4)
+    for r in range(6):
+        local = state(*torch.randn(4).tolist(), b=float(torch.randn(1)))
+        true_total += torch.cat([local["b"], local["w"][MASK["w"]]])
+        payload, residual = encode_update(
+            local,
+            reference,
+            MASK,
+            settings,
+            residual=residual,
+            generator=rounding_generator(0, r, 1),
+        )
+        delta, _ = decode(payload, reference, MASK)
+        sent_total += torch.cat([delta["b"], delta["w"][MASK["w"]]])
+        assert residual is not None and residual.abs().sum() > 0  # something was held back
+    assert residual is not None
+    torch.testing.assert_close(sent_total + residual, true_total, rtol=0, atol=1e-5)
+
+
+def test_without_error_feedback_the_dropped_part_is_lost() -> None:
+    reference = state(0.0, 0.0, 0.0, 0.0)
+    local = state(0.1, 0.0, -2.0, 0.3, b=1.0)
+    _, residual = encode_update(local, reference, MASK, UploadCodec(topk=0.5))
+    assert residual is None
+
+
+def test_residual_must_fit() -> None:
+    reference = state(0.0, 0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="residual has 3 entries, the update has 4"):
+        encode_update(
+            reference, reference, MASK, UploadCodec(error_feedback=True), residual=torch.zeros(3)
+        )
+
+
+def test_rounding_generator_is_a_pure_function() -> None:
+    a = torch.rand(3, generator=rounding_generator(1, 2, 3))
+    assert torch.equal(a, torch.rand(3, generator=rounding_generator(1, 2, 3)))
+    assert not torch.equal(a, torch.rand(3, generator=rounding_generator(1, 2, 4)))
+    assert not torch.equal(a, torch.rand(3, generator=rounding_generator(1, 3, 3)))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (UploadCodec(topk=0.0), r"federation.up_topk=0.0: allowed \(0, 1\]"),
+        (UploadCodec(topk=1.5), r"federation.up_topk=1.5: allowed \(0, 1\]"),
+        (UploadCodec(codec="int2"), "federation.up_codec='int2' is not known"),  # type: ignore[arg-type]
+        (UploadCodec(rounding="up"), "federation.up_rounding='up' is not known"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_settings_are_usage_errors(settings: UploadCodec, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        settings.validate()
+    UploadCodec(topk=1.0).validate()  # the bound itself is allowed
