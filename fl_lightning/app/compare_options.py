@@ -12,7 +12,7 @@ from typing import Any
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from fl_lightning.app.config_builder import build_config
-from fl_lightning.app.grid import PartitionSpec
+from fl_lightning.app.grid import CodecSpec, PartitionSpec
 from fl_lightning.experiments.grid_executors import ExecutorName, RayOptions
 from fl_lightning.experiments.methods import METHODS, MethodName
 
@@ -20,8 +20,8 @@ DESCRIPTION = (
     "Run the methods side by side (every method x sparsity x partition x seed, through "
     "`fl-lightning federate`) and report the rounds, traffic, client FLOPs and client seconds "
     "each needs to reach the target accuracy. Writes --output/summary.md, summary.json, "
-    "curves.csv, acc_vs_*.png and runs/<partition>/<method>[-s<sparsity>]/seed<S>/. Running "
-    "the same command again reuses finished runs."
+    "curves.csv, acc_vs_*.png and runs/<partition>/<method>[-s<sparsity>][+<codec>]/seed<S>/. "
+    "Running the same command again reuses finished runs."
 )
 
 
@@ -75,6 +75,14 @@ def build_parser() -> ArgumentParser:
         type=list[PartitionSpec],
         default=[PartitionSpec()],
         help="Client partitions, e.g. [{name: iid}, {name: dirichlet, alpha: 0.5}].",
+    )
+    parser.add_argument(
+        "--codecs",
+        type=list[CodecSpec],
+        default=[],
+        help="Codec axis: named settings, each run for its own methods beside the plain runs, "
+        "e.g. [{name: int8, methods: [fedavg], overrides: ['--federation.down_codec=int8', "
+        "'--federation.up_codec=int8']}]. Ratios stay against uncompressed fedavg.",
     )
     parser.add_argument(
         "--seeds",

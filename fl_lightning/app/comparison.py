@@ -18,11 +18,12 @@ from typing import Any
 from jsonargparse import Namespace
 
 from fl_lightning.app.federate_checks import check_seed
-from fl_lightning.app.grid import Grid, PartitionSpec, plan_runs, run_grid
+from fl_lightning.app.grid import CodecSpec, Grid, PartitionSpec, plan_runs, run_grid
 from fl_lightning.atomic import check_can_create
 from fl_lightning.config_paths import config_files, resolve_config_path
-from fl_lightning.errors import UsageError, check_range
+from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.experiments.grid_executors import Execution, RayOptions
+from fl_lightning.experiments.methods import METHODS
 from fl_lightning.experiments.plots import write_plots
 from fl_lightning.experiments.report import write_reports
 from fl_lightning.experiments.to_target import summary_rows
@@ -61,6 +62,7 @@ def grid_of(cfg: Namespace) -> Grid:
     folders = [p.folder for p in partitions]
     if len(set(folders)) != len(folders):
         raise UsageError(f"--partitions: two partitions share a name ({folders}); give a label.")
+    codecs = codecs_of(cfg)
     federate_config = resolve_config_path(cfg.federate_config, "federate_config", config_files(cfg))
     if cfg.checkpoint and not Path(cfg.checkpoint).is_file():
         raise UsageError(f"--checkpoint={cfg.checkpoint!r}: no such file.")
@@ -77,7 +79,27 @@ def grid_of(cfg: Namespace) -> Grid:
         wandb_project=cfg.wandb.project,
         wandb_group=cfg.wandb.group or f"compare-{output.resolve().name}",
         checkpoint=cfg.checkpoint,
+        codecs=codecs,
     )
+
+
+def codecs_of(cfg: Namespace) -> list[CodecSpec]:
+    """The codec axis of a parsed compare config, checked: unique names fit for a folder,
+    each with at least one known method."""
+    codecs = [CodecSpec(**vars(c)) if isinstance(c, Namespace) else c for c in cfg.codecs]
+    names = [c.name for c in codecs]
+    if len(set(names)) != len(names):
+        raise UsageError(f"--codecs: two settings share a name ({names}).")
+    for c in codecs:
+        if not c.name.strip() or "/" in c.name or "+" in c.name:
+            raise UsageError(f"--codecs: name {c.name!r} must be non-empty, without '/' or '+'.")
+        if not c.methods:
+            raise UsageError(f"--codecs: setting {c.name!r} lists no methods.")
+        if len(set(c.methods)) != len(c.methods):
+            raise UsageError(f"--codecs: setting {c.name!r} repeats a method ({list(c.methods)}).")
+        for m in c.methods:
+            check_choice(f"--codecs ({c.name}) methods", m, tuple(METHODS))
+    return codecs
 
 
 def log_to_wandb(
@@ -165,6 +187,10 @@ def _compare_locked(
         "partitions": [p.folder for p in grid.partitions],
         "federate_config": grid.federate_config,
         "overrides": list(grid.overrides),
+        "codecs": [
+            {"name": c.name, "methods": list(c.methods), "overrides": list(c.overrides)}
+            for c in grid.codecs
+        ],
         "wandb_group": grid.wandb_group,
         "checkpoint": grid.checkpoint,
     }

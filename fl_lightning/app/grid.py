@@ -1,7 +1,11 @@
 """The comparison grid: every method x sparsity x partition x seed, run with `app.federate`.
 
     OUTPUT/pretrain/seed<S>/                     one DAE pre-training per seed, shared by all runs
-    OUTPUT/runs/<partition>/<method>[-s<sparsity>]/seed<S>/   one federation (metrics.csv, ...)
+    OUTPUT/runs/<partition>/<method>[-s<sparsity>][+<codec>]/seed<S>/   one federation
+
+The codec axis: each named `CodecSpec` (its federate overrides, e.g. int8 payloads or top-k
+uploads with error feedback) runs for its own list of methods, beside the plain runs; its run
+folders and report rows carry the setting's name (`fedavg+int8`).
 
 All runs of one seed share `seed: S` (the data split, client sampling and init seeds) and, for
 the methods that need a DAE, the same checkpoint: the server hold-out is drawn before the
@@ -97,6 +101,22 @@ class PartitionSpec:
 
 
 @dataclass(frozen=True)
+class CodecSpec:
+    """A named codec setting of the grid's codec axis, run for each of `methods`.
+
+    Args:
+        name: the setting's name (`int8`, `topk1-ef`, ...): run folder and report suffix.
+        methods: the methods (of the grid's list or not) run with this setting.
+        overrides: the federate arguments of the setting, e.g.
+            ['--federation.down_codec=int8', '--federation.up_codec=int8'].
+    """
+
+    name: str
+    methods: Sequence[str] = ()
+    overrides: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
 class Grid:
     """What to run and where (built by `fl-lightning compare` from its YAML)."""
 
@@ -111,6 +131,11 @@ class Grid:
     wandb_project: str = "fl-lightning"
     wandb_group: str = "compare"
     checkpoint: str | None = None
+    codecs: Sequence[CodecSpec] = ()
+
+    def codec(self, name: str) -> CodecSpec:
+        """The codec setting called `name`."""
+        return next(c for c in self.codecs if c.name == name)
 
 
 class GridFailed(RuntimeError):
@@ -128,18 +153,22 @@ class PlannedRun:
 
     def describe(self) -> str:
         sparsity = f" (sparsity {self.arm.sparsity:g})" if self.arm.sparsity is not None else ""
-        return f"{self.arm.method}{sparsity}, {self.arm.partition}, seed {self.seed}"
+        codec = f" with codec {self.arm.codec}" if self.arm.codec is not None else ""
+        return f"{self.arm.method}{sparsity}{codec}, {self.arm.partition}, seed {self.seed}"
 
 
 def plan_runs(grid: Grid) -> list[PlannedRun]:
-    """Every run, seed-major (a seed's results are complete before the next seed starts)."""
+    """Every run, seed-major (a seed's results are complete before the next seed starts);
+    within a partition the plain methods first, then each codec setting's methods."""
+    arms: list[tuple[str, str | None]] = [(m, None) for m in grid.methods]
+    arms += [(m, c.name) for c in grid.codecs for m in c.methods]
     runs: list[PlannedRun] = []
     for seed in grid.seeds:
         for part in grid.partitions:
-            for method in grid.methods:
+            for method, codec in arms:
                 sparsities: list[float | None] = [*grid.sparsities] if method in PRUNED else [None]
                 for sparsity in sparsities:
-                    arm = Arm(part.folder, method, sparsity)
+                    arm = Arm(part.folder, method, sparsity, codec)
                     path = grid.output / "runs" / part.folder / arm.label / f"seed{seed}"
                     runs.append(PlannedRun(arm, part, seed, path))
     return runs
@@ -168,9 +197,21 @@ def run_values(grid: Grid, run: PlannedRun, checkpoint: str | None) -> dict[str,
     return values
 
 
-def run_config(parser: ArgumentParser, grid: Grid, values: dict[str, Any], what: str) -> Namespace:
+def codec_overrides(grid: Grid, run: PlannedRun) -> list[str]:
+    """The federate arguments of `run`'s codec setting (none for a plain run)."""
+    return [] if run.arm.codec is None else list(grid.codec(run.arm.codec).overrides)
+
+
+def run_config(
+    parser: ArgumentParser,
+    grid: Grid,
+    values: dict[str, Any],
+    what: str,
+    codec: Sequence[str] = (),
+) -> Namespace:
     """The federate config of one run: the grid's config file, its W&B settings, the user's
-    overrides, then `values`; a mistake becomes a `UsageError` naming `what`."""
+    overrides, the run's codec setting (`codec`, federate arguments), then `values`; a mistake
+    becomes a `UsageError` naming `what`."""
     wandb = {"enabled": grid.wandb_enabled, "project": grid.wandb_project}
     try:
         cfg = parser.parse_path(grid.federate_config)
@@ -181,6 +222,8 @@ def run_config(parser: ArgumentParser, grid: Grid, values: dict[str, Any], what:
         cfg = parser.parse_object({"wandb": {**wandb, "group": grid.wandb_group}}, namespace=cfg)
         if grid.overrides:  # user-typed federate options, e.g. "--rounds=20"
             cfg = parser.parse_args(list(grid.overrides), namespace=cfg)
+        if codec:
+            cfg = parser.parse_args(list(codec), namespace=cfg)
         return parser.parse_object(values, namespace=cfg)
     except Exception as err:  # jsonargparse's ArgumentError (or a YAML error)
         raise UsageError(f"{what}: the federate arguments are invalid: {err}") from None
@@ -195,21 +238,24 @@ def check_grid(grid: Grid) -> list[PlannedRun]:
     """
     parser = federate_parser()
     check_config_file("--federate_config", grid.federate_config, parser.get_defaults())
-    if any(m in PRUNED for m in grid.methods) and not grid.sparsities:
-        pruned = [m for m in grid.methods if m in PRUNED]
+    methods = dict.fromkeys([*grid.methods, *(m for c in grid.codecs for m in c.methods)])
+    if any(m in PRUNED for m in methods) and not grid.sparsities:
+        pruned = [m for m in methods if m in PRUNED]
         raise UsageError(
             f"--sparsities=[]: the pruned methods ({', '.join(pruned)}) need at least one "
-            "sparsity; give one or leave them out of --methods."
+            "sparsity; give one or leave them out of --methods (and --codecs)."
         )
     runs = plan_runs(grid)
     checked: set[tuple[str, ...]] = set()
     for run in runs:
         what = f"run {run.describe()}"
-        cfg = run_config(parser, grid, run_values(grid, run, None), what)
+        cfg = run_config(
+            parser, grid, run_values(grid, run, None), what, codec_overrides(grid, run)
+        )
         try:
             resolve(cfg)
-            key = (run.partition.folder, str(run.seed))
-            if key not in checked:  # the data and federation settings of each partition x seed
+            key = (run.partition.folder, str(run.seed), run.arm.codec or "")
+            if key not in checked:  # data and federation settings of each partition x seed x codec
                 checked.add(key)
                 init = parser.instantiate_classes(cfg)
                 init.data.setup()
@@ -275,7 +321,8 @@ def run_one(
     parser: ArgumentParser, grid: Grid, run: PlannedRun, checkpoint: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Run (or reuse, or resume) one federation; returns its summary and whether it ran."""
-    cfg = resolve(run_config(parser, grid, run_values(grid, run, checkpoint), run.describe()))
+    values = run_values(grid, run, checkpoint)
+    cfg = resolve(run_config(parser, grid, values, run.describe(), codec_overrides(grid, run)))
     summary_path = run.directory / "summary.json"
     config_path = run.directory / "config.yaml"
     if RunFiles(run.directory).complete:  # not summary.json: model.pt is written after it
@@ -358,4 +405,13 @@ def run_grid(
             f"{len(failed)} of {len(runs)} runs failed (the others are kept; run the same "
             "command again to retry them):\n  " + "\n  ".join(failed)
         )
-    return [RunCurve(r.arm, r.seed, list(summaries[i]["history"])) for i, r in enumerate(runs)]
+    return [
+        RunCurve(
+            r.arm,
+            r.seed,
+            list(summaries[i]["history"]),
+            summaries[i].get("down_bits_per_param"),
+            summaries[i].get("up_bits_per_param"),
+        )
+        for i, r in enumerate(runs)
+    ]

@@ -1,12 +1,15 @@
 """The comparison's files: summary.md (the paper's table), summary.json and curves.csv.
 
 summary.json  {"target_acc": ..., "rows": [...], ...}: one row per target x partition x
-              method x sparsity (fields in `fl_lightning.experiments.to_target.arm_row`)
+              method x codec setting x sparsity (fields in
+              `fl_lightning.experiments.to_target.arm_row`)
 summary.md    one table per target: final accuracy and rounds / MB / GFLOPs / client seconds
               to the target (mean ± std over seeds, or one seed's values, "not reached"
-              unless every seed got there), and the ratios of traffic and FLOPs against fedavg
-              and the best dense
-curves.csv    every run's every round: partition, method, sparsity, seed, then the metrics
+              unless every seed got there), the ratios of traffic and FLOPs against
+              (uncompressed) fedavg and the best dense, and the bits per parameter of one
+              download and one upload
+curves.csv    every run's every round: partition, method (`fedavg+int8` with a codec
+              setting), sparsity, seed, then the metrics
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ def _accuracy(mean: float | None, std: float | None) -> str:
     return "-" if mean is None else fmt_mean_std(mean, std, 0.01, 1) + " %"
 
 
+def _bits(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 COLUMNS = (
     "partition",
     "method",
@@ -64,6 +71,8 @@ COLUMNS = (
     "FLOPs vs fedavg",
     "MB vs best dense",
     "FLOPs vs best dense",
+    "bits/param down",
+    "bits/param up",
 )
 
 
@@ -71,7 +80,7 @@ def markdown_row(row: Mapping[str, Any]) -> list[str]:
     """The cells of one summary row, as printed in summary.md."""
     return [
         row["partition"],
-        row["method"],
+        row["method"] if not row.get("codec") else f"{row['method']}+{row['codec']}",
         "-" if row["sparsity"] is None else f"{row['sparsity']:g}",
         _accuracy(row["final_test_acc"], row["final_test_acc_std"]),
         _cost(row, "rounds_to_target", 1.0, 1),
@@ -82,6 +91,8 @@ def markdown_row(row: Mapping[str, Any]) -> list[str]:
         fmt_ratio(row["ratio_flops_vs_fedavg"]),
         fmt_ratio(row["ratio_bytes_vs_best_dense"]),
         fmt_ratio(row["ratio_flops_vs_best_dense"]),
+        _bits(row.get("down_bits_per_param")),
+        _bits(row.get("up_bits_per_param")),
     ]
 
 
@@ -105,7 +116,9 @@ def summary_markdown(
         "cumulative traffic (down + up, real payload bytes, 1 MB = 10^6 B), client training "
         "FLOPs and client seconds at that round; *not reached* unless every seed reached it "
         "(never extrapolated). Ratios compare the means; *best dense* is whichever of "
-        "`fedavg` and `dae_dense` needed the least traffic.",
+        "`fedavg` and `dae_dense` needed the least traffic; both references are uncompressed "
+        "(`fedavg+int8` is compared to plain `fedavg`). Bits per parameter: mean bits of one "
+        "download and one upload per parameter of the dense model.",
     ]
     for target in targets:
         group = [r for r in rows if r["target_acc"] == target]
@@ -129,7 +142,7 @@ def curves_csv(curves: Sequence[RunCurve]) -> str:
         sparsity = "" if curve.arm.sparsity is None else curve.arm.sparsity
         for row in curve.history:
             values = ["" if row.get(k) is None else row[k] for k in ROUND_METRICS]
-            writer.writerow([curve.arm.partition, curve.arm.method, sparsity, curve.seed, *values])
+            writer.writerow([curve.arm.partition, curve.arm.name, sparsity, curve.seed, *values])
     return buffer.getvalue()
 
 
@@ -137,7 +150,8 @@ def read_curves_csv(path: str | Path) -> list[RunCurve]:
     """The runs of a curves.csv (this version's or one written before the metric renaming).
 
     Cells become numbers (empty: None); rows of one partition x method x sparsity x seed form
-    one `RunCurve`, whose rows carry today's metric names (`RunCurve` upgrades old ones).
+    one `RunCurve`, whose rows carry today's metric names (`RunCurve` upgrades old ones). A
+    method cell `fedavg+int8` is method `fedavg` with codec setting `int8`.
     """
     runs: dict[tuple[str, str, float | None, int], list[dict[str, Any]]] = {}
     with Path(path).open(newline="") as f:
@@ -147,10 +161,11 @@ def read_curves_csv(path: str | Path) -> list[RunCurve]:
             skip = ("partition", "method", "sparsity", "seed")
             row = {k: _number(v) for k, v in raw.items() if k not in skip}
             runs.setdefault(key, []).append(row)
-    return [
-        RunCurve(Arm(partition, method, sparsity), seed, rows)
-        for (partition, method, sparsity, seed), rows in runs.items()
-    ]
+    curves = []
+    for (partition, name, sparsity, seed), rows in runs.items():
+        method, codec = Arm.split_name(name)
+        curves.append(RunCurve(Arm(partition, method, sparsity, codec), seed, rows))
+    return curves
 
 
 def _number(cell: str) -> int | float | None:

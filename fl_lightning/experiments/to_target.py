@@ -40,16 +40,30 @@ RATIOS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True)
 class Arm:
-    """One line of the comparison: a method (at one sparsity, None if dense) on one partition."""
+    """One line of the comparison: a method (at one sparsity, None if dense) on one partition,
+    with one named codec setting (None: the federate config's payloads)."""
 
     partition: str
     method: str
     sparsity: float | None
+    codec: str | None = None
 
     @property
     def label(self) -> str:
-        """`proposed-s0.9` or `fedavg`: the run folder name and the plot legend."""
-        return self.method if self.sparsity is None else f"{self.method}-s{self.sparsity:g}"
+        """`proposed-s0.9`, `fedavg` or `fedavg+int8`: the run folder name and plot legend."""
+        base = self.method if self.sparsity is None else f"{self.method}-s{self.sparsity:g}"
+        return base if self.codec is None else f"{base}+{self.codec}"
+
+    @property
+    def name(self) -> str:
+        """`fedavg` or `fedavg+int8`: the method with its codec setting (reports, curves.csv)."""
+        return self.method if self.codec is None else f"{self.method}+{self.codec}"
+
+    @staticmethod
+    def split_name(name: str) -> tuple[str, str | None]:
+        """`fedavg+int8` -> (`fedavg`, `int8`); `fedavg` -> (`fedavg`, None)."""
+        method, plus, codec = name.partition("+")
+        return method, (codec if plus else None)
 
 
 @dataclass(frozen=True)
@@ -58,11 +72,15 @@ class RunCurve:
 
     Rows are kept under today's metric names: rows written before the per-round / running-total
     renaming (`comm/total_bytes`, ...) are converted on construction (`upgrade_row`).
+    `down_bits_per_param` / `up_bits_per_param`: the run's mean bits per parameter of the
+    dense model in one payload of each direction (its summary.json; None when unknown).
     """
 
     arm: Arm
     seed: int
     history: list[dict[str, Any]]
+    down_bits_per_param: float | None = None
+    up_bits_per_param: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "history", [upgrade_row(row) for row in self.history])
@@ -134,6 +152,7 @@ def arm_row(arm: Arm, curves: Sequence[RunCurve], target: float) -> dict[str, An
     points = [first_reach(c.history, target) for c in curves]
     row: dict[str, Any] = {
         "method": arm.method,
+        "codec": arm.codec,
         "sparsity": arm.sparsity,
         "partition": arm.partition,
         "target_acc": target,
@@ -146,17 +165,25 @@ def arm_row(arm: Arm, curves: Sequence[RunCurve], target: float) -> dict[str, An
     row["final_test_acc"], row["final_test_acc_std"] = mean_std(
         [final_acc(c.history) for c in curves]
     )
+    row["down_bits_per_param"] = mean_std([c.down_bits_per_param for c in curves])[0]
+    row["up_bits_per_param"] = mean_std([c.up_bits_per_param for c in curves])[0]
     return row
 
 
 def best_dense(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """Among the rows of methods without pruning, the one with the fewest bytes to target.
+    """Among the uncompressed rows of methods without pruning, the one with the fewest bytes
+    to target.
 
-    Rows that did not reach the target (every seed) are not candidates; ties keep the order of
-    `DENSE_REFERENCES`. None when no dense method reached the target.
+    Rows that did not reach the target (every seed) and rows of a codec setting are not
+    candidates; ties keep the order of `DENSE_REFERENCES`. None when no dense method reached
+    the target.
     """
     candidates = [
-        r for r in rows if r["method"] in DENSE_REFERENCES and r["bytes_to_target"] is not None
+        r
+        for r in rows
+        if r["method"] in DENSE_REFERENCES
+        and r.get("codec") is None
+        and r["bytes_to_target"] is not None
     ]
     candidates.sort(key=lambda r: (r["bytes_to_target"], DENSE_REFERENCES.index(r["method"])))
     return candidates[0] if candidates else None
@@ -164,8 +191,9 @@ def best_dense(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 
 def add_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add `ratio_<cost>_vs_fedavg` and `ratio_<cost>_vs_best_dense` to rows of one partition
-    and one target (ratios of the seed means); also `best_dense`, the reference's method."""
-    fedavg = next((r for r in rows if r["method"] == "fedavg"), None)
+    and one target (ratios of the seed means); also `best_dense`, the reference's method.
+    References are uncompressed (codec None): fedavg+int8 is compared to plain fedavg."""
+    fedavg = next((r for r in rows if r["method"] == "fedavg" and r.get("codec") is None), None)
     best = best_dense(rows)
     for row in rows:
         row["best_dense"] = best["method"] if best is not None else None
