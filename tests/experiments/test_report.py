@@ -76,6 +76,7 @@ def test_reports_write_every_file_with_the_issue_fields(
     half = 1 / math.sqrt(2)
     expected_fed = {
         "method": "fedavg",
+        "codec": None,
         "sparsity": None,
         "partition": "iid",
         "target_acc": 0.8,
@@ -91,6 +92,8 @@ def test_reports_write_every_file_with_the_issue_fields(
         "seconds_to_target_std": pytest.approx(3 * half),
         "final_test_acc": pytest.approx(0.825),
         "final_test_acc_std": pytest.approx(0.05 * half),
+        "down_bits_per_param": None,  # curves without their runs' summaries
+        "up_bits_per_param": None,
         "best_dense": "fedavg",
         "ratio_bytes_vs_fedavg": 1.0,
         "ratio_flops_vs_fedavg": 1.0,

@@ -126,7 +126,8 @@ def test_wandb_best_accuracy_artifact_lineage_and_provenance(proposed_run: Path)
         assert provenance["source_checkpoint"] == str(dae.resolve())
         assert provenance["source_sha256"] == file_sha256(dae)
         assert provenance["holdout"] == holdout
-    assert logged["config"]["seeds"] == {"split": 0, "sampling": 0, "init": 0, "data_order": 0}
+    seeds = {"split": 0, "sampling": 0, "init": 0, "data_order": 0, "rounding": 0}
+    assert logged["config"]["seeds"] == seeds
     # the clients' label distribution: written beside the results and logged
     assert (proposed_run / "label_distribution.png").stat().st_size > 1000
     assert any("data/label_distribution/_type" in row for row in logged["history"])
