@@ -47,8 +47,13 @@ class UploadCodec:
 
 def rounding_generator(seed: int, round_idx: int, client_id: int) -> torch.Generator:
     """The generator of one client's stochastic rounding in one round: a pure function of the
-    three, so a resumed run (or a Flower node) draws exactly what an uninterrupted one draws."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + round_idx) * 1_000_003 + client_id)
+    three, so a resumed run (or a Flower node) draws exactly what an uninterrupted one draws.
+
+    Modulo 2**63, as `manual_seed` takes 64 bits: any seed up to 2**32 - 1 works, and smaller
+    seeds keep the generator they had."""
+    return torch.Generator().manual_seed(
+        ((seed * 1_000_003 + round_idx) * 1_000_003 + client_id) % 2**63
+    )
 
 
 def encode_update(

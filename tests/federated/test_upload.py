@@ -86,6 +86,16 @@ def test_rounding_generator_is_a_pure_function() -> None:
     assert not torch.equal(a, torch.rand(3, generator=rounding_generator(1, 3, 3)))
 
 
+def test_rounding_generator_takes_every_seed_and_keeps_small_ones() -> None:
+    """The largest seed accepted works (a 64-bit seed, modulo 2**63); small seeds draw what
+    they drew before the modulo."""
+    torch.rand(1, generator=rounding_generator(2**32 - 1, 10**6, 10**6))
+    old = torch.Generator().manual_seed((7 * 1_000_003 + 3) * 1_000_003 + 5)
+    assert torch.equal(
+        torch.rand(4, generator=rounding_generator(7, 3, 5)), torch.rand(4, generator=old)
+    )
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [

@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 
 from fl_lightning.federated.aggregate import fedavg
 from fl_lightning.federated.client import ClientResult
-from fl_lightning.federated.codec import encode
 from fl_lightning.federated.engine import FederationConfig
 from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler
+from fl_lightning.federated.upload import UploadCodec, encode_update
 from fl_lightning.pruning.mask import Mask
 
 from .runs import tiny_engine
@@ -128,7 +128,8 @@ def test_engine_round_and_resume_keep_the_masked_mean(
     density: float,
     seed: int,
 ) -> None:
-    """Stub clients upload random states through the codec; the engine aggregates and resumes."""
+    """Stub clients upload (as updates against the global model) random states through the
+    codec; the engine aggregates and resumes."""
     mask = random_mask(mlp_shapes, density, seed)
     states = random_states(mlp_shapes, 6, seed + 1)  # one per client id
     federation = FederationConfig(rounds=2, clients_per_round=k)
@@ -137,12 +138,12 @@ def test_engine_round_and_resume_keep_the_masked_mean(
         engine = tiny_engine(tiny_fashion_root, federation=federation, mask=mask, files=files)
         sampled = ClientSampler(engine.seeds.sampling).sample(6, k)
         assume(sum(counts[c] for c in sampled) > 0)
+        start = dict(engine.global_state)
 
         def upload(r: int, job: ClientJob) -> ClientResult:
             cid = job.client_id
-            return ClientResult(
-                cid, encode(states[cid], mask, with_mask=False), counts[cid], 0.0, 0.0, 0.0
-            )
+            payload, _ = encode_update(states[cid], start, mask, UploadCodec())
+            return ClientResult(cid, payload, counts[cid], 0.0, 0.0, 0.0)
 
         engine.train_here = upload  # type: ignore[method-assign]
         engine.evaluate = lambda: (0.0, 0.0)  # type: ignore[method-assign]
