@@ -1,0 +1,85 @@
+"""`client.run_client_update`: one client's round on a tiny model: trains from the decoded
+download, keeps the mask, encodes the upload, counts examples and FLOPs; its time limit and
+its lean Trainer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from fl_lightning.federated.client import (
+    ClientConfig,
+    ClientTimeout,
+    lean_trainer,
+    run_client_update,
+)
+from fl_lightning.federated.codec import decode, encode, payload_size
+from fl_lightning.models.classifier import Classifier
+from fl_lightning.pruning.magnitude import magnitude_prune, prunable_names
+from fl_lightning.pruning.mask import Mask
+
+
+def tiny_data(n: int = 8) -> DataLoader:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(n, 1, 28, 28, generator=g)
+    labels = torch.arange(n) % 10
+    return DataLoader(TensorDataset(images, labels), batch_size=4)
+
+
+def setup() -> tuple[Classifier, dict[str, torch.Tensor], Mask]:
+    torch.manual_seed(0)
+    model = Classifier(model="mlp", lr=0.1)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    mask = magnitude_prune(model, 0.7, names=prunable_names(model))
+    for name, keep in mask.items():
+        state[name] = state[name] * keep
+    return model, state, mask
+
+
+def test_client_trains_from_the_payload_keeps_the_mask_and_counts() -> None:
+    model, state, mask = setup()
+    download = encode(state, mask, with_mask=True)
+    config = ClientConfig(local_epochs=2, batch_size=4)
+    result = run_client_update(
+        client_id=5, payload=download, model=model, mask=Mask({}), dataloader=tiny_data(),
+        num_examples=8, config=config, flops_per_example=3.0,
+    )  # fmt: skip
+    assert (result.client_id, result.num_examples) == (5, 8)
+    assert result.flops == 3.0 * 8 * 2  # per example x examples x local epochs
+    assert result.train_loss > 0 and result.seconds > 0
+    # the upload carries values only (the server knows the mask), at float32
+    assert len(result.payload) == payload_size(state, mask, with_mask=False)
+    uploaded, _ = decode(result.payload, state, mask)
+    for name, keep in mask.items():  # the download's mask replaced the empty one it was given
+        assert torch.count_nonzero(uploaded[name][~keep]) == 0
+        assert not torch.equal(uploaded[name][keep], state[name][keep])  # it trained
+
+
+def test_the_upload_is_encoded_at_the_asked_value_type() -> None:
+    model, state, mask = setup()
+    download = encode(state, mask, with_mask=False)
+    result = run_client_update(
+        client_id=0, payload=download, model=model, mask=mask, dataloader=tiny_data(),
+        num_examples=8, config=ClientConfig(batch_size=4), flops_per_example=1.0,
+        dtype="float16",
+    )  # fmt: skip
+    assert len(result.payload) == payload_size(state, mask, with_mask=False, dtype="float16")
+    assert len(result.payload) < payload_size(state, mask, with_mask=False)
+
+
+def test_a_client_over_its_time_limit_stops_with_client_timeout() -> None:
+    model, state, mask = setup()
+    with pytest.raises(ClientTimeout, match="time limit"):
+        run_client_update(
+            client_id=0, payload=encode(state, mask, with_mask=False), model=model, mask=mask,
+            dataloader=tiny_data(), num_examples=8,
+            config=ClientConfig(batch_size=4, timeout=1e-9), flops_per_example=1.0,
+        )  # fmt: skip
+
+
+def test_lean_trainer_has_nothing_but_the_fit() -> None:
+    trainer = lean_trainer(ClientConfig(local_epochs=3), [])
+    assert trainer.max_epochs == 3
+    assert trainer.logger is None and trainer.checkpoint_callback is None
+    assert trainer.progress_bar_callback is None
