@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 FMNIST_DEB_DIR := /usr/share/datasets/fashion-mnist
 DEMO_DIR ?= runs/demo
 
-.PHONY: help install data test test-all lint format pretrain compare demo bench clean
+.PHONY: help install data test test-all lint format pretrain compare demo bench mutation clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -61,7 +61,12 @@ demo: install data ## The whole pipeline on a reduced config, on real Fashion-MN
 	$(PY) examples/demo.py --output $(DEMO_DIR)
 
 bench: install data ## Benchmarks (speed, memory, traffic): ratios measured side by side
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(filter-out benchmarks/mutation.py,$(wildcard benchmarks/*.py)); do \
+		echo "== $$b"; $(PY) $$b || exit 1; done
+
+mutation: install ## Mutation scores of the maths modules (CPU-heavy: tens of minutes)
+	@for t in mask magnitude aggregate accounting validation to_target codec; do \
+		nice $(PY) benchmarks/mutation.py $$t | tail -n 1 || exit 1; done
 
 clean: ## Remove run outputs and caches (keeps .venv)
 	rm -rf runs wandb .pytest_cache .mypy_cache .ruff_cache
