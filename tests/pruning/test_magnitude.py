@@ -256,3 +256,23 @@ def test_pruning_is_by_magnitude_and_names_are_checked() -> None:
     )
     twice = magnitude_prune(HAND, 0.5, names=["encoder.b.weight", "encoder.b.weight"])
     assert list(twice) == ["encoder.b.weight"] and twice.num_kept == 2
+
+
+def test_scope_literal_and_runtime_choices_agree() -> None:
+    from typing import get_args
+
+    from fl_lightning.pruning.magnitude import SCOPES, Scope
+
+    assert get_args(Scope) == SCOPES == ("global", "layer")
+
+
+def test_refusals_list_names_in_sorted_order() -> None:
+    backwards = dict(reversed(list(HAND.items())))  # b before a
+    with pytest.raises(UsageError) as err:
+        magnitude_prune(backwards, 0.5, names=["encoder.x.weight"])
+    assert "(known: encoder.a.weight, encoder.b.weight)" in str(err.value)
+    extras = [f"encoder.{c}.weight" for c in "zyxwvc"]  # a set would not keep them sorted
+    current = Mask({n: torch.ones(2, dtype=torch.bool) for n in extras})
+    with pytest.raises(UsageError) as err:
+        magnitude_prune(HAND, 0.5, current=current)
+    assert f"the current mask prunes {sorted(extras)}," in str(err.value)
