@@ -15,6 +15,7 @@ from fl_lightning.federated.client import (
     run_client_update,
 )
 from fl_lightning.federated.codec import decode, encode, payload_size
+from fl_lightning.federated.upload import UploadCodec
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.magnitude import magnitude_prune, prunable_names
 from fl_lightning.pruning.mask import Mask
@@ -56,15 +57,15 @@ def test_client_trains_from_the_payload_keeps_the_mask_and_counts() -> None:
         assert not torch.equal(uploaded[name][keep], state[name][keep])  # it trained
 
 
-def test_the_upload_is_encoded_at_the_asked_value_type() -> None:
+def test_the_upload_is_encoded_with_the_asked_codec() -> None:
     model, state, mask = setup()
     download = encode(state, mask, with_mask=False)
     result = run_client_update(
         client_id=0, payload=download, model=model, mask=mask, dataloader=tiny_data(),
         num_examples=8, config=ClientConfig(batch_size=4), flops_per_example=1.0,
-        dtype="float16",
+        upload=UploadCodec(codec="float16"),
     )  # fmt: skip
-    assert len(result.payload) == payload_size(state, mask, with_mask=False, dtype="float16")
+    assert len(result.payload) == payload_size(state, mask, with_mask=False, codec="float16")
     assert len(result.payload) < payload_size(state, mask, with_mask=False)
 
 
