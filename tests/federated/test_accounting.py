@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -286,3 +288,53 @@ def test_flop_count_leaves_an_eval_model_in_eval() -> None:
     model.eval()
     forward_flops_per_example(model, None, (2,))
     assert not model.training
+
+
+def test_meters_hold_plain_python_numbers_whatever_they_are_given() -> None:
+    """Counts restored from tensors (a checkpoint) or added as tensors stay JSON-writable
+    Python numbers: ints for bytes and rounds, floats for FLOPs and seconds."""
+    comm = CommunicationMeter()
+    comm.load_state_dict(
+        {k: torch.tensor(v) for k, v in zip(("down", "up", "round_down", "round_up", "rounds"),
+                                             (10, 20, 3, 4, 2), strict=True)}
+    )  # fmt: skip
+    assert comm.rounds == 2 and type(comm.rounds) is int
+    row = comm.end_round()
+    assert json.loads(json.dumps(row)) == row
+    assert all(type(v) is int for v in row.values())
+    compute = ComputeMeter()
+    compute.load_state_dict(
+        {k: torch.tensor(v) for k, v in zip(("flops", "seconds", "round_flops", "round_seconds"),
+                                             (1.5, 2.5, 0.5, 0.25), strict=True)}
+    )  # fmt: skip
+    compute.add(torch.tensor(2.0), torch.tensor(1.0))  # type: ignore[arg-type]
+    row = compute.end_round()
+    assert row == {
+        "compute/flops": 2.5,
+        "compute/client_seconds": 1.25,
+        "compute/cum_flops": 3.5,
+        "compute/cum_client_seconds": 3.5,
+    }
+    assert all(type(v) is float for v in row.values())
+    assert json.loads(json.dumps(row)) == row
+
+
+def test_flop_counts_are_floats() -> None:
+    assert type(forward_flops_per_example(nn.Linear(4, 3), None, (4,))) is float
+
+
+class _WithUnused(nn.Module):
+    """Linear(4, 3) in the forward (24 FLOPs) and a registered Linear that never runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.used = nn.Linear(4, 3)
+        self.unused = nn.Linear(3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.used(x)
+
+
+def test_a_masked_module_that_never_runs_counts_nothing() -> None:
+    half = torch.tensor([[True, False, True]] * 3)
+    assert forward_flops_per_example(_WithUnused(), Mask({"unused.weight": half}), (4,)) == 24
