@@ -65,7 +65,8 @@ bench: install data ## Benchmarks (speed, memory, traffic): ratios measured side
 		echo "== $$b"; $(PY) $$b || exit 1; done
 
 mutation: install ## Mutation scores of the maths modules (CPU-heavy: tens of minutes)
-	@for t in mask magnitude aggregate accounting validation to_target codec; do \
+	@for t in mask magnitude aggregate accounting validation to_target codec codec_header \
+		codec_values codec_positions; do \
 		nice $(PY) benchmarks/mutation.py $$t | tail -n 1 || exit 1; done
 
 clean: ## Remove run outputs and caches (keeps .venv)

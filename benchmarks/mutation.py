@@ -63,6 +63,18 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("tests/experiments/test_to_target.py",),
     ),
     "codec": ("fl_lightning/federated/codec.py", ("tests/federated/test_codec.py",)),
+    "codec_header": (
+        "fl_lightning/federated/codecs/header.py",
+        ("tests/federated/test_codec.py",),
+    ),
+    "codec_values": (
+        "fl_lightning/federated/codecs/values.py",
+        ("tests/federated/test_codec_values.py", "tests/federated/test_codec.py"),
+    ),
+    "codec_positions": (
+        "fl_lightning/federated/codecs/positions.py",
+        ("tests/federated/test_codec_positions.py", "tests/federated/test_codec.py"),
+    ),
 }
 
 _COMPARE_SWAPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
