@@ -219,9 +219,11 @@ def test_a_failure_leaves_the_existing_ticket_intact(
     ]  # no temp files
 
 
+#: DAE checkpoints a developer pre-trained in this checkout (`make pretrain`), if any
+_RUNS = Path(__file__).resolve().parents[2] / "runs" / "pretrain"
 REAL_CHECKPOINTS = sorted(
-    glob.glob("/work/main/runs/pretrain/**/dae.ckpt", recursive=True)
-    + glob.glob("/work/main/runs/pretrain/**/last.ckpt", recursive=True)
+    glob.glob(str(_RUNS / "**" / "dae.ckpt"), recursive=True)
+    + glob.glob(str(_RUNS / "**" / "last.ckpt"), recursive=True)
 )
 
 
