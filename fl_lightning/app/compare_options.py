@@ -126,7 +126,15 @@ def build_parser() -> ArgumentParser:
         type=int,
         default=1,
         help="Federations run at once on this machine, each in its own process with "
-        "cores/jobs torch threads (>= 1).",
+        "--threads torch threads (>= 1).",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int | None,
+        default=None,
+        help="torch threads of each federation run here (>= 1; default: cores // jobs, or "
+        "torch's default with --jobs 1). CPU kernels' sums depend on it: fix it (e.g. 1) to get "
+        "the same numbers with any --jobs.",
     )
     parser.add_argument(
         "--executor",

@@ -169,7 +169,7 @@ def _compare_locked(
     runs = f"{planned} run" + ("" if planned == 1 else "s")
     print(f"compare: {runs} into {grid.output}/ (W&B group {grid.wandb_group!r})")
     ray = RayOptions(**vars(cfg.ray)) if isinstance(cfg.ray, Namespace) else cfg.ray
-    execution = Execution(jobs=cfg.jobs, executor=cfg.executor, ray=ray)
+    execution = Execution(jobs=cfg.jobs, executor=cfg.executor, ray=ray, threads=cfg.threads)
     try:
         curves = run_grid(grid, progress=cfg.progress, execution=execution)
     except Interrupted as err:
@@ -193,6 +193,7 @@ def _compare_locked(
         ],
         "wandb_group": grid.wandb_group,
         "checkpoint": grid.checkpoint,
+        "threads": cfg.threads,  # torch threads per federation (None: cores // jobs)
     }
     files = write_reports(grid.output, rows, curves, targets, meta)
     plots = write_plots(curves, targets, grid.output)

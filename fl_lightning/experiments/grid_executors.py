@@ -5,9 +5,16 @@ items finish, where the outcome is the function's result or the exception it rai
 fails is reported by the caller while the others go on. Results are put back in plan order by
 the caller, so the report does not depend on which run finished first.
 
-- `local`, `jobs=1`: one run after the other in this process (torch threads untouched).
+- `local`, `jobs=1`: one run after the other in this process (torch threads untouched unless
+  `threads` is given).
 - `local`, `jobs=N`: N worker processes (spawned: no forked torch or Ray state), each with
-  `cores // N` torch threads, so N federations share the cores instead of fighting over them.
+  `threads` torch threads (default `cores // N`), so N federations share the cores instead of
+  fighting over them.
+
+Reproducibility: CPU convolution kernels split their reductions by thread count, so the same
+federation run with 1 and with 2 torch threads differs in the last bits of its weights (and, many
+rounds later, by a test image or two). Give `threads` to make a grid's numbers independent of
+`jobs`: `--jobs 1 --threads 1` and `--jobs 2 --threads 1` write identical summaries.
 - `ray`: each run is a Ray task needing `ray.num_cpus` CPUs, on the cluster at `ray.address`
   (None: a Ray instance started here). Workers must import the same fl_lightning and see the
   same files (the grid's configs and output folder: a shared filesystem on a real cluster).
@@ -54,6 +61,9 @@ class Execution:
 
     Args:
         jobs: federations at once on this machine (`local`), >= 1.
+        threads: torch threads of each federation on this machine (`local`), >= 1; None:
+            `cores // jobs` for `jobs > 1`, torch's own default for `jobs = 1`. Fix it to get
+            the same numbers whatever `jobs` is.
         executor: `local` (this machine) or `ray` (a Ray cluster, `ray` options).
         ray: the Ray cluster's settings (for `executor=ray`).
     """
@@ -61,10 +71,15 @@ class Execution:
     jobs: int = 1
     executor: ExecutorName = "local"
     ray: RayOptions = RayOptions()
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.jobs < 1:
             raise UsageError(f"--jobs={self.jobs!r} must be >= 1.")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(
+                f"--threads={self.threads!r} must be >= 1 (or left out: cores // jobs)."
+            )
         if self.executor not in EXECUTORS:
             raise UsageError(
                 f"--executor={self.executor!r} is not known; choose one of: {', '.join(EXECUTORS)}."
@@ -92,19 +107,31 @@ def run_all(
     if execution.executor == "ray":
         yield from _on_ray(fn, items, execution.ray)
     elif execution.jobs == 1:
+        yield from _here(fn, items, execution.threads)
+    else:
+        yield from _in_processes(fn, items, execution.jobs, execution.threads)
+
+
+def _here(
+    fn: Callable[[T], R], items: Sequence[T], threads: int | None
+) -> Iterator[tuple[int, R | Exception]]:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
         for i, item in enumerate(items):
             try:
-                yield i, fn(item)
+                yield i, fn(item) if threads is None else _with_threads(fn, threads, item)
             except Exception as err:  # reported by the caller; the other runs go on
                 yield i, err
-    else:
-        yield from _in_processes(fn, items, execution.jobs)
+    finally:
+        torch.set_num_threads(before)  # this process goes on after the grid
 
 
 def _in_processes(
-    fn: Callable[[T], R], items: Sequence[T], jobs: int
+    fn: Callable[[T], R], items: Sequence[T], jobs: int, threads: int | None
 ) -> Iterator[tuple[int, R | Exception]]:
-    threads = threads_per_job(jobs)
+    threads = threads or threads_per_job(jobs)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         pending: dict[Future[R], int] = {

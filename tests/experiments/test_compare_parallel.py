@@ -18,7 +18,12 @@ import pytest
 
 from fl_lightning.cli import main
 from fl_lightning.errors import UsageError
-from fl_lightning.experiments.grid_executors import Execution, RayOptions, threads_per_job
+from fl_lightning.experiments.grid_executors import (
+    Execution,
+    RayOptions,
+    run_all,
+    threads_per_job,
+)
 from fl_lightning.federated.metric_names import WALL_CLOCK_FIELDS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,6 +82,35 @@ def test_threads_split_the_cores_and_options_are_checked() -> None:
         Execution(executor="slurm")  # type: ignore[arg-type]
     with pytest.raises(UsageError, match=r"--ray.num_cpus=0"):
         RayOptions(num_cpus=0)
+    with pytest.raises(UsageError, match=r"--threads=0 must be >= 1"):
+        Execution(threads=0)
+
+
+def test_threads_apply_to_each_run_here_and_are_restored_after() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    seen = [n for _, n in run_all(_torch_threads, [0, 1], Execution(threads=1))]
+    assert seen == [1, 1]
+    assert torch.get_num_threads() == before
+
+
+def _torch_threads(_: int) -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_fixed_threads_make_the_cnn_grid_identical_with_one_or_two_jobs(
+    tiny_fashion_root: Path, tmp_path: Path
+) -> None:
+    # The CNN is where thread count shows: its CPU conv kernels split sums by thread.
+    cnn = ("--overrides+=--model.model=cnn", "--threads=1")
+    compare(tiny_fashion_root, tmp_path / "serial", *cnn)
+    compare(tiny_fashion_root, tmp_path / "parallel", *cnn, "--jobs=2")
+    serial, parallel = report(tmp_path / "serial"), report(tmp_path / "parallel")
+    assert serial == parallel
+    assert serial["rows"]  # a real report, not two empty ones
 
 
 def test_two_jobs_give_the_same_report_as_one(
