@@ -17,7 +17,6 @@ from typing import Any
 
 from jsonargparse import Namespace
 
-from fl_lightning.app.federate_checks import check_seed
 from fl_lightning.app.grid import CodecSpec, Grid, PartitionSpec, plan_runs, run_grid
 from fl_lightning.atomic import check_can_create
 from fl_lightning.config_paths import config_files, resolve_config_path
@@ -27,6 +26,7 @@ from fl_lightning.experiments.methods import METHODS
 from fl_lightning.experiments.plots import write_plots
 from fl_lightning.experiments.report import write_reports
 from fl_lightning.experiments.to_target import summary_rows
+from fl_lightning.federated.config import check_seed
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import WandbRun, use_offline_default

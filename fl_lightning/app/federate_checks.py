@@ -16,39 +16,33 @@ from jsonargparse import Namespace
 from fl_lightning.atomic import check_can_create
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
 from fl_lightning.config_paths import config_files, resolve_config_path
-from fl_lightning.errors import UsageError, check_choice, check_range
+from fl_lightning.errors import UsageError, check_range
 from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
 from fl_lightning.federated.client import ClientConfig, lean_trainer
+from fl_lightning.federated.config import SEED_SOURCES, Seeds
 from fl_lightning.federated.metric_names import CUM_BYTES, upgrade_row
 from fl_lightning.federated.results import RunFiles
-from fl_lightning.models.components import available_models
+from fl_lightning.models.classifier import check_options as check_model_options
 from fl_lightning.run_lock import FOLDER_LOCK_NAME
 from fl_lightning.tracking.offline_reader import read_offline_run
 
-#: The largest seed: every consumer takes it (numpy's and Lightning's `seed_everything` stop at
-#: 2**32 - 1).
-MAX_SEED = 2**32 - 1
-
-
-def check_seed(option: str, value: int, note: str = "") -> None:
-    """`UsageError` unless `value` is a seed every source of randomness accepts."""
-    if not 0 <= value <= MAX_SEED:
-        bound = "must be >= 0" if value < 0 else f"must be <= {MAX_SEED} (2**32 - 1)"
-        raise UsageError(f"{option}={value!r} {note}{bound}.")
-
 
 def resolve(cfg: Namespace) -> Namespace:
-    """Fill in what defaults to other values (seeds, rounds, output); check ranges.
+    """Fill in what defaults to other values (seeds, rounds, output); check what no option
+    group owns (the sparsity, a ticket for a dense method, the input files).
 
     Works on the parsed Namespace, so the config written to config.yaml is the resolved one.
+    Each option group is checked by its owner, once: `Seeds` here, `Classifier`'s
+    `check_options` for `model.*` here, `ClientConfig` and `FederationConfig` when the parser
+    builds them (before anything is written).
     """
     cfg.provenance = None  # a record of the run, filled in by `run`; never an input
     cfg.pretrain_config = resolve_config_path(
         cfg.pretrain_config, "pretrain_config", config_files(cfg)
     )
-    for key in ("split", "sampling", "init", "data_order", "rounding"):
-        if cfg.seeds[key] is None:
-            cfg.seeds[key] = cfg.seed
+    seeds = Seeds(**vars(cfg.seeds)).filled(cfg.seed)  # refuses a seed out of range
+    for source in SEED_SOURCES:
+        cfg.seeds[source] = seeds.of(source)
     cfg.data.split_seed = cfg.seeds.split
     if cfg.rounds is not None:
         cfg.federation.rounds = cfg.rounds
@@ -63,21 +57,9 @@ def resolve(cfg: Namespace) -> Namespace:
         check_range("--sparsity", cfg.sparsity, 0.0, 1.0)
     else:
         cfg.sparsity = None  # a dense method has no sparsity; record none (config.yaml, W&B)
-    for key in ("split", "sampling", "init", "data_order", "rounding"):
-        check_seed(f"--seeds.{key}", cfg.seeds[key], "(or --seed) ")
-    check_choice("model.model", cfg.model.model, available_models())
-    if not cfg.model.lr > 0:
-        raise UsageError(f"model.lr={cfg.model.lr!r} must be > 0.")
-    check_range("model.momentum", cfg.model.momentum, 0.0, 1.0)
-    if not cfg.model.weight_decay >= 0:
-        raise UsageError(f"model.weight_decay={cfg.model.weight_decay!r} must be >= 0.")
-    for option in ("local_epochs", "batch_size"):
-        if cfg.client[option] < 1:
-            raise UsageError(f"client.{option}={cfg.client[option]!r} must be >= 1.")
-    if cfg.client.timeout is not None and not cfg.client.timeout > 0:
-        raise UsageError(
-            f"client.timeout={cfg.client.timeout!r} must be > 0 seconds (or null for no limit)."
-        )
+    # The model group is Classifier's signature; its own check refuses a bad value now, before
+    # a pre-training or a data split is spent on it.
+    check_model_options(**vars(cfg.model), prefix="model.")
     if cfg.method not in PRUNED and cfg.ticket:
         raise UsageError(f"--ticket is for the pruned methods; --method={cfg.method} is dense.")
     if needs_checkpoint(cfg.method, cfg.ticket) and not cfg.checkpoint:

@@ -15,52 +15,15 @@ from fl_lightning.app.config_builder import build_config
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.experiments.methods import METHODS
 from fl_lightning.federated.client import ClientConfig
-from fl_lightning.federated.engine import FederationConfig
+from fl_lightning.federated.config import FederationConfig, Seeds
 from fl_lightning.federated.flower_options import FlowerOptions
+from fl_lightning.models.classifier import Classifier
 
 DESCRIPTION = (
     "Run FedAvg over simulated clients starting from one method's model (see --method), "
     "counting the bytes of every real payload, the clients' FLOPs and seconds. Outputs go to "
     "--output: metrics.csv, summary.json, config.yaml, model.pt, checkpoint.pt, wandb/."
 )
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The classifier and its local optimiser.
-
-    Args:
-        model: encoder architecture (`cnn`, `mlp`); must match a given checkpoint or ticket.
-        optimizer: local optimiser: `sgd`, `adam` or `adamw`.
-        lr: local learning rate.
-        momentum: SGD momentum (the optimiser state is fresh every round, as in FedAvg).
-        weight_decay: weight decay.
-    """
-
-    model: str = "cnn"
-    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-
-
-@dataclass(frozen=True)
-class SeedOverrides:
-    """Per-source seeds; each unset one takes `--seed`.
-
-    Args:
-        split: server hold-out and client partition (sets data.split_seed).
-        sampling: which clients take part in each round.
-        init: random initialisation (and every method's output layer).
-        data_order: each client's batch order in each round.
-        rounding: stochastic rounding of the clients' uploads (`federation.up_rounding`).
-    """
-
-    split: int | None = None
-    sampling: int | None = None
-    init: int | None = None
-    data_order: int | None = None
-    rounding: int | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +97,7 @@ def build_parser() -> ArgumentParser:
         help="Rounds to run (overrides federation.rounds).",
     )
     parser.add_argument("--seed", type=int, default=0, help="Base seed for every unset --seeds.*.")
-    parser.add_argument("--seeds", type=SeedOverrides, default=SeedOverrides())
+    parser.add_argument("--seeds", type=Seeds, default=Seeds())
     parser.add_argument(
         "--output",
         type=str | None,
@@ -157,7 +120,11 @@ def build_parser() -> ArgumentParser:
     )
     # clients train with client.batch_size: the module's own batch_size would be ignored
     parser.add_class_arguments(FederatedDataModule, "data", skip={"batch_size"})
-    parser.add_argument("--model", type=ModelConfig, default=ModelConfig())
+    # The model options are Classifier's own arguments (documented and checked there); its
+    # dataset is data.dataset and a structured ticket sets its widths. Built by `federate`.
+    parser.add_class_arguments(
+        Classifier, "model", skip={"dataset", "dae_checkpoint", "widths"}, instantiate=False
+    )
     parser.add_argument("--client", type=ClientConfig, default=ClientConfig())
     parser.add_argument("--federation", type=FederationConfig, default=FederationConfig())
     parser.add_argument(

@@ -11,7 +11,6 @@ first (`pretrain_config`, into DIR/pretrain/), on the same server hold-out as th
 from __future__ import annotations
 
 import errno
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,7 @@ from fl_lightning.app.federate_checks import (
     wandb_rounds_logged,
     wandb_run_id,
 )
-from fl_lightning.app.federate_options import ModelConfig, build_parser
+from fl_lightning.app.federate_options import build_parser
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.atomic import check_can_create
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
@@ -35,7 +34,7 @@ from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.methods import build_start, needs_checkpoint
 from fl_lightning.federated.client import quiet_lightning
-from fl_lightning.federated.engine import FederationConfig, FederationFailed, LocalEngine, Seeds
+from fl_lightning.federated.engine import FederationConfig, FederationFailed, LocalEngine
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.progress import human_bytes
 from fl_lightning.federated.results import RunFiles
@@ -184,13 +183,12 @@ def _federate_locked(
     data.setup()
     federation: FederationConfig = init.federation
     federation.validate(data.num_clients)
-    model_cfg: ModelConfig = init.model
     if cfg.engine == "local" and grid is None:
         check_accelerator(init.client)
     checkpoint = ensure_checkpoint(cfg, files) if needs_checkpoint(cfg.method, cfg.ticket) else None
     start = build_start(
         cfg.method,
-        model=model_cfg.model,
+        model=cfg.model.model,
         dataset=cfg.data.dataset,
         init_seed=cfg.seeds.init,
         sparsity=cfg.sparsity,
@@ -208,7 +206,7 @@ def _federate_locked(
     cfg.provenance = saved_cfg.provenance = start.provenance
     config_text = parser.dump(saved_cfg, skip_none=False)
     # A structured method's model is the family's network at the ticket's narrower widths.
-    model = Classifier(dataset=cfg.data.dataset, widths=start.widths or None, **asdict(model_cfg))
+    model = Classifier(dataset=cfg.data.dataset, widths=start.widths or None, **vars(cfg.model))
     engine = LocalEngine(
         model=model,
         initial_state=start.state,
@@ -216,7 +214,7 @@ def _federate_locked(
         data=data,
         client=init.client,
         federation=federation,
-        seeds=Seeds(**vars(cfg.seeds)),
+        seeds=init.seeds,
         method=cfg.method,
         files=files,
         wandb=None,

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from typing_extensions import override
 
 from fl_lightning.data.modules import FederatedDataModule
+from fl_lightning.errors import UsageError
 from fl_lightning.federated.codec import decode
 from fl_lightning.federated.faults import InjectedFault, faulty_upload
 from fl_lightning.federated.upload import UploadCodec, encode_update
@@ -45,6 +46,15 @@ class ClientConfig:
     batch_size: int = 32
     accelerator: str = "auto"
     timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        for option in ("local_epochs", "batch_size"):
+            if getattr(self, option) < 1:
+                raise UsageError(f"client.{option}={getattr(self, option)!r} must be >= 1.")
+        if self.timeout is not None and not self.timeout > 0:
+            raise UsageError(
+                f"client.timeout={self.timeout!r} must be > 0 seconds (or null for no limit)."
+            )
 
 
 @dataclass

@@ -1,12 +1,13 @@
-"""The round loop's settings: `FederationConfig`, the named `Seeds`, and its failure."""
+"""The round loop's settings: `FederationConfig`, the named `Seeds` (the one seeds type: option
+group and engine input), and the round loop's failure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from fl_lightning.errors import UsageError
-from fl_lightning.federated.codecs.values import Rounding, ValueCodec
+from fl_lightning.federated.codecs.values import FloatCodec, Rounding, ValueCodec
 from fl_lightning.federated.faults import FaultInjection
 from fl_lightning.federated.sampling import clients_per_round
 from fl_lightning.federated.upload import UploadCodec
@@ -45,7 +46,7 @@ class FederationConfig:
     clients_per_round: float = 10
     eval_every: int = 1
     target_acc: float | None = None
-    dtype: Literal["float32", "float16"] = "float32"
+    dtype: FloatCodec = "float32"
     down_codec: ValueCodec | None = None
     up_codec: ValueCodec | None = None
     up_topk: float | None = None
@@ -102,16 +103,58 @@ class FederationConfig:
         self.upload.validate("federation")
 
 
+#: The sources of randomness, each with its own seed.
+SeedSource = Literal["split", "sampling", "init", "data_order", "rounding"]
+SEED_SOURCES: tuple[SeedSource, ...] = get_args(SeedSource)
+
+#: The largest seed: every consumer takes it (numpy's and Lightning's `seed_everything` stop at
+#: 2**32 - 1).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(option: str, value: int, note: str = "") -> None:
+    """`UsageError` unless `value` is a seed every source of randomness accepts."""
+    if not 0 <= value <= MAX_SEED:
+        bound = "must be >= 0" if value < 0 else f"must be <= {MAX_SEED} (2**32 - 1)"
+        raise UsageError(f"{option}={value!r} {note}{bound}.")
+
+
 @dataclass(frozen=True)
 class Seeds:
-    """One seed per source of randomness (data split, client sampling, model init, data order,
-    stochastic rounding of uploads)."""
+    """One seed per source of randomness: the `--seeds` option group of `fl-lightning federate`
+    and what the engine draws from.
 
-    split: int = 0
-    sampling: int = 0
-    init: int = 0
-    data_order: int = 0
-    rounding: int = 0
+    An unset seed (None) takes `--seed` there (`filled`); where nothing fills it, it is 0 (`of`).
+
+    Args:
+        split: server hold-out and client partition (sets data.split_seed).
+        sampling: which clients take part in each round.
+        init: random initialisation (and every method's output layer).
+        data_order: each client's batch order in each round.
+        rounding: stochastic rounding of the clients' uploads (`federation.up_rounding`).
+    """
+
+    split: int | None = None
+    sampling: int | None = None
+    init: int | None = None
+    data_order: int | None = None
+    rounding: int | None = None
+
+    def __post_init__(self) -> None:
+        for source in SEED_SOURCES:
+            value = getattr(self, source)
+            if value is not None:
+                check_seed(f"--seeds.{source}", value, "(or --seed) ")
+
+    def of(self, source: SeedSource) -> int:
+        """The seed of `source` (0 when unset)."""
+        value: int | None = getattr(self, source)
+        return 0 if value is None else value
+
+    def filled(self, base: int) -> Seeds:
+        """These seeds with every unset one set to `base` (checked like the others)."""
+        values = {source: getattr(self, source) for source in SEED_SOURCES}
+        return Seeds(**{s: base if v is None else v for s, v in values.items()})
 
 
 class FederationFailed(RuntimeError):

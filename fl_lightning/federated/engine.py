@@ -125,7 +125,7 @@ class LocalEngine:
         self.transport: Transport = transport or InProcess()
         self._bar: RoundProgress | None = None
         self.k = clients_per_round(federation.clients_per_round, data.num_clients)
-        self.sampler = ClientSampler(seeds.sampling)
+        self.sampler = ClientSampler(seeds.of("sampling"))
         self.faults = FaultInjector(federation.faults)
         self.comm = CommunicationMeter()
         self.compute = ComputeMeter()
@@ -152,10 +152,10 @@ class LocalEngine:
             num_clients=data.num_clients,
             client=client,
             upload=federation.upload,
-            rounding_seed=seeds.rounding,
+            rounding_seed=seeds.of("rounding"),
             sparse=len(mask) > 0,
             flops_per_example=self.flops_per_example,
-            data_order=seeds.data_order,
+            data_order=seeds.of("data_order"),
             data_args=dict(data.hparams),
             model_args=model_args,
         )
@@ -360,7 +360,7 @@ class LocalEngine:
             client_id=job.client_id,
             payload=job.payload,
             fault=job.fault,
-            data_seed=data_order_seed(self.seeds.data_order, r, job.client_id),
+            data_seed=data_order_seed(self.seeds.of("data_order"), r, job.client_id),
             model=self.model,
             mask=self.mask,
             data=self.data,
@@ -368,7 +368,7 @@ class LocalEngine:
             flops_per_example=self.flops_per_example,
             upload=self.federation.upload,
             residual=self.residuals.get(job.client_id),
-            generator=rounding_generator(self.seeds.rounding, r, job.client_id),
+            generator=rounding_generator(self.seeds.of("rounding"), r, job.client_id),
         )
         if result.residual is not None:  # the client's own state, whatever the server does
             self.residuals[job.client_id] = result.residual

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import lightning.pytorch as pl
 import torch
@@ -11,8 +11,32 @@ import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from fl_lightning.data.sources import dataset_info
-from fl_lightning.errors import UsageError, check_choice
+from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.models.components import available_models, build_encoder, build_head
+
+Optimizer = Literal["sgd", "adam", "adamw"]
+OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
+
+
+def check_options(
+    model: str,
+    optimizer: str,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    *,
+    prefix: str = "",
+) -> None:
+    """`UsageError` unless `Classifier` can be built with these values; each message names the
+    option as `<prefix><argument>` (`fl-lightning federate` passes `model.`, its option group,
+    to refuse a bad value before any work starts)."""
+    check_choice(f"{prefix}model", model, available_models())
+    check_choice(f"{prefix}optimizer", optimizer, OPTIMIZERS)
+    if not lr > 0:  # NaN too
+        raise UsageError(f"{prefix}lr={lr!r} must be > 0.")
+    check_range(f"{prefix}momentum", momentum, 0.0, 1.0)
+    if not weight_decay >= 0:
+        raise UsageError(f"{prefix}weight_decay={weight_decay!r} must be >= 0.")
 
 
 class Classifier(pl.LightningModule):
@@ -22,7 +46,7 @@ class Classifier(pl.LightningModule):
         self,
         model: str = "cnn",
         dataset: str = "fashion_mnist",
-        optimizer: Literal["sgd", "adam", "adamw"] = "sgd",
+        optimizer: Optimizer = "sgd",
         lr: float = 0.05,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
@@ -45,14 +69,7 @@ class Classifier(pl.LightningModule):
                 keeps the family's width. A `dae_checkpoint` needs the full widths.
         """
         super().__init__()
-        check_choice("model", model, available_models())
-        check_choice("optimizer", optimizer, ("sgd", "adam", "adamw"))
-        if lr <= 0:
-            raise UsageError(f"lr={lr!r} must be > 0.")
-        if not 0 <= momentum < 1:
-            raise UsageError(f"momentum={momentum!r} must be in [0, 1).")
-        if weight_decay < 0:
-            raise UsageError(f"weight_decay={weight_decay!r} must be >= 0.")
+        check_options(model, optimizer, lr, momentum, weight_decay)
         self.save_hyperparameters()
         self._loss_sum = torch.zeros(())
         self._loss_count = 0

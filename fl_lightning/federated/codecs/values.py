@@ -25,6 +25,8 @@ import torch
 from fl_lightning.federated.codecs.header import PayloadError
 
 ValueCodec = Literal["float32", "float16", "int8", "int4"]
+#: The value codecs that keep floats (what `federation.dtype` may be).
+FloatCodec = Literal["float32", "float16"]
 Rounding = Literal["nearest", "stochastic"]
 VALUE_CODECS: tuple[ValueCodec, ...] = ("float32", "float16", "int8", "int4")
 ROUNDINGS: tuple[Rounding, ...] = ("nearest", "stochastic")
