@@ -13,6 +13,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from fl_lightning.app.config_builder import build_config
 from fl_lightning.app.grid import CodecSpec, PartitionSpec
+from fl_lightning.experiments.equal_budget import DEFAULT_BUDGET_ROUNDS
 from fl_lightning.experiments.grid_executors import ExecutorName, RayOptions
 from fl_lightning.experiments.methods import METHODS, MethodName
 
@@ -91,10 +92,25 @@ def build_parser() -> ArgumentParser:
         help="Seeds; each sets the data split, client sampling and init seeds.",
     )
     parser.add_argument(
+        "--row_seeds",
+        type=dict[str, list[int]],
+        default={},
+        help="Rows that run only some of --seeds (to save time), e.g. {lth_rewind: [0], "
+        "fedavg+int8: [0]}; a row is a method or method+codec setting. Their cells average "
+        "their own seeds (summary.json's rows list them).",
+    )
+    parser.add_argument(
         "--target_acc",
         type=float | list[float],
         default=0.8,
         help="Target test accuracy (or a list of them), in (0, 1].",
+    )
+    parser.add_argument(
+        "--budget_rounds",
+        type=list[int],
+        default=list(DEFAULT_BUDGET_ROUNDS),
+        help="The equal-traffic table: each method's test accuracy at the traffic uncompressed "
+        "fedavg spends in these many rounds (needs fedavg in --methods; [] for none).",
     )
     parser.add_argument(
         "--output",

@@ -21,6 +21,7 @@ from fl_lightning.app.grid import CodecSpec, Grid, PartitionSpec, plan_runs, run
 from fl_lightning.atomic import check_can_create
 from fl_lightning.config_paths import config_files, resolve_config_path
 from fl_lightning.errors import UsageError, check_choice, check_range
+from fl_lightning.experiments.equal_budget import budget_rows
 from fl_lightning.experiments.grid_executors import Execution, RayOptions
 from fl_lightning.experiments.methods import METHODS
 from fl_lightning.experiments.plots import write_plots
@@ -63,6 +64,7 @@ def grid_of(cfg: Namespace) -> Grid:
     if len(set(folders)) != len(folders):
         raise UsageError(f"--partitions: two partitions share a name ({folders}); give a label.")
     codecs = codecs_of(cfg)
+    row_seeds = row_seeds_of(cfg, codecs)
     federate_config = resolve_config_path(cfg.federate_config, "federate_config", config_files(cfg))
     if cfg.checkpoint and not Path(cfg.checkpoint).is_file():
         raise UsageError(f"--checkpoint={cfg.checkpoint!r}: no such file.")
@@ -80,6 +82,7 @@ def grid_of(cfg: Namespace) -> Grid:
         wandb_group=cfg.wandb.group or f"compare-{output.resolve().name}",
         checkpoint=cfg.checkpoint,
         codecs=codecs,
+        row_seeds=row_seeds,
     )
 
 
@@ -100,6 +103,23 @@ def codecs_of(cfg: Namespace) -> list[CodecSpec]:
         for m in c.methods:
             check_choice(f"--codecs ({c.name}) methods", m, tuple(METHODS))
     return codecs
+
+
+def row_seeds_of(cfg: Namespace, codecs: list[CodecSpec]) -> dict[str, list[int]]:
+    """`--row_seeds`, checked: each key a row of the grid (`method` or `method+codec`), each
+    value a non-empty subset of `--seeds`."""
+    rows = [*cfg.methods, *(f"{m}+{c.name}" for c in codecs for m in c.methods)]
+    row_seeds: dict[str, list[int]] = {}
+    for row, seeds in (cfg.row_seeds or {}).items():
+        check_choice("--row_seeds row", row, tuple(rows))
+        outside = [s for s in seeds if s not in cfg.seeds]
+        if not seeds or outside or len(set(seeds)) != len(seeds):
+            raise UsageError(
+                f"--row_seeds: {row}: {list(seeds)!r} must be distinct seeds of --seeds "
+                f"{list(cfg.seeds)!r}, at least one."
+            )
+        row_seeds[row] = list(seeds)
+    return row_seeds
 
 
 def log_to_wandb(
@@ -157,6 +177,8 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
     """
     grid = grid_of(cfg)
     targets = targets_of(cfg.target_acc)
+    if any(n < 1 for n in cfg.budget_rounds):
+        raise UsageError(f"--budget_rounds={cfg.budget_rounds!r}: rounds must be >= 1.")
     check_can_create(grid.output, "--output", folder=True)
     with RunLock(grid.output, "--output"):  # one comparison at a time in a folder
         return _compare_locked(cfg, grid, targets, command)
@@ -193,9 +215,11 @@ def _compare_locked(
         ],
         "wandb_group": grid.wandb_group,
         "checkpoint": grid.checkpoint,
+        "row_seeds": dict(grid.row_seeds),
         "threads": cfg.threads,  # torch threads per federation (None: cores // jobs)
     }
-    files = write_reports(grid.output, rows, curves, targets, meta)
+    budget = budget_rows(curves, cfg.budget_rounds)
+    files = write_reports(grid.output, rows, curves, targets, meta, budget)
     plots = write_plots(curves, targets, grid.output)
     wandb_dir = log_to_wandb(grid, cfg.as_dict(), rows, plots)
     return CompareReport(rows, grid.output, files, plots, wandb_dir, grid.wandb_group)

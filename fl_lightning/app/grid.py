@@ -28,8 +28,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -132,6 +132,7 @@ class Grid:
     wandb_group: str = "compare"
     checkpoint: str | None = None
     codecs: Sequence[CodecSpec] = ()
+    row_seeds: Mapping[str, Sequence[int]] = field(default_factory=dict)
 
     def codec(self, name: str) -> CodecSpec:
         """The codec setting called `name`."""
@@ -159,7 +160,8 @@ class PlannedRun:
 
 def plan_runs(grid: Grid) -> list[PlannedRun]:
     """Every run, seed-major (a seed's results are complete before the next seed starts);
-    within a partition the plain methods first, then each codec setting's methods."""
+    within a partition the plain methods first, then each codec setting's methods. A row named
+    in `row_seeds` runs only its own seeds."""
     arms: list[tuple[str, str | None]] = [(m, None) for m in grid.methods]
     arms += [(m, c.name) for c in grid.codecs for m in c.methods]
     runs: list[PlannedRun] = []
@@ -169,6 +171,8 @@ def plan_runs(grid: Grid) -> list[PlannedRun]:
                 sparsities: list[float | None] = [*grid.sparsities] if method in PRUNED else [None]
                 for sparsity in sparsities:
                     arm = Arm(part.folder, method, sparsity, codec)
+                    if seed not in grid.row_seeds.get(arm.name, grid.seeds):
+                        continue  # a row that runs fewer seeds (`row_seeds`)
                     path = grid.output / "runs" / part.folder / arm.label / f"seed{seed}"
                     runs.append(PlannedRun(arm, part, seed, path))
     return runs

@@ -1,13 +1,15 @@
 """The comparison's files: summary.md (the paper's table), summary.json and curves.csv.
 
-summary.json  {"target_acc": ..., "rows": [...], ...}: one row per target x partition x
-              method x codec setting x sparsity (fields in
-              `fl_lightning.experiments.to_target.arm_row`)
+summary.json  {"target_acc": ..., "rows": [...], "equal_budget": [...], ...}: one row per
+              target x partition x method x codec setting x sparsity (fields in
+              `fl_lightning.experiments.to_target.arm_row`), and one per partition x budget x
+              arm of the equal-traffic view (`fl_lightning.experiments.equal_budget`)
 summary.md    one table per target: final accuracy and rounds / MB / GFLOPs / client seconds
               to the target (mean ± std over seeds, or one seed's values, "not reached"
               unless every seed got there), the ratios of traffic and FLOPs against
               (uncompressed) fedavg and the best dense, and the bits per parameter of one
-              download and one upload
+              download and one upload; then the equal-traffic tables: each arm's accuracy at
+              the traffic fedavg spends in 10 / 25 / 50 rounds
 curves.csv    every run's every round: partition, method (`fedavg+int8` with a codec
               setting), sparsity, seed, then the metrics
 """
@@ -62,6 +64,7 @@ COLUMNS = (
     "partition",
     "method",
     "sparsity",
+    "seeds",
     "final acc",
     "rounds",
     "MB",
@@ -82,6 +85,7 @@ def markdown_row(row: Mapping[str, Any]) -> list[str]:
         row["partition"],
         row["method"] if not row.get("codec") else f"{row['method']}+{row['codec']}",
         "-" if row["sparsity"] is None else f"{row['sparsity']:g}",
+        str(len(row["seeds"])),
         _accuracy(row["final_test_acc"], row["final_test_acc_std"]),
         _cost(row, "rounds_to_target", 1.0, 1),
         _cost(row, "bytes_to_target", 1e6, 1),
@@ -97,13 +101,20 @@ def markdown_row(row: Mapping[str, Any]) -> list[str]:
 
 
 def summary_markdown(
-    rows: Sequence[Mapping[str, Any]], targets: Sequence[float], meta: Mapping[str, Any]
+    rows: Sequence[Mapping[str, Any]],
+    targets: Sequence[float],
+    meta: Mapping[str, Any],
+    budget: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """The whole summary.md: a header naming the setup, then one table per target."""
+    """The whole summary.md: a header naming the setup, one table per target, then the
+    equal-traffic tables (`budget`: rows of `equal_budget.budget_rows`)."""
     lines = [f"# {meta.get('title', 'Comparison')}", ""]
     seeds = sorted({s for row in rows for s in row["seeds"]})
     if len(seeds) > 1:
-        lines.append(f"Seeds: {', '.join(map(str, seeds))}. Values are mean ± std over seeds.")
+        lines.append(
+            f"Seeds: {', '.join(map(str, seeds))}. Values are mean ± std over each row's seeds "
+            "(column `seeds`)."
+        )
     else:
         lines.append(
             f"Seed: {', '.join(map(str, seeds))} (one seed: values of that run, no spread)."
@@ -130,7 +141,57 @@ def summary_markdown(
         named = [f"{p}: `{m}`" for p, m in refs.items() if m]
         if named:
             lines += ["", "Best dense method: " + ", ".join(named) + "."]
+    lines += budget_markdown(budget)
     return "\n".join(lines) + "\n"
+
+
+def budget_markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The equal-traffic section of summary.md: per partition, each arm's test accuracy at the
+    traffic fedavg spends in N rounds (`equal_budget.budget_rows`); nothing without rows."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Equal traffic: test accuracy at fedavg's traffic after N rounds",
+        "",
+        "Each cell: the test accuracy of the last evaluated round whose cumulative traffic "
+        "(down + up) is within the budget, mean ± std over seeds, and that round (r). † the run "
+        "ended before spending the budget (all its rounds cost less): its accuracy after its "
+        "last round, on less traffic; it would need more rounds to use the bandwidth.",
+    ]
+    for partition in dict.fromkeys(r["partition"] for r in rows):
+        group = [r for r in rows if r["partition"] == partition]
+        budgets = list(dict.fromkeys((r["budget_rounds"], r["budget_bytes"]) for r in group))
+        header = [f"{n} rounds ({b / 1e6:,.0f} MB)" for n, b in budgets]
+        lines += ["", f"### {partition}", ""]
+        lines.append("| method | sparsity | seeds | " + " | ".join(header) + " |")
+        lines.append("|---|---|---:|" + "---:|" * len(header))
+        arms = dict.fromkeys((r["method"], r.get("codec"), r["sparsity"]) for r in group)
+        for method, codec, sparsity in arms:
+            cells = []
+            for n, _ in budgets:
+                row = next(
+                    r
+                    for r in group
+                    if (r["method"], r.get("codec"), r["sparsity"], r["budget_rounds"])
+                    == (method, codec, sparsity, n)
+                )
+                cells.append(_budget_cell(row))
+            first = next(r for r in group if (r["method"], r.get("codec")) == (method, codec))
+            name = method if not codec else f"{method}+{codec}"
+            spars = "-" if sparsity is None else f"{sparsity:g}"
+            seeds = str(len(first["seeds"]))
+            lines.append(f"| {name} | {spars} | {seeds} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _budget_cell(row: Mapping[str, Any]) -> str:
+    if row["test_acc"] is None:
+        return "-"
+    text = f"{_accuracy(row['test_acc'], row['test_acc_std'])} (r {row['round']:.0f})"
+    if row["seeds_spent"] < len(row["seeds"]):
+        text += " †"
+    return text
 
 
 def curves_csv(curves: Sequence[RunCurve]) -> str:
@@ -183,16 +244,20 @@ def write_reports(
     curves: Sequence[RunCurve],
     targets: Sequence[float],
     meta: Mapping[str, Any],
+    budget: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Path]:
     """Write summary.md, summary.json and curves.csv into `directory` (atomically).
 
-    `meta` goes into summary.json beside `target_acc` and `rows` (e.g. seeds, config); its
-    `title` and `command` also head summary.md.
+    `meta` goes into summary.json beside `target_acc`, `rows` and `equal_budget` (the
+    equal-traffic rows `budget`) (e.g. seeds, config); its `title` and `command` also head
+    summary.md.
     """
     out = Path(directory)
     paths = {name: out / name for name in ("summary.md", "summary.json", "curves.csv")}
     target_acc: float | list[float] = targets[0] if len(targets) == 1 else list(targets)
-    atomic_write_json(paths["summary.json"], {"target_acc": target_acc, "rows": list(rows), **meta})
-    atomic_write_bytes(paths["summary.md"], summary_markdown(rows, targets, meta).encode())
+    summary = {"target_acc": target_acc, "rows": list(rows), "equal_budget": list(budget), **meta}
+    atomic_write_json(paths["summary.json"], summary)
+    markdown = summary_markdown(rows, targets, meta, budget)
+    atomic_write_bytes(paths["summary.md"], markdown.encode())
     atomic_write_bytes(paths["curves.csv"], curves_csv(curves).encode())
     return paths

@@ -55,7 +55,7 @@ def smoke(tiny_fashion_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     out = tmp_path_factory.mktemp("compare") / "smoke"
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(REPO)
-        compare(tiny_fashion_root, out)
+        compare(tiny_fashion_root, out, "--budget_rounds=[2]")
     yield out
 
 
@@ -103,7 +103,28 @@ def test_smoke_compare_writes_every_output(smoke: Path) -> None:
     assert [float(r["comm/cum_bytes"]) for r in mine] == [h["comm/cum_bytes"] for h in history]
     assert (smoke / "runs" / "iid" / "fedavg" / "seed0" / "metrics.csv").is_file()
     md = (smoke / "summary.md").read_text()
-    assert "| iid | fedavg | - |" in md and "| iid | proposed | 0.8 |" in md
+    assert "| iid | fedavg | - | 1 |" in md and "| iid | proposed | 0.8 | 1 |" in md
+    # the equal-traffic view at fedavg's 2-round traffic, from the runs' own histories
+    runs = smoke / "runs" / "iid"
+    fed = json.loads((runs / "fedavg" / "seed0" / "summary.json").read_text())["history"]
+    budget = fed[1]["comm/cum_bytes"]
+    [fed_row, prop_row] = summary["equal_budget"]
+    assert (fed_row["method"], fed_row["budget_rounds"], fed_row["budget_bytes"]) == (
+        "fedavg",
+        2,
+        budget,
+    )
+    assert (fed_row["round"], fed_row["test_acc"], fed_row["seeds_spent"]) == (
+        2.0,
+        fed[1]["test/acc"],
+        1,
+    )
+    within = [h for h in history if h["comm/cum_bytes"] <= budget]
+    assert (
+        prop_row["round"] == within[-1]["round"] and prop_row["test_acc"] == within[-1]["test/acc"]
+    )
+    assert prop_row["seeds_spent"] == int(len(within) < len(history))
+    assert "## Equal traffic: test accuracy at fedavg's traffic after N rounds" in md
     assert "## Target test accuracy 25.00%" in md and "## Target test accuracy 50.00%" in md
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from jsonargparse import Namespace
 
+from fl_lightning.app.compare_options import compare_config
+from fl_lightning.app.comparison import grid_of
 from fl_lightning.app.grid import (
     CodecSpec,
     Grid,
@@ -196,3 +200,37 @@ def test_compare_runs_a_codec_setting_end_to_end(tiny_fashion_root: Path, tmp_pa
     assert 8.0 < int8["up_bits_per_param"] < 0.27 * plain["up_bits_per_param"]
     assert 8.0 < int8["down_bits_per_param"] < 0.27 * plain["down_bits_per_param"]
     assert "| iid | fedavg+int8 |" in (out / "summary.md").read_text()
+
+
+def test_row_seeds_run_a_row_on_fewer_seeds() -> None:
+    grid = dataclasses.replace(
+        _grid(INT8, methods=("fedavg", "proposed")),
+        seeds=[0, 1, 2],
+        row_seeds={"proposed": [0], "fedavg+int8": [1, 2]},
+    )
+    runs = [str(r.directory) for r in plan_runs(grid)]
+    assert runs == [
+        "OUT/runs/iid/fedavg/seed0",
+        "OUT/runs/iid/proposed-s0.9/seed0",
+        "OUT/runs/iid/proposed-s0.9+int8/seed0",
+        "OUT/runs/iid/fedavg/seed1",
+        "OUT/runs/iid/fedavg+int8/seed1",
+        "OUT/runs/iid/proposed-s0.9+int8/seed1",
+        "OUT/runs/iid/fedavg/seed2",
+        "OUT/runs/iid/fedavg+int8/seed2",
+        "OUT/runs/iid/proposed-s0.9+int8/seed2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row_seeds", "message"),
+    [
+        ("{lth_rewind: [0]}", "--row_seeds row='lth_rewind' is not known; choose one of: fedavg"),
+        ("{fedavg: [5]}", "--row_seeds: fedavg: [5] must be distinct seeds of --seeds [0, 1]"),
+        ("{fedavg: []}", "--row_seeds: fedavg: [] must be distinct seeds"),
+    ],
+)
+def test_row_seeds_must_name_a_row_and_seeds_of_the_grid(row_seeds: str, message: str) -> None:
+    cfg = compare_config(args=["--methods=[fedavg]", "--seeds=[0, 1]", f"--row_seeds={row_seeds}"])
+    with pytest.raises(UsageError, match=re.escape(message)):
+        grid_of(cfg)

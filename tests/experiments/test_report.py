@@ -118,7 +118,7 @@ def test_reports_write_every_file_with_the_issue_fields(
     }
     md = paths["summary.md"].read_text()
     assert "# T" in md and "## Target test accuracy 80.00%" in md
-    assert "| iid | fedavg | - | 82.5 ± 3.5 % | 2.5 ± 0.7 | 25.0 ± 7.1 |" in md
+    assert "| iid | fedavg | - | 2 | 82.5 ± 3.5 % | 2.5 ± 0.7 | 25.0 ± 7.1 |" in md
     assert "not reached (1/2 seeds)" in md
     with paths["curves.csv"].open() as f:
         table = list(csv.DictReader(f))
@@ -131,9 +131,9 @@ def test_reports_write_every_file_with_the_issue_fields(
 def test_ratio_cells(curves: list[RunCurve]) -> None:
     rows = summary_rows(curves, [0.7])  # proposed: round 1 (1 MB); fedavg: round 2 (20 MB)
     cells = markdown_row(rows[1])
-    assert cells[:3] == ["iid", "proposed", "0.9"]
-    assert cells[5] == "1.0" and cells[8] == "0.05x"  # 1 MB / 20 MB
-    assert cells[10] == "0.05x"  # fedavg is also the best dense method here
+    assert cells[:4] == ["iid", "proposed", "0.9", "2"]  # two seeds
+    assert cells[6] == "1.0" and cells[9] == "0.05x"  # 1 MB / 20 MB
+    assert cells[11] == "0.05x"  # fedavg is also the best dense method here
 
 
 def test_seed_band_and_plots(tmp_path: Path, curves: list[RunCurve]) -> None:
@@ -177,7 +177,7 @@ def test_one_seed_is_not_reported_as_a_mean_over_seeds(curves: list[RunCurve]) -
     text = summary_markdown(summary_rows(one, [0.75]), [0.75], {"title": "T"})
     assert "Seed: 0 (one seed" in text and "mean ± std" not in text
     two = summary_markdown(summary_rows(curves, [0.75]), [0.75], {"title": "T"})
-    assert "Seeds: 0, 1. Values are mean ± std over seeds." in two
+    assert "Seeds: 0, 1. Values are mean ± std over each row's seeds (column `seeds`)." in two
     assert accuracy_label(1) == "test accuracy (one seed)"
     assert "band: min-max" in accuracy_label(3) and "3 seeds" in accuracy_label(3)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import zlib
 
@@ -164,6 +165,16 @@ def test_header_fields() -> None:
     )
     assert (header.mask_bits, header.positions, header.values, header.chunk) == (6, 6, 6, 256)
     assert (header.mask_bytes, header.index_bytes, header.body_length) == (2, 0, 2 + 7)
+
+
+def test_a_header_only_payload_is_complete_and_its_header_immutable() -> None:
+    """An empty state's payload is exactly the 56-byte header (no body), and it reads back."""
+    payload = encode({}, Mask({}), with_mask=False)
+    assert len(payload) == HEADER_SIZE == 56
+    header = read_header(payload)
+    assert (header.positions, header.values, header.body_length) == (0, 0, 0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        header.values = 1  # type: ignore[misc]
 
 
 def test_round_trip_exact_in_float32_with_mask() -> None:

@@ -64,11 +64,6 @@ class PayloadHeader:
     body_length: int
     crc32: int
 
-    @property
-    def dtype(self) -> str:
-        """The value codec (the name the float-only format version 1 used)."""
-        return self.codec
-
 
 def pack_header(header: PayloadHeader, body: bytes) -> bytes:
     """The header bytes for `body` (its CRC32 computed here over header and body)."""
