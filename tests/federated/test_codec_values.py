@@ -4,6 +4,7 @@ byte counts by formula, refusal of bad sections."""
 from __future__ import annotations
 
 import math
+from typing import get_args
 
 import pytest
 import torch
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 from fl_lightning.federated.codecs.header import PayloadError
 from fl_lightning.federated.codecs.values import (
     CHUNK,
+    VALUE_CODECS,
+    FloatCodec,
     decode_values,
     encode_values,
     values_size,
@@ -129,6 +132,21 @@ def test_stochastic_rounding_is_reproducible_from_its_seed() -> None:
 def test_all_zero_chunk_decodes_to_zero() -> None:
     got = decode_values(encode_values(torch.zeros(10), "int8"), "int8", 10)
     assert torch.equal(got, torch.zeros(10))
+
+
+@pytest.mark.filterwarnings("error")  # numpy's "invalid value" warning of a 0 / 0 fails it
+@pytest.mark.parametrize("codec", ["int8", "int4"])
+def test_a_zero_chunk_is_quantised_without_dividing_by_its_zero_scale(codec: str) -> None:
+    """An all-zero chunk (scale 0) beside a live one: levels 0 from a defined division, not a
+    NaN cast to an integer (which happens to give 0 on x86, with a warning)."""
+    x = torch.cat([torch.zeros(CHUNK), torch.ones(3)])
+    got = decode_values(encode_values(x, codec), codec, CHUNK + 3)
+    assert torch.equal(got, x)
+
+
+def test_float_codecs_are_the_value_codecs_that_keep_floats() -> None:
+    assert get_args(FloatCodec) == ("float32", "float16")
+    assert set(get_args(FloatCodec)) <= set(VALUE_CODECS)
 
 
 def test_arguments_are_checked() -> None:
