@@ -14,7 +14,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -203,6 +203,30 @@ def make_context(partition: int = 2) -> Context:
 
 
 # -- runs on disk ---------------------------------------------------------------------------
+#: Per-round metrics both engines must agree on exactly (test accuracy: within 0.005).
+SAME_ON_BOTH_ENGINES = (
+    "comm/down_bytes",
+    "comm/up_bytes",
+    "comm/bytes",
+    "comm/cum_bytes",
+    "compute/flops",
+    "clients/participated",
+    "clients/failed",
+)
+
+
+def assert_same_rounds(
+    ours: Sequence[Mapping[str, Any]], theirs: Sequence[Mapping[str, Any]]
+) -> None:
+    """Two engines' per-round rows (engine history or metrics.csv) agree: traffic, FLOPs and
+    participation exactly, test accuracy within 0.005 (Ray's threads sum differently)."""
+    assert len(ours) == len(theirs)
+    for key in SAME_ON_BOTH_ENGINES:
+        assert [float(r[key]) for r in ours] == [float(r[key]) for r in theirs], key
+    for a, b in zip(ours, theirs, strict=True):
+        assert float(a["test/acc"]) == pytest.approx(float(b["test/acc"]), abs=0.005)
+
+
 def metric_rows(out: Path) -> list[dict[str, str]]:
     """The rows of the run folder `out`'s metrics.csv."""
     return list(csv.DictReader((out / "metrics.csv").open()))

@@ -17,6 +17,7 @@ from fl_lightning.federated.codecs.positions import (
     decode_rice,
     encode_positions,
     encode_rice,
+    rice_size,
 )
 
 
@@ -91,3 +92,56 @@ def test_corrupt_codings_are_refused() -> None:
         decode_positions(b"\x80", "bitmap", 7)
     with pytest.raises(PayloadError, match="unknown position coding 'gzip'"):
         decode_positions(b"", "gzip", 0)
+
+
+def test_truncated_rice_prefix_is_refused_with_its_size() -> None:
+    with pytest.raises(PayloadError, match=r"^rice coding truncated: 10 bytes, prefix needs 18$"):
+        decode_rice(bytes(10), 16)
+    with pytest.raises(PayloadError, match=r"^rice coding truncated: 17 bytes"):
+        rice_size(bytes(17))
+
+
+def test_parameter_and_minority_flag_are_bounded() -> None:
+    with pytest.raises(PayloadError, match=r"parameter 32 / minority flag 1"):
+        decode_rice(struct.pack("<BBQQ", 32, 1, 0, 0), 16)
+    with pytest.raises(PayloadError, match=r"parameter 0 / minority flag 2"):
+        decode_rice(struct.pack("<BBQQ", 0, 2, 0, 0), 16)
+
+
+def test_the_largest_parameter_decodes() -> None:
+    """b = 31 by hand: one codeword, quotient 0 ("0"), remainder 5 in 31 bits (0x05 00 00 00)."""
+    data = struct.pack("<BBQQ", 31, 1, 1, 1) + bytes([0x00]) + bytes([0x05, 0, 0, 0])
+    assert rice_size(data) == 23
+    assert decode_rice(data, 10).tolist() == bits_at(10, 5).tolist()
+
+
+def test_a_position_equal_to_the_count_is_refused() -> None:
+    data = encode_rice(bits_at(16, 3, 10))
+    with pytest.raises(PayloadError, match=r"names position 10, beyond 10 positions"):
+        decode_rice(data, 10)
+
+
+@pytest.mark.parametrize(
+    ("n", "set_at", "flag"),
+    [(4, (0, 2), 1), (5, (0, 2), 1), (5, (0, 2, 4), 0), (6, (1, 2, 3), 1)],
+)
+def test_the_set_positions_are_coded_up_to_half(n: int, set_at: tuple[int, ...], flag: int) -> None:
+    """Exactly half set (or fewer) codes the set positions; more than half, the unset ones."""
+    data = encode_rice(bits_at(n, *set_at))
+    assert data[1] == flag
+    assert decode_rice(data, n).tolist() == bits_at(n, *set_at).tolist()
+
+
+def test_no_minority_position_is_the_bare_prefix_and_a_tie_keeps_the_bitmap() -> None:
+    """144 unset positions: no gap, b = 0, 18 bytes of prefix, as many as the bitmap's 144 / 8."""
+    nothing = np.zeros(144, dtype=bool)
+    assert encode_rice(nothing) == struct.pack("<BBQQ", 0, 1, 0, 0)
+    assert encode_positions(nothing) == ("bitmap", bytes(18))
+    assert encode_positions(np.zeros(145, dtype=bool))[0] == "rice"  # 18 < 19 bytes
+
+
+def test_any_shape_of_zeros_and_ones_is_read_as_a_flat_bool_vector() -> None:
+    grid = np.array([[0, 1, 0], [1, 0, 0]])  # ints, 2-D
+    flat = np.array([False, True, False, True, False, False])
+    assert encode_rice(grid) == encode_rice(flat)
+    assert encode_positions(grid) == encode_positions(flat)
