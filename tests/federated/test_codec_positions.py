@@ -17,6 +17,8 @@ from fl_lightning.federated.codecs.positions import (
     decode_rice,
     encode_positions,
     encode_rice,
+    rice_bits,
+    rice_parameter,
     rice_size,
 )
 
@@ -116,9 +118,9 @@ def test_the_largest_parameter_decodes() -> None:
 
 
 def test_a_position_equal_to_the_count_is_refused() -> None:
-    data = encode_rice(bits_at(16, 3, 10))
-    with pytest.raises(PayloadError, match=r"names position 10, beyond 10 positions"):
-        decode_rice(data, 10)
+    data = encode_rice(bits_at(16, 3, 10, 12))
+    with pytest.raises(PayloadError, match=r"names position 12, beyond 12 positions"):
+        decode_rice(data, 12)
 
 
 @pytest.mark.parametrize(
@@ -145,3 +147,24 @@ def test_any_shape_of_zeros_and_ones_is_read_as_a_flat_bool_vector() -> None:
     flat = np.array([False, True, False, True, False, False])
     assert encode_rice(grid) == encode_rice(flat)
     assert encode_positions(grid) == encode_positions(flat)
+
+
+def test_rice_bits_by_hand() -> None:
+    """Gaps 3 and 6 (the hand-worked example), sum(g >> b) + 2 * (1 + b) bits:
+    b=0 9+2=11, b=1 4+4=8, b=2 1+6=7, b=3 0+8=8."""
+    gaps = np.array([3, 6])
+    assert [rice_bits(gaps, b) for b in range(4)] == [11, 8, 7, 8]
+
+
+def test_the_parameter_is_the_cheapest_and_capped_at_31() -> None:
+    gaps = np.random.default_rng(1).geometric(0.01, size=2000) - 1  # density 1 %: b near 6
+    costs = [sum(int(g) >> b for g in gaps) + len(gaps) * (1 + b) for b in range(32)]
+    assert rice_parameter(gaps) == costs.index(min(costs))
+    assert 4 <= rice_parameter(gaps) <= 8
+    assert encode_rice(np.isin(np.arange(gaps.sum() + 2000), np.cumsum(gaps + 1) - 1))[0] == (
+        costs.index(min(costs))
+    )
+    assert rice_parameter(np.array([], dtype=np.int64)) == 0
+    # one gap of 2**33: b=32 would cost 35 bits against b=31's 36, but 31 is the largest b a
+    # decoder accepts
+    assert rice_parameter(np.array([2**33])) == 31

@@ -42,8 +42,18 @@ def _unpacked(data: bytes | memoryview, nbits: int, what: str) -> np.ndarray:
     return bits[:nbits]
 
 
-def _rice_bits(gaps: np.ndarray, b: int) -> int:
+def rice_bits(gaps: np.ndarray, b: int) -> int:
+    """Bits of the Rice codewords of `gaps` with parameter `b`: per gap, the quotient in unary
+    (quotient + 1 bits) and `b` remainder bits."""
     return int((gaps >> b).sum()) + gaps.size * (1 + b)
+
+
+def rice_parameter(gaps: np.ndarray) -> int:
+    """The b in 0.._MAX_B that codes `gaps` in the fewest bits (the smallest on a tie; 0 for no
+    gap). Capped at 31, which the decoder accepts, whatever the gaps."""
+    if not gaps.size:
+        return 0
+    return min(range(_MAX_B + 1), key=lambda k: rice_bits(gaps, k))
 
 
 def encode_rice(bits: np.ndarray) -> bytes:
@@ -52,7 +62,7 @@ def encode_rice(bits: np.ndarray) -> bytes:
     minority = int(np.count_nonzero(bits)) * 2 <= bits.size
     where = np.flatnonzero(bits if minority else ~bits).astype(np.int64)
     gaps = np.diff(where, prepend=-1) - 1
-    b = min(range(_MAX_B + 1), key=lambda k: _rice_bits(gaps, k)) if gaps.size else 0
+    b = rice_parameter(gaps)
     quotients = gaps >> b
     unary_bits = int(quotients.sum()) + gaps.size
     unary = np.ones(unary_bits, dtype=np.uint8)
