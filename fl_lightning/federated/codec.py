@@ -125,7 +125,8 @@ def _unflatten(
             t.masked_scatter_(mask[name], flat[offset : offset + n])
         else:
             n = template[name].numel()
-            t = flat[offset : offset + n].reshape(shape).clone()
+            # a view of `flat`, which decoding made fresh: no two names share memory
+            t = flat[offset : offset + n].reshape(shape)
         state[name] = t
         offset += n
     return state
@@ -241,7 +242,6 @@ def encode(
     Values at pruned positions are dropped, not sent. `with_mask` adds the mask (the first
     download); later payloads carry values only. The length equals `payload_size(...)`.
     """
-    check_choice("codec", codec, VALUE_CODECS)
     _check_float_tensors(state, "state")
     _check_mask_fits(mask, state, "state")
     return encode_flat(flatten(state, mask), state, mask, with_mask=with_mask, codec=codec)[0]
@@ -273,9 +273,8 @@ def _read_mask(
     offset = 0
     for name in masked:
         size = template[name].numel()
-        masks[name] = torch.from_numpy(flat[offset : offset + size].copy()).reshape(
-            template[name].shape
-        )
+        # Mask copies what it is given: a view of the decoded positions is enough here
+        masks[name] = torch.from_numpy(flat[offset : offset + size]).reshape(template[name].shape)
         offset += size
     return Mask(masks)
 

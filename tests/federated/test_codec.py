@@ -19,6 +19,7 @@ from fl_lightning.federated.codec import (
     encode_flat,
     payload_size,
     read_header,
+    topk_count,
 )
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
@@ -420,3 +421,108 @@ def test_mask_must_fit_state() -> None:
         payload_size(
             state, Mask({"layer.weight": torch.ones(3, 2, dtype=torch.bool)}), with_mask=False
         )
+
+
+def test_the_facade_exports_every_name_it_lists() -> None:
+    from fl_lightning.federated import codec
+
+    assert {"encode", "decode", "encode_flat", "payload_size", "read_header"} <= set(codec.__all__)
+    assert all(hasattr(codec, name) for name in codec.__all__)
+
+
+def test_encode_flat_checks_its_own_arguments() -> None:
+    state, mask = tiny_state()
+    with pytest.raises(ValueError, match=r"^codec='int2' is not known"):
+        encode_flat(torch.ones(6), state, mask, with_mask=False, codec="int2")  # type: ignore[arg-type]
+    wrong = Mask({"layer.weight": torch.ones(3, 2, dtype=torch.bool)})
+    with pytest.raises(
+        ValueError, match=r"^mask for 'layer.weight' has shape \(3, 2\), the template"
+    ):
+        encode_flat(torch.ones(6), state, wrong, with_mask=False)
+
+
+def test_encode_flat_takes_any_float_vector_shape() -> None:
+    """A float64 column of the 6 positions is sent as the float32 vector."""
+    state, mask = tiny_state()
+    column = torch.arange(6, dtype=torch.float64).reshape(6, 1)
+    flat32 = torch.arange(6, dtype=torch.float32)
+    assert (
+        encode_flat(column, state, mask, with_mask=False)[0]
+        == (encode_flat(flat32, state, mask, with_mask=False)[0])
+    )
+
+
+def test_topk_payload_decodes_to_the_sent_values_and_zeros() -> None:
+    """Positions 0..5 (bias 0, 1; kept weights 2..5) carry -1, 4, 0.5, -3, 2, 0.25; top half
+    by magnitude: 4 (position 1), -3 (3), 2 (4)."""
+    state, mask = tiny_state()
+    flat = torch.tensor([-1.0, 4.0, 0.5, -3.0, 2.0, 0.25])
+    payload, sent = encode_flat(flat, state, mask, with_mask=False, delta=True, topk=0.5)
+    assert sent.tolist() == [0.0, 4.0, 0.0, -3.0, 2.0, 0.0]
+    got, _ = decode(payload, state, mask)
+    assert got["layer.bias"].tolist() == [0.0, 4.0]
+    # kept weight positions (row-major): (0,0) (0,2) (1,0) (1,2) <- 0.5, -3, 2, 0.25 -> 0, -3, 2, 0
+    assert got["layer.weight"].tolist() == [[0.0, 0.0, -3.0], [2.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize(
+    ("fraction", "positions", "count"),
+    [(1.0, 10, 10), (0.01, 10, 1), (0.25, 10, 3), (0.5, 0, 0), (1e-9, 1000, 1)],
+)
+def test_topk_count_by_hand(fraction: float, positions: int, count: int) -> None:
+    assert topk_count(fraction, positions) == count
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5, 2.0])
+def test_topk_fraction_outside_0_1_is_refused(fraction: float) -> None:
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\]"):
+        topk_count(fraction, 10)
+
+
+def test_a_topk_payload_cannot_send_more_values_than_positions() -> None:
+    state, mask = tiny_state()
+    payload, _ = encode_flat(torch.ones(6), state, mask, with_mask=False, delta=True, topk=0.5)
+    with pytest.raises(PayloadError, match=r"^payload sends 7 values for 6 positions$"):
+        decode(_rewrite_header(payload, values=7), state, mask)
+
+
+def test_a_mask_section_shorter_than_its_selector_is_refused() -> None:
+    """9 keys need a 2-byte selector; a payload whose mask section is its first byte only."""
+    state = {f"k{i}": torch.ones(1) for i in range(9)}
+    payload = encode(state, Mask({}), with_mask=True)  # selector 2 bytes + 0-byte bitmap
+    body = payload[HEADER_SIZE:]
+    short = _rewrite_header(payload, body=body[:1] + body[2:], mask_bytes=1)
+    with pytest.raises(PayloadError, match=r"^mask section is 1 bytes, its selector needs 2$"):
+        decode(short, state)
+
+
+def test_nine_keys_round_trip_through_a_two_byte_selector() -> None:
+    state = {f"k{i}": torch.full((2,), float(i)) for i in range(9)}
+    mask = Mask({"k8": torch.tensor([True, False])})  # the ninth key: the second selector byte
+    got, got_mask = decode(encode(state, mask, with_mask=True), state)
+    assert got_mask == mask
+    assert got["k8"].tolist() == [8.0, 0.0] and got["k0"].tolist() == [0.0, 0.0]
+
+
+def test_a_mask_bit_count_without_masked_tensors_says_none() -> None:
+    state, _ = tiny_state()
+    payload = encode(state, Mask({}), with_mask=True)
+    with pytest.raises(PayloadError, match=r"masked tensors \(none\) have 0 entries"):
+        decode(_rewrite_header(payload, mask_bits=5), state)
+
+
+def test_a_known_mask_that_does_not_fit_the_template_is_refused() -> None:
+    state, mask = tiny_state()
+    payload = encode(state, mask, with_mask=False)
+    wrong = Mask({"layer.weight": torch.ones(3, 2, dtype=torch.bool)})
+    with pytest.raises(ValueError, match=r"^mask for 'layer.weight' has shape \(3, 2\)"):
+        decode(payload, state, wrong)
+
+
+def test_decoded_tensors_are_writable_and_share_no_memory() -> None:
+    state, mask = tiny_state()
+    payload = encode(state, mask, with_mask=False)
+    got, _ = decode(payload, state, mask)
+    got["layer.bias"].add_(100.0)  # no warning, no effect on the weight or a second decode
+    assert got["layer.weight"].tolist() == [[1.5, 0.0, 3.25], [4.0, 0.0, -6.0]]
+    assert decode(payload, state, mask)[0]["layer.bias"].tolist() == [0.5, -0.25]
