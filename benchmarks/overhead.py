@@ -10,6 +10,7 @@
    ratio should stay near 1.
 
 Run: `make bench` or `.venv/bin/python benchmarks/overhead.py [--rounds 3] [--dataset-root DIR]`.
+Where the engine's extra seconds go: `benchmarks/engine_profile.py` (a cProfile breakdown).
 The last line reads `overhead_ratio=<x> memory_ratio=<y>`.
 """
 
