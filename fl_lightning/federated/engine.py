@@ -116,7 +116,7 @@ class LocalEngine:
         self.data = data
         self.client = client
         self.federation = federation
-        self.seeds = seeds
+        self.seeds = seeds.filled(0)  # every source set: an unset seed is 0
         self.method = method
         self.files = files
         self.wandb = wandb

@@ -446,10 +446,10 @@ def test_encode_flat_takes_any_float_vector_shape() -> None:
     state, mask = tiny_state()
     column = torch.arange(6, dtype=torch.float64).reshape(6, 1)
     flat32 = torch.arange(6, dtype=torch.float32)
-    assert (
-        encode_flat(column, state, mask, with_mask=False)[0]
-        == (encode_flat(flat32, state, mask, with_mask=False)[0])
-    )
+    plain = encode_flat(flat32, state, mask, with_mask=False)[0]
+    assert encode_flat(column, state, mask, with_mask=False)[0] == plain
+    top = encode_flat(flat32, state, mask, with_mask=False, delta=True, topk=0.5)[0]
+    assert encode_flat(column, state, mask, with_mask=False, delta=True, topk=0.5)[0] == top
 
 
 def test_topk_payload_decodes_to_the_sent_values_and_zeros() -> None:

@@ -142,11 +142,18 @@ def test_no_minority_position_is_the_bare_prefix_and_a_tie_keeps_the_bitmap() ->
     assert encode_positions(np.zeros(145, dtype=bool))[0] == "rice"  # 18 < 19 bytes
 
 
-def test_any_shape_of_zeros_and_ones_is_read_as_a_flat_bool_vector() -> None:
-    grid = np.array([[0, 1, 0], [1, 0, 0]])  # ints, 2-D
-    flat = np.array([False, True, False, True, False, False])
+@pytest.mark.parametrize(
+    "grid",
+    [np.array([[0, 1, 0], [1, 0, 0]]), np.array([[1, 1, 0], [1, 0, 1]])],  # minority set, unset
+)
+def test_any_shape_of_zeros_and_ones_is_read_as_a_flat_bool_vector(grid: np.ndarray) -> None:
+    flat = grid.reshape(-1).astype(bool)
     assert encode_rice(grid) == encode_rice(flat)
     assert encode_positions(grid) == encode_positions(flat)
+
+
+def test_any_non_zero_value_is_a_set_position() -> None:
+    assert encode_positions(np.array([0.5, 0.0, 0.0])) == ("bitmap", bytes([0b001]))
 
 
 def test_rice_bits_by_hand() -> None:

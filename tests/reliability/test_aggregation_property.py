@@ -136,7 +136,7 @@ def test_engine_round_and_resume_keep_the_masked_mean(
     with tempfile.TemporaryDirectory() as folder:
         files = RunFiles(folder)
         engine = tiny_engine(tiny_fashion_root, federation=federation, mask=mask, files=files)
-        sampled = ClientSampler(engine.seeds.sampling).sample(6, k)
+        sampled = ClientSampler(engine.seeds.of("sampling")).sample(6, k)
         assume(sum(counts[c] for c in sampled) > 0)
         start = dict(engine.global_state)
 

@@ -129,7 +129,8 @@ def test_a_client_over_its_time_limit_counts_as_failed(
         client=ClientConfig(batch_size=10, timeout=5.0),
         federation=FederationConfig(rounds=1, clients_per_round=3),
     )
-    slow = ClientSampler(engine.seeds.sampling).sample(engine.data.num_clients, 3)[1]  # 2nd of 3
+    sampler = ClientSampler(engine.seeds.of("sampling"))
+    slow = sampler.sample(engine.data.num_clients, 3)[1]  # the 2nd of 3
     loader = engine.data.client_dataloader
 
     def slow_collate(batch: list[Any]) -> Any:

@@ -101,7 +101,7 @@ def test_a_bad_upload_is_refused_counted_and_logged(
     tamper, reason = CASES[case]
     federation = FederationConfig(rounds=1, clients_per_round=3, max_update_norm=50.0)
     engine = tiny_engine(tiny_fashion_root, federation=federation, mask=half_mask())
-    victim = ClientSampler(engine.seeds.sampling).sample(engine.data.num_clients, 3)[1]
+    victim = ClientSampler(engine.seeds.of("sampling")).sample(engine.data.num_clients, 3)[1]
     original = engine.train_here
 
     def tampering(r: int, job: ClientJob) -> ClientResult:

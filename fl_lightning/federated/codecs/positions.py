@@ -49,10 +49,8 @@ def rice_bits(gaps: np.ndarray, b: int) -> int:
 
 
 def rice_parameter(gaps: np.ndarray) -> int:
-    """The b in 0.._MAX_B that codes `gaps` in the fewest bits (the smallest on a tie; 0 for no
-    gap). Capped at 31, which the decoder accepts, whatever the gaps."""
-    if not gaps.size:
-        return 0
+    """The b in 0.._MAX_B that codes `gaps` in the fewest bits, the smallest on a tie (so 0 for
+    no gap, where every b costs nothing). Capped at 31, which the decoder accepts."""
     return min(range(_MAX_B + 1), key=lambda k: rice_bits(gaps, k))
 
 
