@@ -83,8 +83,10 @@ def budget_rows(
             (cs for a, cs in arms.items() if a.partition == partition and a.name == "fedavg"),
             None,
         )
-        for rounds in budget_rounds if reference else ():
-            budget = budget_of(reference, rounds) if reference else None
+        if reference is None:
+            continue
+        for rounds in budget_rounds:
+            budget = budget_of(reference, rounds)
             if budget is None:
                 continue
             for arm, runs in arms.items():
