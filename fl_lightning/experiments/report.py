@@ -7,9 +7,10 @@ summary.json  {"target_acc": ..., "rows": [...], "equal_budget": [...], ...}: on
 summary.md    one table per target: final accuracy and rounds / MB / GFLOPs / client seconds
               to the target (mean ± std over seeds, or one seed's values, "not reached"
               unless every seed got there), the ratios of traffic and FLOPs against
-              (uncompressed) fedavg and the best dense, and the bits per parameter of one
-              download and one upload; then the equal-traffic tables: each arm's accuracy at
-              the traffic fedavg spends in 10 / 25 / 50 rounds
+              (uncompressed) fedavg and the best dense (paired by seed, mean ± std), and
+              the bits per parameter of one download and one upload; then the
+              equal-traffic tables: each arm's accuracy at the traffic fedavg spends in
+              10 / 25 / 50 rounds
 curves.csv    every run's every round: partition, method (`fedavg+int8` with a codec
               setting), sparsity, seed, then the metrics
 """
@@ -40,9 +41,14 @@ def fmt_mean_std(mean: float | None, std: float | None, scale: float = 1.0, digi
     return text
 
 
-def fmt_ratio(value: float | None) -> str:
-    """`0.18x`, or `-` when there is nothing to compare."""
-    return "-" if value is None else f"{value:.2f}x"
+def fmt_ratio(value: float | None, std: float | None = None) -> str:
+    """`0.18x`, `0.094x` (three decimals below 0.1), `0.18 ± 0.02x` over seeds, or `-` when
+    there is nothing to compare."""
+    if value is None:
+        return "-"
+    digits = 2 if abs(value) >= 0.1 else 3
+    spread = f" ± {std:.{digits}f}" if std else ""
+    return f"{value:.{digits}f}{spread}x"
 
 
 def _cost(row: Mapping[str, Any], field: str, scale: float, digits: int) -> str:
@@ -91,10 +97,10 @@ def markdown_row(row: Mapping[str, Any]) -> list[str]:
         _cost(row, "bytes_to_target", 1e6, 1),
         _cost(row, "flops_to_target", 1e9, 1),
         _cost(row, "seconds_to_target", 1.0, 0),
-        fmt_ratio(row["ratio_bytes_vs_fedavg"]),
-        fmt_ratio(row["ratio_flops_vs_fedavg"]),
-        fmt_ratio(row["ratio_bytes_vs_best_dense"]),
-        fmt_ratio(row["ratio_flops_vs_best_dense"]),
+        fmt_ratio(row["ratio_bytes_vs_fedavg"], row.get("ratio_bytes_vs_fedavg_std")),
+        fmt_ratio(row["ratio_flops_vs_fedavg"], row.get("ratio_flops_vs_fedavg_std")),
+        fmt_ratio(row["ratio_bytes_vs_best_dense"], row.get("ratio_bytes_vs_best_dense_std")),
+        fmt_ratio(row["ratio_flops_vs_best_dense"], row.get("ratio_flops_vs_best_dense_std")),
         _bits(row.get("down_bits_per_param")),
         _bits(row.get("up_bits_per_param")),
     ]
@@ -121,12 +127,18 @@ def summary_markdown(
         )
     if meta.get("command"):
         lines.append(f"Command: `{meta['command']}`.")
+    pairing = (
+        "Ratios are paired by seed: each seed's cost over the reference's cost for the same "
+        "seed (same data split and pre-training), mean ± std over the seeds both rows ran."
+        if len(seeds) > 1
+        else "Ratios: the run's cost over the reference's."
+    )
     lines += [
         "",
         "To the target: the first evaluated round whose test accuracy reaches it, and the "
         "cumulative traffic (down + up, real payload bytes, 1 MB = 10^6 B), client training "
         "FLOPs and client seconds at that round; *not reached* unless every seed reached it "
-        "(never extrapolated). Ratios compare the means; *best dense* is whichever of "
+        f"(never extrapolated). {pairing} *Best dense* is whichever of "
         "`fedavg` and `dae_dense` needed the least traffic; both references are uncompressed "
         "(`fedavg+int8` is compared to plain `fedavg`). Bits per parameter: mean bits of one "
         "download and one upload per parameter of the dense model.",

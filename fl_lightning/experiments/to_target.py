@@ -162,6 +162,7 @@ def arm_row(arm: Arm, curves: Sequence[RunCurve], target: float) -> dict[str, An
     for field, _column in COSTS:
         values = [p.cost(field) if p is not None else None for p in points]
         row[field], row[f"{field}_std"] = mean_std(values)
+        row[f"{field}_by_seed"] = values
     row["final_test_acc"], row["final_test_acc_std"] = mean_std(
         [final_acc(c.history) for c in curves]
     )
@@ -189,17 +190,48 @@ def best_dense(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return candidates[0] if candidates else None
 
 
+def paired_ratios(
+    row: Mapping[str, Any], reference: Mapping[str, Any], field: str
+) -> list[float | None]:
+    """Seed by seed, `row`'s cost over `reference`'s cost for the same seed (same data split,
+    same pre-training), over the seeds both rows ran; empty when they share none.
+
+    Uses the `<field>_by_seed` lists of `arm_row`, aligned with `seeds`.
+    """
+    by_seed = dict(zip(reference["seeds"], reference[f"{field}_by_seed"], strict=True))
+    pairs = zip(row["seeds"], row[f"{field}_by_seed"], strict=True)
+    return [ratio(value, by_seed[seed]) for seed, value in pairs if seed in by_seed]
+
+
+def seed_ratio(
+    row: Mapping[str, Any], reference: Mapping[str, Any] | None, field: str
+) -> tuple[float | None, float | None]:
+    """Mean and sample std over seeds of the paired ratios of `field` (`paired_ratios`).
+
+    `(None, None)` unless both rows reached the target on every seed they ran (their means
+    exist) and they share a seed: a ratio never rests on a reference that is "not reached".
+    """
+    if reference is None or row[field] is None or reference[field] is None:
+        return None, None
+    return mean_std(paired_ratios(row, reference, field))
+
+
 def add_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add `ratio_<cost>_vs_fedavg` and `ratio_<cost>_vs_best_dense` to rows of one partition
-    and one target (ratios of the seed means); also `best_dense`, the reference's method.
-    References are uncompressed (codec None): fedavg+int8 is compared to plain fedavg."""
+    """Add `ratio_<cost>_vs_fedavg` and `ratio_<cost>_vs_best_dense` (each with `_std`) to rows
+    of one partition and one target, and `best_dense`, the reference's method.
+
+    A ratio is paired by seed: each seed's cost over the reference's cost for the same seed,
+    then mean ± std over the seeds both ran (`seed_ratio`); with one seed it is that seed's
+    ratio. References are uncompressed (codec None): fedavg+int8 is compared to plain fedavg.
+    """
     fedavg = next((r for r in rows if r["method"] == "fedavg" and r.get("codec") is None), None)
     best = best_dense(rows)
     for row in rows:
         row["best_dense"] = best["method"] if best is not None else None
         for name, field in RATIOS:
-            row[f"ratio_{name}_vs_fedavg"] = ratio(row[field], fedavg[field] if fedavg else None)
-            row[f"ratio_{name}_vs_best_dense"] = ratio(row[field], best[field] if best else None)
+            for ref_name, reference in (("fedavg", fedavg), ("best_dense", best)):
+                key = f"ratio_{name}_vs_{ref_name}"
+                row[key], row[f"{key}_std"] = seed_ratio(row, reference, field)
     return rows
 
 

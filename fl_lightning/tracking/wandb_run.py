@@ -8,6 +8,7 @@ Reading an offline run back is `fl_lightning.tracking.offline_reader`; the metri
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -85,16 +86,19 @@ class WandbRun:
             self.run.log(dict(metrics))
 
     def log_table(self, key: str, rows: list[dict[str, Any]]) -> None:
-        """Log a list of same-keyed dicts as a `wandb.Table`."""
+        """Log a list of same-keyed dicts as a `wandb.Table`.
+
+        A list cell (per-seed values, which may hold None) is logged as its JSON text: W&B
+        types a table column once and refuses a list with a missing value in a number column.
+        """
         if self.run is None or not rows:
             return
         import wandb
 
         names = list(rows[0])
         columns: list[str | int] = list(names)
-        self.run.log(
-            {key: wandb.Table(columns=columns, data=[[r.get(c) for c in names] for r in rows])}
-        )
+        data = [[_cell(r.get(c)) for c in names] for r in rows]
+        self.run.log({key: wandb.Table(columns=columns, data=data)})
 
     def log_image(self, key: str, path: str | os.PathLike[str]) -> None:
         if self.run is not None:
@@ -167,3 +171,8 @@ def finish_wandb_writes() -> None:
     import wandb
 
     wandb.teardown()
+
+
+def _cell(value: Any) -> Any:
+    """A table cell as W&B takes it: lists and tuples as JSON text, anything else as is."""
+    return json.dumps(value) if isinstance(value, list | tuple) else value

@@ -22,6 +22,7 @@ from fl_lightning.experiments.plots import (
 )
 from fl_lightning.experiments.report import (
     fmt_mean_std,
+    fmt_ratio,
     markdown_row,
     summary_markdown,
     write_reports,
@@ -84,23 +85,33 @@ def test_reports_write_every_file_with_the_issue_fields(
         "seeds_reached": 2,
         "rounds_to_target": 2.5,
         "rounds_to_target_std": pytest.approx(half),
+        "rounds_to_target_by_seed": [3, 2],
         "bytes_to_target": 25e6,
         "bytes_to_target_std": pytest.approx(10e6 * half),
+        "bytes_to_target_by_seed": [30e6, 20e6],
         "flops_to_target": 5e9,
         "flops_to_target_std": pytest.approx(2e9 * half),
+        "flops_to_target_by_seed": [6e9, 4e9],
         "seconds_to_target": 7.5,
         "seconds_to_target_std": pytest.approx(3 * half),
+        "seconds_to_target_by_seed": [9, 6],
         "final_test_acc": pytest.approx(0.825),
         "final_test_acc_std": pytest.approx(0.05 * half),
         "down_bits_per_param": None,  # curves without their runs' summaries
         "up_bits_per_param": None,
         "best_dense": "fedavg",
         "ratio_bytes_vs_fedavg": 1.0,
+        "ratio_bytes_vs_fedavg_std": 0.0,
         "ratio_flops_vs_fedavg": 1.0,
+        "ratio_flops_vs_fedavg_std": 0.0,
         "ratio_seconds_vs_fedavg": 1.0,
+        "ratio_seconds_vs_fedavg_std": 0.0,
         "ratio_bytes_vs_best_dense": 1.0,
+        "ratio_bytes_vs_best_dense_std": 0.0,
         "ratio_flops_vs_best_dense": 1.0,
+        "ratio_flops_vs_best_dense_std": 0.0,
         "ratio_seconds_vs_best_dense": 1.0,
+        "ratio_seconds_vs_best_dense_std": 0.0,
     }
     assert fed == expected_fed
     # proposed: seed 0 never reaches 0.8, so every cost and ratio is null; final accuracy
@@ -110,6 +121,11 @@ def test_reports_write_every_file_with_the_issue_fields(
     assert prop == {
         **expected_fed,
         **dict.fromkeys(nulls),
+        # seed 1 reaches 0.8 at round 1: 1 MB, 2 GFLOPs, 3 s
+        "rounds_to_target_by_seed": [None, 1],
+        "bytes_to_target_by_seed": [None, 1e6],
+        "flops_to_target_by_seed": [None, 2e9],
+        "seconds_to_target_by_seed": [None, 3],
         "method": "proposed",
         "sparsity": 0.9,
         "seeds_reached": 1,
@@ -132,8 +148,20 @@ def test_ratio_cells(curves: list[RunCurve]) -> None:
     rows = summary_rows(curves, [0.7])  # proposed: round 1 (1 MB); fedavg: round 2 (20 MB)
     cells = markdown_row(rows[1])
     assert cells[:4] == ["iid", "proposed", "0.9", "2"]  # two seeds
-    assert cells[6] == "1.0" and cells[9] == "0.05x"  # 1 MB / 20 MB
-    assert cells[11] == "0.05x"  # fedavg is also the best dense method here
+    assert cells[6] == "1.0" and cells[9] == "0.050x"  # 1 MB / 20 MB on both seeds
+    assert cells[11] == "0.050x"  # fedavg is also the best dense method here
+    # 0.75: fedavg at round 3 (30 MB) / round 2 (20 MB), proposed at round 2 (2 MB) / round 1
+    # (1 MB): seed ratios 1/15 and 1/20, mean 7/120 = 0.0583, std (1/15 - 1/20) / sqrt(2) = 0.0118
+    spread = markdown_row(summary_rows(curves, [0.75])[1])
+    assert spread[9] == "0.058 ± 0.012x"
+    assert spread[10] == "0.58 ± 0.12x"  # FLOPs: 4/6 and 2/4
+
+
+def test_fmt_ratio() -> None:
+    assert fmt_ratio(None) == "-"
+    assert fmt_ratio(0.18) == "0.18x" and fmt_ratio(0.094) == "0.094x"
+    assert fmt_ratio(0.18, 0.02) == "0.18 ± 0.02x" and fmt_ratio(0.0583, 0.0118) == "0.058 ± 0.012x"
+    assert fmt_ratio(1.0, 0.0) == "1.00x"  # no spread shown for a zero std
 
 
 def test_seed_band_and_plots(tmp_path: Path, curves: list[RunCurve]) -> None:

@@ -18,6 +18,7 @@ from fl_lightning.experiments.to_target import (
     final_acc,
     first_reach,
     mean_std,
+    paired_ratios,
     ratio,
     summary_rows,
 )
@@ -94,11 +95,17 @@ def test_arm_row_over_seeds_and_partial_reach() -> None:
 
 
 def _row(method: str, bytes_: float | None, flops: float | None = None) -> dict[str, Any]:
+    """A one-seed (seed 0) row, as `arm_row` writes it."""
+    flops = bytes_ if flops is None else flops
     return {
         "method": method,
+        "seeds": [0],
         "bytes_to_target": bytes_,
-        "flops_to_target": bytes_ if flops is None else flops,
+        "bytes_to_target_by_seed": [bytes_],
+        "flops_to_target": flops,
+        "flops_to_target_by_seed": [flops],
         "seconds_to_target": None,
+        "seconds_to_target_by_seed": [None],
     }
 
 
@@ -112,7 +119,42 @@ def test_ratios_against_fedavg_and_the_best_dense_method() -> None:
     assert proposed["ratio_bytes_vs_best_dense"] == pytest.approx(0.125)
     assert proposed["ratio_flops_vs_best_dense"] == pytest.approx(0.5)
     assert proposed["ratio_seconds_vs_fedavg"] is None
+    assert proposed["ratio_bytes_vs_fedavg_std"] == 0.0  # one seed: no spread
     assert rows[0]["ratio_bytes_vs_fedavg"] == 1.0
+
+
+def _seeds_row(method: str, seeds: list[int], values: list[float | None]) -> dict[str, Any]:
+    """A row of `seeds` whose bytes to target are `values` (FLOPs and seconds the same)."""
+    row: dict[str, Any] = {"method": method, "seeds": seeds}
+    for field in ("bytes_to_target", "flops_to_target", "seconds_to_target"):
+        row[f"{field}_by_seed"] = values
+        row[field] = mean_std(values)[0]
+    return row
+
+
+def test_ratios_are_paired_by_seed_with_a_spread() -> None:
+    fedavg = _seeds_row("fedavg", [0, 1, 2], [1000.0, 2000.0, 4000.0])
+    proposed = _seeds_row("proposed", [0, 1, 2], [100.0, 100.0, 200.0])
+    one_seed = _seeds_row("lth_rewind", [0], [500.0])
+    add_ratios([fedavg, proposed, one_seed])
+    # per seed: 100/1000, 100/2000, 200/4000 = 0.1, 0.05, 0.05 -> mean 0.2/3, sample std
+    # sqrt(((0.1 - 1/15)^2 + 2 (0.05 - 1/15)^2) / 2) = sqrt((1/900 + 2/3600) / 2) = 1/(20 sqrt(3))
+    assert proposed["ratio_bytes_vs_fedavg"] == pytest.approx(1 / 15)
+    assert proposed["ratio_bytes_vs_fedavg_std"] == pytest.approx(1 / (20 * math.sqrt(3)))
+    # not the ratio of the means (400/3 / 7000/3 = 0.057)
+    assert proposed["ratio_bytes_vs_fedavg"] != pytest.approx(400 / 7000)
+    # one seed against three: paired on seed 0 only
+    assert one_seed["ratio_bytes_vs_fedavg"] == pytest.approx(0.5)
+    assert one_seed["ratio_bytes_vs_fedavg_std"] == 0.0
+    assert fedavg["ratio_bytes_vs_best_dense"] == 1.0 and fedavg["ratio_bytes_vs_fedavg_std"] == 0
+    # a reference that missed the target on one seed is "not reached": no ratio at all,
+    # even over the seeds it did reach
+    partial = _seeds_row("fedavg", [0, 1, 2], [1000.0, None, 4000.0])
+    again = _seeds_row("proposed", [0, 1, 2], [100.0, 100.0, 200.0])
+    add_ratios([partial, again])
+    assert again["ratio_bytes_vs_fedavg"] is None and again["ratio_bytes_vs_fedavg_std"] is None
+    # rows that share no seed have nothing to pair
+    assert paired_ratios(_seeds_row("a", [3], [1.0]), fedavg, "bytes_to_target") == []
 
 
 def test_unreached_references_give_no_ratio() -> None:
