@@ -116,7 +116,7 @@ def build_parser() -> ArgumentParser:
         "--output",
         type=str,
         default="runs/compare/default",
-        help="Folder of the comparison (runs/, pretrain/, summary.*, plots).",
+        help="Folder of the comparison (runs/, pretrain/, summary.*, plots, label heatmaps).",
     )
     parser.add_argument(
         "--title",

@@ -4,7 +4,8 @@
 
 Runs every method x sparsity x partition x seed of the grid with `federate` (one
 DAE pre-training per seed, shared), then writes DIR/summary.md, summary.json, curves.csv and
-acc_vs_traffic.png, acc_vs_flops.png, acc_vs_round.png, and logs the summary table and plots
+acc_vs_traffic.png, acc_vs_flops.png, acc_vs_round.png, label_distribution_<partition>.png
+(the first seed's split), and logs the summary table and plots
 to one W&B run (job type `compare`) in the comparison's group, beside the federation runs.
 Run the same command again to continue an interrupted comparison: finished runs are reused.
 """
@@ -17,8 +18,16 @@ from typing import Any
 
 from jsonargparse import Namespace
 
-from fl_lightning.app.grid import CodecSpec, Grid, PartitionSpec, plan_runs, run_grid
-from fl_lightning.atomic import check_can_create
+from fl_lightning.app.federation import LABELS_PNG
+from fl_lightning.app.grid import (
+    CodecSpec,
+    Grid,
+    PartitionSpec,
+    PlannedRun,
+    plan_runs,
+    run_grid,
+)
+from fl_lightning.atomic import atomic_write_bytes, check_can_create
 from fl_lightning.config_paths import config_files, resolve_config_path
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.experiments.equal_budget import budget_rows
@@ -148,6 +157,22 @@ def log_to_wandb(
     return directory
 
 
+def label_heatmaps(runs: list[PlannedRun], output: Path) -> dict[str, Path]:
+    """Each partition's clients x classes heatmap, copied from its first run (the first seed:
+    every method of a seed shares that seed's split) to `label_distribution_<partition>.png`.
+
+    Returns {file name: path}; a partition whose runs wrote no heatmap is left out.
+    """
+    written: dict[str, Path] = {}
+    for run in runs:
+        name = f"label_distribution_{run.partition.folder}.png"
+        source = run.directory / LABELS_PNG
+        if name not in written and source.is_file():
+            atomic_write_bytes(output / name, source.read_bytes())
+            written[name] = output / name
+    return written
+
+
 @dataclass(frozen=True)
 class CompareReport:
     """What a comparison wrote: the summary rows and where the files and the W&B run are."""
@@ -220,6 +245,7 @@ def _compare_locked(
     }
     budget = budget_rows(curves, cfg.budget_rounds)
     files = write_reports(grid.output, rows, curves, targets, meta, budget)
+    files.update(label_heatmaps(plan_runs(grid), grid.output))
     plots = write_plots(curves, targets, grid.output)
     wandb_dir = log_to_wandb(grid, cfg.as_dict(), rows, plots)
     return CompareReport(rows, grid.output, files, plots, wandb_dir, grid.wandb_group)

@@ -69,6 +69,12 @@ def test_smoke_compare_writes_every_output(smoke: Path) -> None:
         "acc_vs_round.png",
     ):
         assert (smoke / name).is_file(), name
+    # the partition's heatmap is seed 0's split, the same file every run of that seed wrote
+    heatmap = (smoke / "label_distribution_iid.png").read_bytes()
+    assert (
+        heatmap
+        == (smoke / "runs" / "iid" / "fedavg" / "seed0" / "label_distribution.png").read_bytes()
+    )
     for axis in ("traffic", "flops", "round"):  # a real picture: one partition, two lines
         pixels = (mpimg.imread(smoke / f"acc_vs_{axis}.png")[..., :3] * 255).round()
         assert pixels.shape == (540, 720, 3)
