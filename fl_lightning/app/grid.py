@@ -281,7 +281,7 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser) -> str:
     ckpt = out / CHECKPOINT_NAME
     record = out / "compare_pretrain_args.json"
     if ckpt.is_file():
-        if record.is_file() and json.loads(record.read_text()) != args:
+        if record.is_file() and _placeless(json.loads(record.read_text())) != _placeless(args):
             raise UsageError(
                 f"{out} was pre-trained with other arguments than this comparison asks for; "
                 "delete it or choose another --output."
@@ -300,6 +300,22 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser) -> str:
     return str(ckpt)
 
 
+def _placeless(args: Sequence[str]) -> list[str]:
+    """Pre-training arguments without where they were read and written (`--config FILE`,
+    `--output DIR`): a moved comparison folder or repository keeps its pre-trainings, as
+    `_VOLATILE_KEYS` lets it keep its runs."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--config", "--output"):
+            skip = True
+        elif not arg.startswith(("--config=", "--output=")):
+            kept.append(arg)
+    return kept
+
+
 def _flags(settings: dict[str, Any]) -> list[str]:
     return PretrainConfig(settings=settings).cli_args()
 
@@ -316,9 +332,23 @@ def _comparable(config_text: str) -> dict[str, Any]:
     comparable = {k: v for k, v in config.items() if k not in _VOLATILE_KEYS}
     if not needs_checkpoint(str(config.get("method")), config.get("ticket")):
         comparable.pop("checkpoint", None)  # a method without a DAE never reads it
+    elif comparable.get("checkpoint") and config.get("output"):
+        comparable["checkpoint"] = grid_relative(comparable["checkpoint"], config["output"])
     if config.get("method") not in PRUNED:
         comparable.pop("sparsity", None)  # dense: recorded as none since 0.2, 0.9 before
     return comparable
+
+
+def grid_relative(checkpoint: str, run_output: str) -> str:
+    """`checkpoint` as `OUTPUT/...` when it lies in the comparison folder of the run whose
+    folder is `run_output` (OUTPUT/runs/<partition>/<arm>/seed<S>, so OUTPUT is three levels
+    up): a seed's own pre-training then compares equal wherever the folder is, or however its
+    path is spelled (moved, copied, relative). Any other checkpoint is returned as given."""
+    root = Path(os.path.abspath(run_output)).parents[3]
+    path = Path(os.path.abspath(checkpoint))
+    return (
+        f"OUTPUT/{path.relative_to(root).as_posix()}" if path.is_relative_to(root) else checkpoint
+    )
 
 
 def run_one(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from fl_lightning.app.grid import (
     Grid,
     PartitionSpec,
     federate_parser,
+    grid_relative,
     plan_runs,
     run_config,
     run_values,
@@ -249,6 +251,38 @@ def test_restart_reuses_resumes_and_refuses_a_changed_config(
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "another config" in err and "fedavg" in err
+
+
+def test_a_moved_comparison_folder_keeps_its_runs(
+    smoke: Path, tiny_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the smoke grid's proposed run read OUTPUT/pretrain/seed0/dae.ckpt; after a move the same
+    # pre-training has another absolute path, and every run is still reused, not refused
+    moved = tmp_path / "elsewhere" / "smoke"
+    shutil.copytree(smoke, moved, symlinks=True)
+    run = moved / "runs" / "iid" / "proposed-s0.8" / "seed0"
+    stamp = (run / "metrics.csv").stat().st_mtime_ns
+    assert str(smoke / "pretrain") in (run / "config.yaml").read_text()
+    compare(tiny_fashion_root, moved, "--budget_rounds=[2]")
+    assert (run / "metrics.csv").stat().st_mtime_ns == stamp
+    rows = json.loads((moved / "summary.json").read_text())["rows"]
+    assert rows == json.loads((smoke / "summary.json").read_text())["rows"]
+    # what the pre-training did still counts: other pre-training arguments are refused
+    other = "--overrides+=--pretrain_overrides=[--trainer.limit_train_batches=3]"
+    with pytest.raises(SystemExit) as exc:
+        compare(tiny_fashion_root, moved, "--budget_rounds=[2]", other)
+    assert exc.value.code == 2
+    assert "pre-trained with other arguments" in capsys.readouterr().err
+
+
+def test_grid_relative_names_only_the_grids_own_checkpoints() -> None:
+    run = "/data/cmp/runs/iid/proposed-s0.9/seed0"
+    assert (
+        grid_relative("/data/cmp/pretrain/seed0/dae.ckpt", run) == "OUTPUT/pretrain/seed0/dae.ckpt"
+    )
+    assert grid_relative("/data/other/dae.ckpt", run) == "/data/other/dae.ckpt"
+    relative = grid_relative("cmp/pretrain/seed1/dae.ckpt", "cmp/runs/iid/fedavg/seed1")
+    assert relative == "OUTPUT/pretrain/seed1/dae.ckpt"
 
 
 @pytest.mark.parametrize(
