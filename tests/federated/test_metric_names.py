@@ -11,7 +11,9 @@ from fl_lightning.experiments.report import read_curves_csv
 from fl_lightning.experiments.to_target import RunCurve, summary_rows
 from fl_lightning.federated import metric_names as names
 
-RESULTS = Path(__file__).resolve().parents[2] / "results" / "fashion_mnist"
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
+#: Made before the metric renaming (and with the 36-byte payload header).
+OLD_RESULTS = RESULTS_DIR / "fashion_mnist_seed0_v1"
 
 
 def test_every_traffic_and_compute_name_says_per_round_or_running_total() -> None:
@@ -57,17 +59,24 @@ def test_run_curve_reads_old_and_new_rows_alike() -> None:
     assert old.history == [{"round": 1, "comm/cum_bytes": 7}]
 
 
-def test_committed_curves_csv_gives_the_committed_summary() -> None:
-    """The results in the repository (old names) are read back and give the same costs."""
-    curves = read_curves_csv(RESULTS / "curves.csv")
-    committed = json.loads((RESULTS / "summary.json").read_text())
+@pytest.mark.parametrize("folder", ["fashion_mnist_seed0_v1", "fashion_mnist"])
+def test_committed_curves_csv_gives_the_committed_summary(folder: str) -> None:
+    """The results in the repository (old names in the first) are read back from curves.csv
+    and give the committed costs and, where committed, the seed-paired ratios."""
+    curves = read_curves_csv(RESULTS_DIR / folder / "curves.csv")
+    committed = json.loads((RESULTS_DIR / folder / "summary.json").read_text())
     targets = committed["target_acc"]
     targets = targets if isinstance(targets, list) else [targets]
     rows = summary_rows(curves, targets)
     assert len(rows) == len(committed["rows"])
+    fields = ["rounds_to_target", "bytes_to_target", "flops_to_target"]
+    fields += [f for f in committed["rows"][0] if f.startswith("ratio_bytes")]
     for ours, theirs in zip(rows, committed["rows"], strict=True):
         assert (ours["method"], ours["partition"]) == (theirs["method"], theirs["partition"])
-        for field in ("rounds_to_target", "bytes_to_target", "flops_to_target"):
+        for field in fields:
             assert ours[field] == pytest.approx(theirs[field]), (ours["method"], field)
-    first = curves[0].history[0]
+
+
+def test_old_rows_read_back_under_the_new_names() -> None:
+    first = read_curves_csv(OLD_RESULTS / "curves.csv")[0].history[0]
     assert first["comm/cum_bytes"] == 133070320 and first["comm/bytes"] == 133070320
