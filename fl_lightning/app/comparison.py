@@ -212,8 +212,8 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
 def _compare_locked(
     cfg: Namespace, grid: Grid, targets: list[float], command: str | None
 ) -> CompareReport:
-    planned = len(plan_runs(grid))
-    runs = f"{planned} run" + ("" if planned == 1 else "s")
+    planned = plan_runs(grid)
+    runs = f"{len(planned)} run" + ("" if len(planned) == 1 else "s")
     print(f"compare: {runs} into {grid.output}/ (W&B group {grid.wandb_group!r})")
     ray = RayOptions(**vars(cfg.ray)) if isinstance(cfg.ray, Namespace) else cfg.ray
     execution = Execution(jobs=cfg.jobs, executor=cfg.executor, ray=ray, threads=cfg.threads)
@@ -245,7 +245,7 @@ def _compare_locked(
     }
     budget = budget_rows(curves, cfg.budget_rounds)
     files = write_reports(grid.output, rows, curves, targets, meta, budget)
-    files.update(label_heatmaps(plan_runs(grid), grid.output))
+    files.update(label_heatmaps(planned, grid.output))
     plots = write_plots(curves, targets, grid.output)
     wandb_dir = log_to_wandb(grid, cfg.as_dict(), rows, plots)
     return CompareReport(rows, grid.output, files, plots, wandb_dir, grid.wandb_group)
