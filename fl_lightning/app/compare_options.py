@@ -159,6 +159,14 @@ def build_parser() -> ArgumentParser:
         help="Where the federations run: local (this machine, --jobs at once) or ray (each a "
         "Ray task on the cluster at --ray.address; configs and output on a shared filesystem).",
     )
+    parser.add_argument(
+        "--report_only",
+        type=bool,
+        default=False,
+        help="Run nothing: write the report (summary.*, curves.csv, plots) from the runs "
+        "finished so far, e.g. while the comparison runs in another shell. Unfinished runs are "
+        "left out of every figure and listed (summary.json's `pending`); not logged to W&B.",
+    )
     parser.add_argument("--ray", type=RayOptions, default=RayOptions())
     parser.add_argument("--wandb", type=CompareWandb, default=CompareWandb())
     return parser

@@ -8,6 +8,8 @@ acc_vs_traffic.png, acc_vs_flops.png, acc_vs_round.png, label_distribution_<part
 (the first seed's split), and logs the summary table and plots
 to one W&B run (job type `compare`) in the comparison's group, beside the federation runs.
 Run the same command again to continue an interrupted comparison: finished runs are reused.
+`report_only` (`--report_only`) writes the same files from the runs finished so far, running
+nothing, e.g. while the comparison runs in another shell; the runs still missing are listed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fl_lightning.app.grid import (
     Grid,
     PartitionSpec,
     PlannedRun,
+    finished_runs,
     plan_runs,
     run_grid,
 )
@@ -35,7 +38,7 @@ from fl_lightning.experiments.grid_executors import Execution, RayOptions
 from fl_lightning.experiments.methods import METHODS
 from fl_lightning.experiments.plots import write_plots
 from fl_lightning.experiments.report import write_reports
-from fl_lightning.experiments.to_target import summary_rows
+from fl_lightning.experiments.to_target import RunCurve, summary_rows
 from fl_lightning.federated.config import check_seed
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.run_lock import RunLock
@@ -199,14 +202,35 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
 
     Every option and every run's federate config is checked before any run starts. Runs go
     on when one fails; `grid.GridFailed` (or `UsageError`) names every failed run at the end.
+
+    With `cfg.report_only` nothing runs and no lock is taken: the report covers the runs
+    finished so far (summary.json's `pending` names the others) and is not logged to W&B.
     """
     grid = grid_of(cfg)
     targets = targets_of(cfg.target_acc)
     if any(n < 1 for n in cfg.budget_rounds):
         raise UsageError(f"--budget_rounds={cfg.budget_rounds!r}: rounds must be >= 1.")
     check_can_create(grid.output, "--output", folder=True)
+    if cfg.report_only:
+        return _report_finished(cfg, grid, targets, command)
     with RunLock(grid.output, "--output"):  # one comparison at a time in a folder
         return _compare_locked(cfg, grid, targets, command)
+
+
+def _report_finished(
+    cfg: Namespace, grid: Grid, targets: list[float], command: str | None
+) -> CompareReport:
+    curves, pending = finished_runs(grid)
+    if not curves:
+        raise UsageError(
+            f"--report_only: no run of this comparison has finished in {grid.output}/ yet "
+            f"({len(pending)} planned); run it without --report_only first."
+        )
+    print(
+        f"compare: report of the {len(curves)} finished runs of {len(curves) + len(pending)} "
+        f"in {grid.output}/ (nothing runs)"
+    )
+    return _report(cfg, grid, targets, command, plan_runs(grid), curves, pending)
 
 
 def _compare_locked(
@@ -226,6 +250,21 @@ def _compare_locked(
             f"({err.detail or 'no run had started'})."
         )
         raise
+    return _report(cfg, grid, targets, command, planned, curves, [])
+
+
+def _report(
+    cfg: Namespace,
+    grid: Grid,
+    targets: list[float],
+    command: str | None,
+    planned: list[PlannedRun],
+    curves: list[RunCurve],
+    pending: list[PlannedRun],
+) -> CompareReport:
+    """Write the reports and plots of `curves` and the label heatmaps of the `planned` runs'
+    splits (`pending`: runs not finished yet, listed and left out of every figure); log them to
+    W&B unless the report is partial."""
     rows = summary_rows(curves, targets)
     meta = {
         "title": cfg.title or grid.output.name,
@@ -242,10 +281,11 @@ def _compare_locked(
         "checkpoint": grid.checkpoint,
         "row_seeds": dict(grid.row_seeds),
         "threads": cfg.threads,  # torch threads per federation (None: cores // jobs)
+        "pending": [run.describe() for run in pending],  # not finished: in no figure
     }
     budget = budget_rows(curves, cfg.budget_rounds)
     files = write_reports(grid.output, rows, curves, targets, meta, budget)
     files.update(label_heatmaps(planned, grid.output))
     plots = write_plots(curves, targets, grid.output)
-    wandb_dir = log_to_wandb(grid, cfg.as_dict(), rows, plots)
+    wandb_dir = None if pending else log_to_wandb(grid, cfg.as_dict(), rows, plots)
     return CompareReport(rows, grid.output, files, plots, wandb_dir, grid.wandb_group)

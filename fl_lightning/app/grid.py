@@ -16,7 +16,8 @@ Restarting an interrupted comparison with the same config and output reuses ever
 (its completion marker DONE.json exists, written after summary.json and model.pt), continues
 an unfinished one from its checkpoint.pt (`resume`) and keeps each seed's pre-training; a
 finished run whose config.yaml differs from what the grid asks now is refused rather than
-silently mixed in.
+silently mixed in. `finished_runs` reads what has finished so far without running anything (the
+report of a comparison still running elsewhere: `compare --report_only`).
 
 The federations run one after the other here, in N worker processes (`--jobs N`) or as Ray
 tasks (`--executor ray`); see `grid_executors`. Each seed's pre-training runs first, here. A run
@@ -269,8 +270,12 @@ def check_grid(grid: Grid) -> list[PlannedRun]:
     return runs
 
 
-def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser) -> str:
-    """The DAE checkpoint of `seed`: pre-trained once into OUTPUT/pretrain/seed<S>/."""
+def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser, *, train: bool = True) -> str:
+    """The DAE checkpoint of `seed`: pre-trained once into OUTPUT/pretrain/seed<S>/.
+
+    An existing pre-training made with other arguments than the grid asks for is refused
+    (`UsageError`); with `train=False` a missing one is not made (its path is returned).
+    """
     out = grid.output / "pretrain" / f"seed{seed}"
     cfg = resolve(run_config(parser, grid, {"seed": seed}, f"seed {seed}"))
     base = pretrain_config_for(cfg, out)
@@ -286,6 +291,8 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser) -> str:
                 f"{out} was pre-trained with other arguments than this comparison asks for; "
                 "delete it or choose another --output."
             )
+        return str(ckpt)
+    if not train:
         return str(ckpt)
     if grid.wandb_enabled and not _sets_logger(cfg):
         logger = {
@@ -355,23 +362,83 @@ def run_one(
     parser: ArgumentParser, grid: Grid, run: PlannedRun, checkpoint: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Run (or reuse, or resume) one federation; returns its summary and whether it ran."""
-    values = run_values(grid, run, checkpoint)
-    cfg = resolve(run_config(parser, grid, values, run.describe(), codec_overrides(grid, run)))
-    summary_path = run.directory / "summary.json"
-    config_path = run.directory / "config.yaml"
-    if RunFiles(run.directory).complete:  # not summary.json: model.pt is written after it
-        wanted = _comparable(parser.dump(cfg, skip_none=False))
-        if config_path.is_file() and _comparable(config_path.read_text()) != wanted:
-            raise UsageError(
-                f"{run.directory} holds a finished run made with another config than this "
-                "comparison asks for; delete it or choose another --output."
-            )
-        return json.loads(summary_path.read_text()), False
+    cfg = _resolved_run_config(parser, grid, run, checkpoint)
+    finished = _finished_summary(parser, run, cfg)
+    if finished is not None:
+        return finished, False
     cfg.resume = (run.directory / "checkpoint.pt").is_file()
     summary = federate(cfg, parser)
     for line in summary_lines(summary, run.directory):
         print(line)
     return summary, True
+
+
+def _resolved_run_config(
+    parser: ArgumentParser, grid: Grid, run: PlannedRun, checkpoint: str | None
+) -> Namespace:
+    values = run_values(grid, run, checkpoint)
+    return resolve(run_config(parser, grid, values, run.describe(), codec_overrides(grid, run)))
+
+
+def _finished_summary(
+    parser: ArgumentParser, run: PlannedRun, cfg: Namespace
+) -> dict[str, Any] | None:
+    """The summary of `run` if it has finished (None if not), once its config.yaml is checked
+    against `cfg`, what the grid asks for now: a finished run made with another config is
+    refused (`UsageError`) rather than silently mixed in."""
+    if not RunFiles(run.directory).complete:  # not summary.json: model.pt is written after it
+        return None
+    config_path = run.directory / "config.yaml"
+    wanted = _comparable(parser.dump(cfg, skip_none=False))
+    if config_path.is_file() and _comparable(config_path.read_text()) != wanted:
+        raise UsageError(
+            f"{run.directory} holds a finished run made with another config than this "
+            "comparison asks for; delete it or choose another --output."
+        )
+    summary: dict[str, Any] = json.loads((run.directory / "summary.json").read_text())
+    return summary
+
+
+def finished_runs(grid: Grid) -> tuple[list[RunCurve], list[PlannedRun]]:
+    """The grid's finished runs as curves (in plan order) and the runs not finished yet.
+
+    Runs and pre-trains nothing, and takes no lock: it reads while the grid may be running in
+    another process (a run counts once its completion marker exists). Finished runs and
+    pre-trainings are checked against what the grid asks for, as when running (`UsageError`).
+    """
+    parser = federate_parser()
+    check_config_file("--federate_config", grid.federate_config, parser.get_defaults())
+    checkpoints: dict[int, str] = {}
+    curves: list[RunCurve] = []
+    pending: list[PlannedRun] = []
+    for run in plan_runs(grid):
+        if not RunFiles(run.directory).complete:
+            pending.append(run)
+            continue
+        checkpoint = None
+        if needs_checkpoint(run.arm.method, None):
+            if run.seed not in checkpoints:
+                checkpoints[run.seed] = grid.checkpoint or pretrain_for_seed(
+                    grid, run.seed, parser, train=False
+                )
+            checkpoint = checkpoints[run.seed]
+        summary = _finished_summary(
+            parser, run, _resolved_run_config(parser, grid, run, checkpoint)
+        )
+        assert summary is not None  # complete, checked above
+        curves.append(run_curve(run, summary))
+    return curves, pending
+
+
+def run_curve(run: PlannedRun, summary: Mapping[str, Any]) -> RunCurve:
+    """A finished run's per-round history and payload widths, as the report reads them."""
+    return RunCurve(
+        run.arm,
+        run.seed,
+        list(summary["history"]),
+        summary.get("down_bits_per_param"),
+        summary.get("up_bits_per_param"),
+    )
 
 
 @dataclass(frozen=True)
@@ -439,13 +506,4 @@ def run_grid(
             f"{len(failed)} of {len(runs)} runs failed (the others are kept; run the same "
             "command again to retry them):\n  " + "\n  ".join(failed)
         )
-    return [
-        RunCurve(
-            r.arm,
-            r.seed,
-            list(summaries[i]["history"]),
-            summaries[i].get("down_bits_per_param"),
-            summaries[i].get("up_bits_per_param"),
-        )
-        for i, r in enumerate(runs)
-    ]
+    return [run_curve(r, summaries[i]) for i, r in enumerate(runs)]

@@ -127,6 +127,7 @@ def summary_markdown(
         )
     if meta.get("command"):
         lines.append(f"Command: `{meta['command']}`.")
+    lines += _pending_lines(meta.get("pending") or [])
     pairing = (
         "Ratios are paired by seed: each seed's cost over the reference's cost for the same "
         "seed (same data split and pre-training), mean ± std over the seeds both rows ran."
@@ -155,6 +156,20 @@ def summary_markdown(
             lines += ["", "Best dense method: " + ", ".join(named) + "."]
     lines += budget_markdown(budget)
     return "\n".join(lines) + "\n"
+
+
+def _pending_lines(pending: Sequence[str]) -> list[str]:
+    """The partial report's warning: which runs of the grid are in no figure yet."""
+    if not pending:
+        return []
+    runs = "run" if len(pending) == 1 else "runs"
+    return [
+        "",
+        f"**Partial report**: {len(pending)} {runs} of the grid had not finished and are in no "
+        "figure below (rows and seeds missing; a row's `seeds` says which it averages):",
+        "",
+        *(f"- {run}" for run in pending),
+    ]
 
 
 def budget_markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -26,6 +26,7 @@ from fl_lightning.cli import main
 from fl_lightning.data.sources import load_split
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.grid_progress import GridProgress, clock
+from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.offline_reader import read_offline_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -273,6 +274,47 @@ def test_a_moved_comparison_folder_keeps_its_runs(
         compare(tiny_fashion_root, moved, "--budget_rounds=[2]", other)
     assert exc.value.code == 2
     assert "pre-trained with other arguments" in capsys.readouterr().err
+
+
+def test_report_only_reports_the_finished_runs_while_the_grid_holds_its_lock(
+    smoke: Path, tiny_fashion_root: Path, tmp_path: Path
+) -> None:
+    # the smoke grid asked for seed 1 too: seed 0's runs have finished, seed 1's have not
+    out = tmp_path / "partial"
+    shutil.copytree(smoke, out, symlinks=True)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/seed0/metrics.csv")}
+    with RunLock(out, "--output"):  # as if the grid were running in another shell
+        compare(tiny_fashion_root, out, "--budget_rounds=[2]", "--seeds=[0,1]", "--report_only")
+    summary = json.loads((out / "summary.json").read_text())
+    full = json.loads((smoke / "summary.json").read_text())
+    assert full["pending"] == [] and "Partial report" not in (smoke / "summary.md").read_text()
+    assert summary["pending"] == ["fedavg, iid, seed 1", "proposed (sparsity 0.8), iid, seed 1"]
+    assert summary["seeds"] == [0, 1]
+    # every figure is the finished runs' own: seed 0's rows, curves and equal-traffic cells
+    assert summary["rows"] == full["rows"] and summary["equal_budget"] == full["equal_budget"]
+    assert (out / "curves.csv").read_text() == (smoke / "curves.csv").read_text()
+    md = (out / "summary.md").read_text()
+    assert "**Partial report**: 2 runs of the grid had not finished" in md
+    assert "- fedavg, iid, seed 1\n- proposed (sparsity 0.8), iid, seed 1\n" in md
+    # nothing ran, nothing was pre-trained, no W&B run was added: only the report changed
+    after = sorted(p.relative_to(out) for p in out.rglob("*"))
+    assert after == before
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    # a finished run made with another config than asked for is refused, as when running
+    with pytest.raises(SystemExit) as exc:
+        compare(tiny_fashion_root, out, "--report_only", "--overrides+=--model.lr=0.2")
+    assert exc.value.code == 2
+
+
+def test_report_only_needs_a_finished_run(
+    tiny_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        compare(tiny_fashion_root, tmp_path / "empty", "--report_only=true")
+    assert exc.value.code == 2
+    assert "no run of this comparison has finished" in capsys.readouterr().err
+    assert not (tmp_path / "empty").exists()
 
 
 def test_grid_relative_names_only_the_grids_own_checkpoints() -> None:
