@@ -1,0 +1,170 @@
+"""Every figure in the README's results tables is the committed comparison's own.
+
+The README's "Results" section is written by hand from `results/fashion_mnist/summary.json`;
+this test reads its tables back and checks each cell against that file, formatted to the
+cell's own precision, so a mistyped, stale or invented figure fails (the issue's "nothing in
+the README's figures comes from a run that is not in results/").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SUMMARY = REPO / "results" / "fashion_mnist" / "summary.json"
+
+#: to-target table column -> (summary.json field, divisor of the field for the cell)
+TO_TARGET_COLUMNS: dict[str, tuple[str, float]] = {
+    "final acc": ("final_test_acc", 0.01),
+    "rounds": ("rounds_to_target", 1.0),
+    "traffic (MB)": ("bytes_to_target", 1e6),
+    "GFLOPs": ("flops_to_target", 1e9),
+    "traffic vs fedavg": ("ratio_bytes_vs_fedavg", 1.0),
+    "FLOPs vs fedavg": ("ratio_flops_vs_fedavg", 1.0),
+    "traffic vs best dense": ("ratio_bytes_vs_best_dense", 1.0),
+    "FLOPs vs best dense": ("ratio_flops_vs_best_dense", 1.0),
+}
+NUMBER = r"-?[\d,]+(?:\.\d+)?"
+CELL = re.compile(rf"^(?P<mean>{NUMBER})(?: ± (?P<std>{NUMBER}))?(?: ?[%x])?(?P<dagger> †)?$")
+NOT_REACHED = re.compile(r"^not reached \((?P<k>\d+)/(?P<n>\d+)(?: seeds)?\)$")
+BUDGET_HEADER = re.compile(rf"^(?P<rounds>\d+) rounds \((?P<mb>{NUMBER}) MB\)$")
+
+
+def results_section() -> str:
+    text = (REPO / "README.md").read_text()
+    start = text.index("\n## Results:")
+    end = text.index("\n## ", start + 1)
+    section = text[start:end]
+    cut = section.find("\n### ")  # sub-sections cite their own results folders
+    return section if cut < 0 else section[:cut]
+
+
+def tables(text: str) -> Iterator[list[dict[str, str]]]:
+    """Each markdown table of `text` as rows of {header: cell} (bold marks removed)."""
+    block: list[list[str]] = []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            block.append([c.strip().replace("**", "") for c in line.strip().strip("|").split("|")])
+        elif block:
+            header, body = block[0], block[2:]
+            yield [dict(zip(header, row, strict=True)) for row in body]
+            block = []
+
+
+def formatted(value: float, like: str) -> str:
+    """`value` written with as many decimals (and thousands commas) as `like`."""
+    decimals = len(like.split(".")[1]) if "." in like else 0
+    return f"{value:,.{decimals}f}" if "," in like else f"{value:.{decimals}f}"
+
+
+def check_cell(cell: str, mean: float | None, std: float | None, scale: float, what: str) -> None:
+    """A cell `M` or `M ± S` (with %, x or † after it) holds `mean` (and `std`) / `scale`."""
+    match = CELL.match(cell)
+    assert match, f"{what}: cell {cell!r} is not a number"
+    assert mean is not None, f"{what}: README has {cell!r}, summary.json has no value"
+    assert match["mean"] == formatted(mean / scale, match["mean"]), (what, cell, mean)
+    if match["std"] is None:  # one seed, or no spread at this precision (fedavg's own 1.00x)
+        zero = not std or float(formatted(std / scale, match["mean"]).replace(",", "")) == 0
+        assert zero, f"{what}: cell {cell!r} leaves out the spread {std}"
+    else:
+        assert std is not None, (what, cell)
+        assert match["std"] == formatted(std / scale, match["std"]), (what, cell, std)
+
+
+def arm_name(row: Mapping[str, Any]) -> str:
+    return str(row["method"]) + (f"+{row['codec']}" if row.get("codec") else "")
+
+
+def partition_of(cell: str) -> str:
+    return cell.replace(" ", "-")  # "dirichlet 0.5" -> the folder name "dirichlet-0.5"
+
+
+@pytest.fixture(scope="module")
+def summary() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(SUMMARY.read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def readme_tables() -> list[list[dict[str, str]]]:
+    return list(tables(results_section()))
+
+
+def test_the_to_target_table_is_the_summary(
+    summary: dict[str, Any], readme_tables: list[list[dict[str, str]]]
+) -> None:
+    rows = {(r["partition"], round(r["target_acc"] * 100), arm_name(r)): r for r in summary["rows"]}
+    checked = 0
+    for table in readme_tables:
+        for cells in table:
+            if "target" not in cells:
+                continue
+            target = int(cells["target"].rstrip(" %"))
+            key = (partition_of(cells["partition"]), target, cells["method"])
+            assert key in rows, f"README row {key} is not in {SUMMARY.name}"
+            row, what = rows[key], f"{key}"
+            assert int(cells["seeds"]) == len(row["seeds"]), what
+            missed = NOT_REACHED.match(cells["rounds"])
+            if missed:
+                assert row["rounds_to_target"] is None, what
+                assert (int(missed["k"]), int(missed["n"])) == (
+                    row["seeds_reached"],
+                    len(row["seeds"]),
+                ), what
+            for column, (field, scale) in TO_TARGET_COLUMNS.items():
+                cell = cells.get(column)
+                if cell is None:
+                    continue
+                if missed and column != "final acc":  # no cost where a seed missed the target
+                    assert cell in ("", "-", cells["rounds"]), (what, column, cell)
+                    continue
+                if cell == "-":  # no ratio: the reference did not reach the target
+                    assert row[field] is None, (what, column)
+                    continue
+                check_cell(cell, row[field], row.get(f"{field}_std"), scale, f"{what} {column}")
+            checked += 1
+    assert checked >= 10  # the table is there and was read
+
+
+def test_the_equal_traffic_table_is_the_summary(
+    summary: dict[str, Any], readme_tables: list[list[dict[str, str]]]
+) -> None:
+    rows = {(r["partition"], r["budget_rounds"], arm_name(r)): r for r in summary["equal_budget"]}
+    checked = 0
+    for table in readme_tables:
+        for cells in table:
+            budgets = {h: BUDGET_HEADER.match(h) for h in cells}
+            for header, match in budgets.items():
+                if match is None:
+                    continue
+                key = (partition_of(cells["partition"]), int(match["rounds"]), cells["method"])
+                assert key in rows, f"README cell {key} is not in {SUMMARY.name}"
+                row, what = rows[key], f"{key}"
+                assert match["mb"] == formatted(row["budget_bytes"] / 1e6, match["mb"]), what
+                assert int(cells["seeds"]) == len(row["seeds"]), what
+                check_cell(cells[header], row["test_acc"], row["test_acc_std"], 0.01, what)
+                ended_early = row["seeds_spent"] < len(row["seeds"])
+                assert cells[header].endswith("†") == ended_early, (what, cells[header])
+                checked += 1
+    assert checked >= 12
+
+
+def test_the_checks_catch_a_changed_figure() -> None:
+    check_cell("0.042 ± 0.003x", 0.0421, 0.0031, 1.0, "ok")
+    check_cell("2,307 ± 77", 2306559146.7, 76828416.0, 1e6, "ok")
+    check_cell("85.8 %", 0.858, None, 0.01, "ok")
+    for cell, mean, std in [
+        ("0.043 ± 0.003x", 0.0421, 0.0031),  # mean off in its last digit
+        ("0.042 ± 0.004x", 0.0421, 0.0031),  # std off
+        ("0.042x", 0.0421, 0.0031),  # a spread left out
+        ("0.042 ± 0.003x", None, None),  # a figure with no run behind it
+    ]:
+        with pytest.raises(AssertionError):
+            check_cell(cell, mean, std, 1.0, "bad")
+    assert [len(t) for t in tables("| a | b |\n|---|---|\n| 1 | **2** |\n\ntext\n")] == [1]
