@@ -30,6 +30,8 @@ TO_TARGET_COLUMNS: dict[str, tuple[str, float]] = {
     "FLOPs vs fedavg": ("ratio_flops_vs_fedavg", 1.0),
     "traffic vs best dense": ("ratio_bytes_vs_best_dense", 1.0),
     "FLOPs vs best dense": ("ratio_flops_vs_best_dense", 1.0),
+    "bits/param down": ("down_bits_per_param", 1.0),
+    "bits/param up": ("up_bits_per_param", 1.0),
 }
 NUMBER = r"-?[\d,]+(?:\.\d+)?"
 CELL = re.compile(rf"^(?P<mean>{NUMBER})(?: ± (?P<std>{NUMBER}))?(?: ?[%x])?(?P<dagger> †)?$")
