@@ -90,6 +90,19 @@ def accuracy_label(seeds: int) -> str:
     return "test accuracy (one seed)"
 
 
+def arm_colours(labels: Sequence[str]) -> dict[str, tuple[float, ...]]:
+    """A distinct colour per arm label, in order: tab10 for up to 10 arms, tab20 for up to 20,
+    evenly spaced along `turbo` beyond (a colour used twice would merge two arms' lines)."""
+    n = len(labels)
+    if n <= 10:
+        picks = [plt.get_cmap("tab10")(i) for i in range(n)]
+    elif n <= 20:
+        picks = [plt.get_cmap("tab20")(i) for i in range(n)]
+    else:
+        picks = [plt.get_cmap("turbo")(i / (n - 1)) for i in range(n)]
+    return {label: tuple(colour) for label, colour in zip(labels, picks, strict=True)}
+
+
 def plot_accuracy(
     curves: Sequence[RunCurve], x: XAxis, targets: Sequence[float], path: str | Path
 ) -> Path:
@@ -100,7 +113,7 @@ def plot_accuracy(
         arms.setdefault(curve.arm, []).append(curve)
     partitions = list(dict.fromkeys(a.partition for a in arms))
     labels = list(dict.fromkeys(a.label for a in arms))
-    colours = {lab: plt.get_cmap("tab10")(i % 10) for i, lab in enumerate(labels)}
+    colours = arm_colours(labels)
     fig, axes = plt.subplots(
         1, len(partitions), figsize=(6 * len(partitions), 4.5), squeeze=False, sharey=True
     )

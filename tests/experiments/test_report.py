@@ -15,6 +15,7 @@ import pytest
 from fl_lightning.experiments.plots import (
     PLOT_FILES,
     accuracy_label,
+    arm_colours,
     log_tick,
     seed_band,
     target_style,
@@ -186,6 +187,14 @@ def test_seed_band_and_plots(tmp_path: Path, curves: list[RunCurve]) -> None:
     )
     wide = mpimg.imread(two["round"])
     assert wide.shape[:2] == (540, 1440)  # a subplot per partition
+
+
+def test_every_arm_gets_its_own_colour() -> None:
+    few = arm_colours(["fedavg", "proposed-s0.9"])
+    assert few["fedavg"][:3] == pytest.approx((31 / 255, 119 / 255, 180 / 255))  # tab10 order
+    for n in (10, 12, 20, 25):  # the issue-17 grid has 12 arms: tab10 would repeat two
+        colours = arm_colours([f"arm{i}" for i in range(n)])
+        assert len(set(colours.values())) == n, n
 
 
 def test_log_axis_labels_only_1_2_5_ticks() -> None:
