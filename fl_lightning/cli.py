@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import sys
 
+from fl_lightning.config_paths import packaged_config_args
 from fl_lightning.errors import UsageError
 from fl_lightning.interrupts import Interrupted, stop_on_signals
 from fl_lightning.version import __version__
@@ -63,7 +64,7 @@ def main(args: list[str] | None = None) -> None:
     module = importlib.import_module(f"fl_lightning.commands.{command}")
     try:
         with stop_on_signals():
-            module.main(rest)
+            module.main(packaged_config_args(rest))
     except UsageError as err:
         _fail(f"fl-lightning {command}", str(err))
     except Interrupted as err:
