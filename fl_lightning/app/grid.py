@@ -363,9 +363,8 @@ def run_one(
 ) -> tuple[dict[str, Any], bool]:
     """Run (or reuse, or resume) one federation; returns its summary and whether it ran."""
     cfg = _resolved_run_config(parser, grid, run, checkpoint)
-    finished = _finished_summary(parser, run, cfg)
-    if finished is not None:
-        return finished, False
+    if RunFiles(run.directory).complete:  # not summary.json: model.pt is written after it
+        return _checked_summary(parser, run, cfg), False
     cfg.resume = (run.directory / "checkpoint.pt").is_file()
     summary = federate(cfg, parser)
     for line in summary_lines(summary, run.directory):
@@ -380,14 +379,10 @@ def _resolved_run_config(
     return resolve(run_config(parser, grid, values, run.describe(), codec_overrides(grid, run)))
 
 
-def _finished_summary(
-    parser: ArgumentParser, run: PlannedRun, cfg: Namespace
-) -> dict[str, Any] | None:
-    """The summary of `run` if it has finished (None if not), once its config.yaml is checked
-    against `cfg`, what the grid asks for now: a finished run made with another config is
-    refused (`UsageError`) rather than silently mixed in."""
-    if not RunFiles(run.directory).complete:  # not summary.json: model.pt is written after it
-        return None
+def _checked_summary(parser: ArgumentParser, run: PlannedRun, cfg: Namespace) -> dict[str, Any]:
+    """The summary of the finished `run`, once its config.yaml is checked against `cfg`, what
+    the grid asks for now: a finished run made with another config is refused (`UsageError`)
+    rather than silently mixed in."""
     config_path = run.directory / "config.yaml"
     wanted = _comparable(parser.dump(cfg, skip_none=False))
     if config_path.is_file() and _comparable(config_path.read_text()) != wanted:
@@ -422,11 +417,8 @@ def finished_runs(grid: Grid) -> tuple[list[RunCurve], list[PlannedRun]]:
                     grid, run.seed, parser, train=False
                 )
             checkpoint = checkpoints[run.seed]
-        summary = _finished_summary(
-            parser, run, _resolved_run_config(parser, grid, run, checkpoint)
-        )
-        assert summary is not None  # complete, checked above
-        curves.append(run_curve(run, summary))
+        cfg = _resolved_run_config(parser, grid, run, checkpoint)
+        curves.append(run_curve(run, _checked_summary(parser, run, cfg)))
     return curves, pending
 
 
