@@ -2,8 +2,10 @@
 
 One PNG per x-axis, one subplot per partition, one line per arm (method at one sparsity): the
 mean over seeds at each evaluated round, with a band from the lowest to the highest seed (one
-seed: its curve, no band), and each target accuracy as a line of its own style. Files are
-written atomically (Agg backend, no display).
+seed: its curve, no band), and each target accuracy as a line of its own style; one legend for
+all panels, right of them. Every x-axis is logarithmic: costs span orders of magnitude across
+methods, and a grid's long runs (300 rounds for the equal-traffic rows) would otherwise squeeze
+its 50-round runs into a corner. Files are written atomically (Agg backend, no display).
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ XAxis = Literal["traffic", "flops", "round"]
 AXES: dict[XAxis, tuple[str, str, str, float]] = {
     "traffic": (CUM_BYTES, "cumulative traffic, down + up (MB)", "log", 1e6),
     "flops": (CUM_FLOPS, "cumulative client training FLOPs (GFLOPs)", "log", 1e9),
-    "round": (ROUND, "round", "linear", 1.0),
+    "round": (ROUND, "round", "log", 1.0),
 }
+#: Size of one partition's panel and width of the shared legend right of the panels (inches).
+PANEL_INCHES: tuple[float, float] = (6.0, 4.5)
+LEGEND_INCHES = 2.75
 PLOT_FILES: dict[XAxis, str] = {
     "traffic": "acc_vs_traffic.png",
     "flops": "acc_vs_flops.png",
@@ -114,8 +119,13 @@ def plot_accuracy(
     partitions = list(dict.fromkeys(a.partition for a in arms))
     labels = list(dict.fromkeys(a.label for a in arms))
     colours = arm_colours(labels)
+    plots_width = PANEL_INCHES[0] * len(partitions)
     fig, axes = plt.subplots(
-        1, len(partitions), figsize=(6 * len(partitions), 4.5), squeeze=False, sharey=True
+        1,
+        len(partitions),
+        figsize=(plots_width + LEGEND_INCHES, PANEL_INCHES[1]),
+        squeeze=False,
+        sharey=True,
     )
     for ax, partition in zip(axes[0], partitions, strict=True):
         for arm, group in arms.items():
@@ -145,10 +155,23 @@ def plot_accuracy(
         ax.set_xlabel(label)
         ax.set_title(f"partition: {partition}")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize="small", loc="lower right")
     most_seeds = max((len(group) for group in arms.values()), default=1)
     axes[0][0].set_ylabel(accuracy_label(most_seeds))
-    fig.tight_layout()
+    # One legend for all panels, right of them: a dozen arms inside a panel would cover curves.
+    entries: dict[str, Any] = {}
+    for ax in axes[0]:
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(text, handle)
+    split = plots_width / (plots_width + LEGEND_INCHES)
+    fig.tight_layout(rect=(0.0, 0.0, split, 1.0))
+    fig.legend(
+        list(entries.values()),
+        list(entries),
+        loc="center left",
+        bbox_to_anchor=(split, 0.5),
+        fontsize="small",
+        frameon=False,
+    )
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)

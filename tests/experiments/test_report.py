@@ -178,15 +178,17 @@ def test_seed_band_and_plots(tmp_path: Path, curves: list[RunCurve]) -> None:
     for path in paths.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         pixels = (mpimg.imread(path)[..., :3] * 255).round().astype(np.int64)
-        assert pixels.shape == (540, 720, 3)  # one partition: 6 x 4.5 inches at 120 dpi
-        colours = {tuple(int(c) for c in rgb) for rgb in pixels.reshape(-1, 3)}
-        # one line per arm, in tab10 order: fedavg blue, proposed-s0.9 orange
-        assert (31, 119, 180) in colours and (255, 127, 14) in colours, path.name
+        # one partition: a 6 x 4.5 inch panel and a 2.75 inch legend right of it, at 120 dpi
+        assert pixels.shape == (540, 720 + 330, 3)
+        for area in (pixels[:, :720], pixels[:, 720:]):  # the panel, then the legend
+            colours = {tuple(int(c) for c in rgb) for rgb in area.reshape(-1, 3)}
+            # one line per arm, in tab10 order: fedavg blue, proposed-s0.9 orange
+            assert (31, 119, 180) in colours and (255, 127, 14) in colours, path.name
     two = write_plots(
         [*curves, RunCurve(Arm("dir", "fedavg", None), 0, curves[0].history)], [], tmp_path / "two"
     )
     wide = mpimg.imread(two["round"])
-    assert wide.shape[:2] == (540, 1440)  # a subplot per partition
+    assert wide.shape[:2] == (540, 1440 + 330)  # a panel per partition, one legend
 
 
 def test_every_arm_gets_its_own_colour() -> None:
