@@ -80,7 +80,7 @@ def test_smoke_compare_writes_every_output(smoke: Path) -> None:
     )
     for axis in ("traffic", "flops", "round"):  # a real picture: one partition, two lines
         pixels = (mpimg.imread(smoke / f"acc_vs_{axis}.png")[..., :3] * 255).round()
-        assert pixels.shape == (540, 720, 3)
+        assert pixels.shape == (540, 720 + 330, 3)  # one 6-inch panel, the legend right of it
         colours = {tuple(int(c) for c in rgb) for rgb in pixels.reshape(-1, 3)}
         assert (31, 119, 180) in colours and (255, 127, 14) in colours, axis
     summary = json.loads((smoke / "summary.json").read_text())
