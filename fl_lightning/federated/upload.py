@@ -49,8 +49,10 @@ def rounding_generator(seed: int, round_idx: int, client_id: int) -> torch.Gener
     """The generator of one client's stochastic rounding in one round: a pure function of the
     three, so a resumed run (or a Flower node) draws exactly what an uninterrupted one draws.
 
-    Modulo 2**63, as `manual_seed` takes 64 bits: any seed up to 2**32 - 1 works, and smaller
-    seeds keep the generator they had."""
+    Modulo 2**63 so that `manual_seed` accepts it (it takes 64 bits): any seed up to
+    2**32 - 1 works, and smaller seeds keep the generator they had. PyTorch's CPU generator
+    (mt19937) then uses only the low 32 bits of that number, so two triples whose numbers agree
+    modulo 2**32 draw the same values."""
     return torch.Generator().manual_seed(
         ((seed * 1_000_003 + round_idx) * 1_000_003 + client_id) % 2**63
     )

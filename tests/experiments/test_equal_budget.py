@@ -89,3 +89,53 @@ def test_the_markdown_section_shows_accuracy_round_and_the_unspent_mark() -> Non
     # 100 MB is more than its 3 rounds (30 MB) spent: † on both budgets
     assert "| proposed+int8 | 0.9 | 1 | 63.0 % (r 3) † | 63.0 % (r 3) † |" in text
     assert budget_markdown([]) == []
+
+
+def test_each_partition_has_its_own_budget_and_only_its_own_arms() -> None:
+    # iid fedavg spends 100 bytes a round, dirichlet fedavg 300: two budgets per round count
+    runs = [
+        RunCurve(Arm("iid", "fedavg", None), 0, curve([0.5, 0.6], 100.0)),
+        RunCurve(Arm("iid", "proposed", 0.9), 0, curve([0.4, 0.5, 0.6, 0.7], 50.0)),
+        RunCurve(Arm("dirichlet-0.5", "fedavg", None), 0, curve([0.3, 0.4], 300.0)),
+        RunCurve(Arm("dirichlet-0.5", "proposed", 0.9), 0, curve([0.2] * 12, 50.0)),
+    ]
+    rows = budget_rows(runs, budget_rounds=(1, 2))
+    assert [(r["partition"], r["method"], r["budget_rounds"]) for r in rows] == [
+        ("iid", "fedavg", 1),
+        ("iid", "proposed", 1),
+        ("iid", "fedavg", 2),
+        ("iid", "proposed", 2),
+        ("dirichlet-0.5", "fedavg", 1),
+        ("dirichlet-0.5", "proposed", 1),
+        ("dirichlet-0.5", "fedavg", 2),
+        ("dirichlet-0.5", "proposed", 2),
+    ]
+    assert [r["budget_bytes"] for r in rows] == [100.0] * 2 + [200.0] * 2 + [300.0] * 2 + [
+        600.0
+    ] * 2
+    by = {(r["partition"], r["method"], r["budget_rounds"]): r for r in rows}
+    assert by["iid", "proposed", 2]["round"] == 4.0  # 200 bytes: 4 rounds of 50
+    assert by["dirichlet-0.5", "proposed", 2]["round"] == 12.0  # 600 bytes: 12 rounds of 50
+
+
+def test_a_seed_with_no_evaluated_round_within_the_budget_leaves_no_mean() -> None:
+    fedavg = [RunCurve(Arm("iid", "fedavg", None), 0, curve([0.5, 0.6, 0.7], 100.0))]
+    # seed 1 is first evaluated at round 3 (300 bytes), after the 1-round budget (100 bytes)
+    sparse = [
+        RunCurve(Arm("iid", "proposed", 0.9), 0, curve([0.6, 0.7, 0.8], 100.0)),
+        RunCurve(Arm("iid", "proposed", 0.9), 1, curve([None, None, 0.8], 100.0)),
+    ]
+    rows = budget_rows([*fedavg, *sparse], budget_rounds=(1, 3))
+    by = {(r["method"], r["budget_rounds"]): r for r in rows}
+    one = by["proposed", 1]
+    assert (one["test_acc"], one["test_acc_std"], one["round"]) == (None, None, None)
+    assert one["seeds"] == [0, 1] and one["seeds_spent"] == 2
+    three = by["proposed", 3]  # within 3 rounds both seeds have a value
+    assert three["test_acc"] == pytest.approx(0.8) and three["round"] == 3.0
+
+
+def test_budget_rounds_in_any_order_each_get_their_rows() -> None:
+    # a 12-round fedavg: 25 rounds is more than it ran, 10 is not; the order must not matter
+    fedavg = [RunCurve(Arm("iid", "fedavg", None), 0, curve([0.5] * 12))]
+    assert [r["budget_rounds"] for r in budget_rows(fedavg, (25, 10))] == [10]
+    assert [r["budget_rounds"] for r in budget_rows(fedavg, (50, 10, 25, 12))] == [10, 12]

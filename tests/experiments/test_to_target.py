@@ -225,3 +225,37 @@ def test_points_and_curves_are_immutable() -> None:
         point.round = 2  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         run.seed = 1  # type: ignore[misc]
+
+
+def test_final_acc_is_the_last_not_the_best() -> None:
+    # a run that peaked and fell: its final figure is where it ended, not its peak
+    assert final_acc(curve([0.9, 0.5])) == 0.5
+    assert final_acc(curve([0.9, 0.5, None])) == 0.5
+
+
+def test_best_dense_is_chosen_by_bytes_not_flops() -> None:
+    # dae_dense costs fewer bytes, fedavg fewer FLOPs: the reference is the cheaper in bytes
+    rows = [
+        _row("fedavg", 1000.0, flops=100.0),
+        _row("dae_dense", 800.0, flops=400.0),
+        _row("proposed", 100.0, flops=200.0),
+    ]
+    add_ratios(rows)
+    proposed = rows[2]
+    assert proposed["best_dense"] == "dae_dense"
+    assert proposed["ratio_bytes_vs_best_dense"] == pytest.approx(100 / 800)
+    assert proposed["ratio_flops_vs_best_dense"] == pytest.approx(200 / 400)  # not 200 / 100
+    assert proposed["ratio_flops_vs_fedavg"] == pytest.approx(200 / 100)
+
+
+def test_references_are_uncompressed_even_when_a_codec_row_comes_first() -> None:
+    # fedavg+int8 first (and cheaper in bytes than every plain row): neither reference is it
+    int8 = {**_row("fedavg", 250.0, flops=1000.0), "codec": "int8"}
+    rows = [int8, _row("fedavg", 1000.0), _row("dae_dense", 800.0), _row("proposed", 100.0)]
+    add_ratios(rows)
+    proposed = rows[3]
+    assert proposed["ratio_bytes_vs_fedavg"] == pytest.approx(100 / 1000)  # not 100 / 250
+    assert proposed["ratio_flops_vs_fedavg"] == pytest.approx(100 / 1000)
+    assert proposed["best_dense"] == "dae_dense"
+    assert proposed["ratio_bytes_vs_best_dense"] == pytest.approx(100 / 800)
+    assert int8["ratio_bytes_vs_fedavg"] == pytest.approx(0.25)  # the codec against plain fedavg

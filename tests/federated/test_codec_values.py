@@ -131,6 +131,40 @@ def test_stochastic_rounding_is_reproducible_from_its_seed() -> None:
     assert a == b and a != c
 
 
+@pytest.mark.parametrize("codec", ["int8", "int4"])
+def test_each_chunk_draws_its_own_rounding_noise(codec: str) -> None:
+    """Two chunks of the same values round differently: one shared vector of draws would make
+    every chunk's errors equal, adding up coherently across a layer instead of cancelling."""
+    chunk = torch.linspace(-1.0, 1.0, CHUNK)  # max 1 in each: both chunks have the same scale
+    x = torch.cat([chunk, chunk])
+    gen = torch.Generator().manual_seed(0)
+    got = decode_values(
+        encode_values(x, codec, rounding="stochastic", generator=gen),  # type: ignore[arg-type]
+        codec,
+        2 * CHUNK,
+    )
+    first, second = got[:CHUNK], got[CHUNK:]
+    assert not torch.equal(first, second)
+    # independent draws: the values that are not on a level round apart about half the time
+    assert (first != second).float().mean().item() > 0.2
+
+
+def test_a_chunk_max_one_ulp_above_qmax_levels_is_clipped_not_wrapped() -> None:
+    """In float32, 269.78745 / fl(269.78745 / 127) is 127.00001: stochastic rounding then
+    reaches level 128 (about 8 draws in 2**20), which an int8 cast wraps to -128 unless the
+    levels are clipped to [-127, 127] first."""
+    value = 269.78745
+    x = torch.full((2**20,), value)
+    assert (x[:1] / (x[:1] / 127)).item() > 127  # the float32 round trip overshoots
+    gen = torch.Generator().manual_seed(0)
+    got = decode_values(
+        encode_values(x, "int8", rounding="stochastic", generator=gen), "int8", x.numel()
+    )
+    step = value / 127
+    assert got.min().item() >= value - step * (1 + 1e-5)  # no value wrapped to the far end
+    assert got.max().item() <= value * (1 + 1e-6)
+
+
 def test_all_zero_chunk_decodes_to_zero() -> None:
     got = decode_values(encode_values(torch.zeros(10), "int8"), "int8", 10)
     assert torch.equal(got, torch.zeros(10))

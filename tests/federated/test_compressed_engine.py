@@ -8,8 +8,10 @@ from pathlib import Path
 import torch
 
 from fl_lightning.federated.codec import HEADER_SIZE, encode, read_header
+from fl_lightning.federated.codecs.values import Rounding
 from fl_lightning.federated.config import FederationConfig
 from fl_lightning.federated.engine import LocalEngine
+from fl_lightning.federated.faults import ClientJob
 from fl_lightning.pruning.mask import Mask
 from tests.reliability.runs import tiny_engine
 
@@ -88,3 +90,22 @@ def test_first_download_mask_is_compact(tiny_fashion_root: Path) -> None:
     assert 8 * header.mask_bytes < 0.55 * mask.num_total  # H(0.1) = 0.469 bits per weight
     values_only = len(encode(engine.global_state, mask, with_mask=False))
     assert row["comm/down_bytes"] == 3 * (values_only + header.mask_bytes)
+
+
+def test_up_rounding_reaches_the_clients_encoder(tiny_fashion_root: Path) -> None:
+    """`federation.up_rounding` decides the upload's bytes: the same client, round and download
+    (so the same trained update) uploads other int8 levels under `stochastic` than under
+    `nearest`, and the same ones again under the same setting."""
+
+    def upload(rounding: Rounding) -> bytes:
+        federation = FederationConfig(
+            rounds=1, clients_per_round=1, up_codec="int8", up_rounding=rounding
+        )
+        engine = tiny_engine(tiny_fashion_root, federation=federation)
+        download = encode(engine.global_state, engine.mask, with_mask=False)
+        return engine.train_here(1, ClientJob(2, download, None)).payload
+
+    nearest, stochastic = upload("nearest"), upload("stochastic")
+    assert len(nearest) == len(stochastic)  # the same codec: only the levels differ
+    assert stochastic != nearest
+    assert upload("nearest") == nearest and upload("stochastic") == stochastic

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fl_lightning.experiments.equal_budget import budget_rows
 from fl_lightning.experiments.report import read_curves_csv
 from fl_lightning.experiments.to_target import RunCurve, summary_rows
 from fl_lightning.federated import metric_names as names
@@ -59,22 +60,46 @@ def test_run_curve_reads_old_and_new_rows_alike() -> None:
     assert old.history == [{"round": 1, "comm/cum_bytes": 7}]
 
 
-@pytest.mark.parametrize("folder", ["fashion_mnist_seed0_v1", "fashion_mnist"])
+#: Row fields that curves.csv does not hold (each run's summary.json gives them to `compare`).
+NOT_IN_CURVES = {"down_bits_per_param", "up_bits_per_param"}
+#: The `--budget_rounds` the committed equal-traffic sections were made with
+#: (configs/compare/fashion_mnist.yaml).
+COMMITTED_BUDGET_ROUNDS = (10, 25, 50)
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "fashion_mnist_seed0_v1",
+        "fashion_mnist",
+        "fashion_mnist_codecs",
+        "fashion_mnist_structured",
+    ],
+)
 def test_committed_curves_csv_gives_the_committed_summary(folder: str) -> None:
     """The results in the repository (old names in the first) are read back from curves.csv
-    and give the committed costs and, where committed, the seed-paired ratios."""
+    and give every committed figure: costs to target, final accuracy, the best dense reference,
+    every ratio (seed-paired, with its spread) and the whole equal-traffic section."""
     curves = read_curves_csv(RESULTS_DIR / folder / "curves.csv")
     committed = json.loads((RESULTS_DIR / folder / "summary.json").read_text())
     targets = committed["target_acc"]
     targets = targets if isinstance(targets, list) else [targets]
     rows = summary_rows(curves, targets)
     assert len(rows) == len(committed["rows"])
-    fields = ["rounds_to_target", "bytes_to_target", "flops_to_target"]
-    fields += [f for f in committed["rows"][0] if f.startswith("ratio_bytes")]
+    fields = [f for f in committed["rows"][0] if f not in NOT_IN_CURVES]
+    assert {"final_test_acc", "best_dense", "ratio_bytes_vs_best_dense"} <= set(fields)
+    assert {"ratio_flops_vs_fedavg", "ratio_seconds_vs_best_dense"} <= set(fields)
     for ours, theirs in zip(rows, committed["rows"], strict=True):
         assert (ours["method"], ours["partition"]) == (theirs["method"], theirs["partition"])
         for field in fields:
             assert ours[field] == pytest.approx(theirs[field]), (ours["method"], field)
+    if "equal_budget" in committed:
+        budget = budget_rows(curves, COMMITTED_BUDGET_ROUNDS)
+        assert len(budget) == len(committed["equal_budget"])
+        for ours, theirs in zip(budget, committed["equal_budget"], strict=True):
+            assert ours.keys() == theirs.keys()
+            for field, value in theirs.items():
+                assert ours[field] == pytest.approx(value), (ours["method"], field)
 
 
 def test_old_rows_read_back_under_the_new_names() -> None:

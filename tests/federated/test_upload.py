@@ -71,6 +71,18 @@ def test_without_error_feedback_the_dropped_part_is_lost() -> None:
     assert residual is None
 
 
+def test_a_residual_without_error_feedback_is_ignored() -> None:
+    """Without error feedback the upload is the update alone, whatever residual is passed."""
+    reference = state(0.0, 0.0, 0.0, 0.0)
+    local = state(0.1, 0.0, -2.0, 0.3, b=1.0)
+    plain, _ = encode_update(local, reference, MASK, UploadCodec())
+    stale = torch.tensor([5.0, -5.0, 5.0, -5.0])
+    payload, residual = encode_update(local, reference, MASK, UploadCodec(), residual=stale)
+    assert payload == plain and residual is None
+    # not even its shape is checked: it is not used
+    encode_update(local, reference, MASK, UploadCodec(), residual=torch.zeros(3))
+
+
 def test_residual_must_fit() -> None:
     reference = state(0.0, 0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="residual has 3 entries, the update has 4"):
@@ -93,6 +105,16 @@ def test_rounding_generator_takes_every_seed_and_keeps_small_ones() -> None:
     old = torch.Generator().manual_seed((7 * 1_000_003 + 3) * 1_000_003 + 5)
     assert torch.equal(
         torch.rand(4, generator=rounding_generator(7, 3, 5)), torch.rand(4, generator=old)
+    )
+
+
+def test_rounding_generators_agree_on_seeds_equal_modulo_2_32() -> None:
+    """What `rounding_generator`'s docstring says of PyTorch: its CPU generator uses only the
+    low 32 bits of a seed, so the 2**63 modulo does not make distinct generators."""
+    seed = (7 * 1_000_003 + 3) * 1_000_003 + 5
+    low = torch.Generator().manual_seed(seed % 2**32)
+    assert torch.equal(
+        torch.rand(4, generator=rounding_generator(7, 3, 5)), torch.rand(4, generator=low)
     )
 
 

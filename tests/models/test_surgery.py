@@ -42,6 +42,25 @@ def test_narrow_state_by_hand() -> None:
     assert out["head.bias"].tolist() == [7.0, 8.0]
 
 
+def test_narrow_state_is_a_copy() -> None:
+    """Writing into every tensor of the narrow state leaves the input state as it was, the
+    consumer's and the untouched entries included."""
+    state = {
+        "a.weight": torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]),
+        "a.bias": torch.tensor([0.1, 0.2, 0.3]),
+        "head.weight": torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]),
+        "head.bias": torch.tensor([7.0, 8.0]),
+        "other": torch.tensor([9.0]),
+    }
+    before = {name: t.clone() for name, t in state.items()}
+    for kept in (torch.tensor([0, 2]), torch.tensor([0, 1, 2])):  # some or all units kept
+        out = narrow_state(state, ["a"], {"a": kept}, consumer="head")
+        for tensor in out.values():
+            tensor.fill_(-1.0)
+        for name, tensor in state.items():
+            assert torch.equal(tensor, before[name]), name
+
+
 def test_a_flattened_conv_channel_owns_a_block_of_columns() -> None:
     # channel c of a conv with a 2x2 map is read by columns 4c .. 4c + 3 after flatten
     assert input_columns(torch.tensor([1, 3]), 4).tolist() == [4, 5, 6, 7, 12, 13, 14, 15]

@@ -43,6 +43,12 @@ def test_kept_units_take_the_highest_scores_ties_to_the_lower_index() -> None:
     assert kept_units(CONV, 3, "l1").tolist() == [0, 1, 2]
 
 
+def test_kept_units_of_equal_scores_are_the_lowest_indices() -> None:
+    # torch.topk would not promise this: topk(ones(10), 9) leaves out index 4
+    assert kept_units(torch.ones(10, 3), 9).tolist() == list(range(9))
+    assert kept_units(torch.ones(10, 3), 4).tolist() == [0, 1, 2, 3]
+
+
 def test_kept_units_of_a_linear_layer_are_its_rows() -> None:
     weight = torch.tensor([[0.1, 0.1], [-5.0, 0.0], [1.0, 1.0], [0.0, 0.5]])  # L1 .2, 5, 2, .5
     assert kept_units(weight, 2).tolist() == [1, 2]
@@ -75,6 +81,12 @@ def test_uniform_widths_nudge_one_layer_when_rounding_is_too_coarse() -> None:
     assert uniform_widths(CHAIN, 0.8) == [2, 2, 3]
 
 
+def test_uniform_widths_ties_go_to_the_narrower_width() -> None:
+    # one layer of 4 units, 1 weight each; sparsity 0.375 asks for 2.5 weights: widths 2 and 3
+    # are both 0.5 off (20 %, so the nudge runs too), and neither search nor nudge takes the 3
+    assert uniform_widths([(4, 1)], 0.375) == [2]
+
+
 def test_uniform_widths_never_drop_a_layer_to_zero() -> None:
     widths = uniform_widths(CHAIN, 0.999)
     assert min(widths) >= 1
@@ -97,3 +109,6 @@ def test_check_kept_params_refuses_more_than_2_percent_off() -> None:
     check_kept_params(99, 1000, 0.9)
     with pytest.raises(UsageError, match=r"--sparsity=0\.9.*103 of 1,000"):
         check_kept_params(103, 1000, 0.9)
+    # too few is refused as well: a ticket sparser than its label
+    with pytest.raises(UsageError, match=r"--sparsity=0\.9.*97 of 1,000"):
+        check_kept_params(97, 1000, 0.9)

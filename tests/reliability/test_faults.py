@@ -112,6 +112,30 @@ def test_failed_clients_are_left_out_of_the_average(
         torch.testing.assert_close(value, expected.float(), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("kind", ["corrupt", "nan"])
+def test_a_refused_upload_still_counts_its_bytes(
+    kind: FaultKind, tiny_fashion_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upload the server refuses (CRC, non-finite values) crossed the wire: `comm/up_bytes`
+    is the sum of every reply's length, the refused ones included."""
+    faults = FaultInjection(probability=0.5, seed=4, kinds=[kind])
+    engine = tiny_engine(
+        tiny_fashion_root, federation=FederationConfig(rounds=1, clients_per_round=4, faults=faults)
+    )
+    lengths: list[int] = []
+    original = engine.train_here
+
+    def recording(r: int, job: ClientJob) -> ClientResult:
+        result = original(r, job)
+        lengths.append(len(result.payload))
+        return result
+
+    monkeypatch.setattr(engine, "train_here", recording)
+    row = engine.run_round(1)
+    assert row["clients/failed"] == 2 and len(lengths) == 4 and min(lengths) > 0
+    assert row["comm/up_bytes"] == row["comm/cum_up_bytes"] == sum(lengths)
+
+
 def test_no_fault_column_without_fault_injection(tiny_fashion_root: Path) -> None:
     engine = tiny_engine(tiny_fashion_root)
     row = engine.run_round(1)

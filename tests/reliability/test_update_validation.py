@@ -103,17 +103,20 @@ def test_a_bad_upload_is_refused_counted_and_logged(
     engine = tiny_engine(tiny_fashion_root, federation=federation, mask=half_mask())
     victim = ClientSampler(engine.seeds.of("sampling")).sample(engine.data.num_clients, 3)[1]
     original = engine.train_here
+    sent: list[int] = []
 
     def tampering(r: int, job: ClientJob) -> ClientResult:
         result = original(r, job)
         if job.client_id == victim:
             result.payload = tamper(result.payload, engine)
+        sent.append(len(result.payload))
         return result
 
     monkeypatch.setattr(engine, "train_here", tampering)
     with caplog.at_level(logging.WARNING, logger=ENGINE_LOG):
         row = engine.run_round(1)
     assert row["clients/failed"] == 1 and row["clients/participated"] == 2
+    assert row["comm/up_bytes"] == sum(sent)  # the refused upload crossed the wire too
     failed = [r.getMessage() for r in caplog.records if "failed:" in r.getMessage()]
     assert len(failed) == 1 and failed[0].startswith(f"round 1: client {victim} failed: ")
     assert reason in failed[0], failed[0]
