@@ -231,10 +231,10 @@ def test_prune_replaces_only_a_ticket_it_wrote(dae_ckpt: Path, tmp_path: Path) -
     (tmp_path / "summary.json").write_text('{"method": "fedavg"}\n')  # a run's, say
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     cases = [
-        (ckpt, ckpt, "would replace --checkpoint="),
-        (ckpt, tmp_path / "sub" / ".." / "dae.ckpt", "would replace --checkpoint="),
-        (ckpt, tmp_path / "hard.pt", "would replace --checkpoint="),
-        (as_json, tmp_path / "dae.pt", "its report would replace --checkpoint="),
+        (ckpt, ckpt, "' is --checkpoint='.*', the file it prunes"),
+        (ckpt, tmp_path / "sub" / ".." / "dae.ckpt", "' is --checkpoint="),
+        (ckpt, tmp_path / "hard.pt", "' is --checkpoint="),
+        (as_json, tmp_path / "dae.pt", "dae.json' would replace --checkpoint="),
         (ckpt, tmp_path / "notes.pt", "exists and is not a ticket written by `fl-lightning prune`"),
         (ckpt, tmp_path / "summary.pt", "its report '"),
     ]
