@@ -398,10 +398,9 @@ def _run_options(run: PlannedRun) -> str:
     copy (which a removed or edited config.yaml cannot change), else config.yaml (a run from
     before checkpoints carried one); `UsageError` when neither is there to check."""
     files = RunFiles(run.directory)
-    if files.checkpoint.is_file():
-        text = files.read_checkpoint("--output").get("config")
-        if isinstance(text, str):
-            return text
+    text = files.recorded_config()
+    if text is not None:
+        return text
     if files.config.is_file():
         return files.config.read_text(errors="replace")
     raise UsageError(

@@ -85,12 +85,14 @@ class PruneConfig:
 def check_replaceable(output: Path, report: Path, checkpoint: Path) -> None:
     """`UsageError` unless writing the ticket `output` and its `report` replaces only what an
     earlier `prune` wrote: never the `checkpoint` it reads, never another file."""
-    for target, what in ((output, "--output"), (report, "its report")):
-        if _same_file(target, checkpoint):
-            raise UsageError(
-                f"--output={str(output)!r}: {what} would replace --checkpoint={str(checkpoint)!r}, "
-                "the file it prunes; write the ticket to another file."
-            )
+    source = f"--checkpoint={str(checkpoint)!r}, the file it prunes"
+    if _same_file(output, checkpoint):
+        raise UsageError(f"--output={str(output)!r} is {source}; write the ticket to another file.")
+    if _same_file(report, checkpoint):
+        raise UsageError(
+            f"--output={str(output)!r}: its report {str(report)!r} would replace {source}; "
+            "write the ticket to another file."
+        )
     if os.path.lexists(output) and not _is_ticket(output):
         raise UsageError(
             f"--output={str(output)!r} exists and is not a ticket written by `fl-lightning "

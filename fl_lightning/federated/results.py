@@ -131,6 +131,16 @@ class RunFiles:
             raise UsageError(f"{option}: {self.checkpoint} is not a federation checkpoint.")
         return dict(state)
 
+    def recorded_config(self) -> str | None:
+        """The config.yaml text checkpoint.pt carries (None: no checkpoint, or one of a version
+        that stored none). Memory-mapped: the weights and residuals it holds are not read."""
+        try:
+            state = torch.load(self.checkpoint, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # absent, unreadable, not a torch zip file
+            return None
+        text = state.get("config") if isinstance(state, dict) else None
+        return text if isinstance(text, str) else None
+
     def read_engine_checkpoint(self, option: str = "--resume") -> dict[str, Any]:
         """`read_checkpoint`, refused unless it holds a whole engine state (`CHECKPOINT_KEYS`)."""
         state = self.read_checkpoint(option)
