@@ -322,6 +322,7 @@ def test_a_moved_comparison_folder_resumes_its_unfinished_run(
     reference = tmp_path / "reference"
     compare(tiny_fashion_root, reference, *args)
     out = tmp_path / "before" / "cmp"
+    shutil.copytree(reference / "pretrain", out / "pretrain")  # the same pre-training, kept
     original = LocalEngine.train_here
 
     def stop_in_round_3(engine: LocalEngine, r: int, *rest: Any) -> Any:
