@@ -98,7 +98,8 @@ class RunLock:
             self._remove_made()
             raise UsageError(self._not_a_lock(_what_is(self.path, err))) from None
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        # st_nlink 0: its holder removed it since (released); the caller's inode check retries
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
             os.close(fd)
             self._remove_made()
             what = "not a plain file" if not stat.S_ISREG(info.st_mode) else "a hard link"
