@@ -8,6 +8,11 @@ The lock is a file (`.fl-lightning.lock` in a folder, `.<name>.lock` beside a fi
 holder's pid, host and command, locked with `fcntl.flock`. The kernel drops a flock when its
 process dies, however it dies (SIGKILL included), so a lock left behind by a dead run is stale
 by construction and does not block the next one; the file's text only names the holder.
+
+The lock file is opened without following a symbolic link (`O_NOFOLLOW`) and rewritten only
+once it is known to be a plain file of one name that this process holds the flock of: a link
+planted in a shared output folder cannot make a run write into another file, and a lock path
+that is a folder, a link or anything but a plain file is a one-line `UsageError`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -54,7 +60,7 @@ class RunLock:
         """Take the lock, or raise `UsageError` naming the process that holds it."""
         self._made = _make_parents(self.path.parent)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -69,17 +75,43 @@ class RunLock:
             # The file may have been removed (its holder released it) between open and flock:
             # then this flock guards nothing, and the next open makes a fresh file.
             try:
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+                same = os.fstat(fd).st_ino == os.lstat(self.path).st_ino
             except FileNotFoundError:
                 same = False
             if same:
                 break
             os.close(fd)
         me = {"pid": os.getpid(), "host": socket.gethostname(), "command": sys.argv}
+        # Our own lock file (a plain file of one name, flock held): rewriting it touches no other.
         os.ftruncate(fd, 0)
         os.write(fd, (json.dumps(me) + "\n").encode())
         self._fd = fd
         return self
+
+    def _open(self) -> int:
+        """The lock file, opened (made if missing) without following a link; `UsageError` when
+        the path is a folder, a link (dangling or not), a hard link or not a plain file."""
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as err:
+            self._remove_made()
+            raise UsageError(self._not_a_lock(_what_is(self.path, err))) from None
+        info = os.fstat(fd)
+        # st_nlink 0: its holder removed it since (released); the caller's inode check retries
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+            os.close(fd)
+            self._remove_made()
+            what = "not a plain file" if not stat.S_ISREG(info.st_mode) else "a hard link"
+            raise UsageError(self._not_a_lock(what))
+        return fd
+
+    def _not_a_lock(self, what: str) -> str:
+        return (
+            f"{self.option}={str(self.output)!r}: its lock file {str(self.path)!r} is {what}, "
+            "not one this package wrote; remove it (nothing was written), or choose another "
+            f"{self.option}."
+        )
 
     def release(self) -> None:
         """Drop the lock (and the folder it made, if that is still empty)."""
@@ -115,6 +147,15 @@ def _make_parents(folder: Path) -> list[Path]:
     missing = [p for p in (folder, *folder.parents) if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     return list(reversed(missing))
+
+
+def _what_is(path: Path, err: OSError) -> str:
+    """What stands at `path` that the lock file cannot be opened there (`err`: why)."""
+    if path.is_symlink():
+        return "a symbolic link" if path.exists() else "a dangling symbolic link"
+    if path.is_dir():
+        return "a folder"
+    return f"unusable ({err.strerror})"
 
 
 def _read_holder(fd: int) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from jsonargparse import Namespace
 
+from fl_lightning.app.compare_output import check_compare_output
 from fl_lightning.app.federation import LABELS_PNG
 from fl_lightning.app.grid import (
     CodecSpec,
@@ -200,8 +201,10 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
         cfg: the config, as `compare_config` builds it (the parser of `fl-lightning compare`).
         command: how it was started, shown in summary.md (default: none).
 
-    Every option and every run's federate config is checked before any run starts. Runs go
-    on when one fails; `grid.GridFailed` (or `UsageError`) names every failed run at the end.
+    Every option and every run's federate config is checked before any run starts, and so is
+    the output: a report file there that an earlier comparison did not write is never replaced
+    (`compare_output`). Runs go on when one fails; `grid.GridFailed` (or `UsageError`) names
+    every failed run at the end.
 
     With `cfg.report_only` nothing runs and no lock is taken: the report covers the runs
     finished so far (summary.json's `pending` names the others) and is not logged to W&B.
@@ -211,6 +214,7 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
     if any(n < 1 for n in cfg.budget_rounds):
         raise UsageError(f"--budget_rounds={cfg.budget_rounds!r}: rounds must be >= 1.")
     check_can_create(grid.output, "--output", folder=True)
+    check_compare_output(grid.output, [p.folder for p in grid.partitions])
     if cfg.report_only:
         return _report_finished(cfg, grid, targets, command)
     with RunLock(grid.output, "--output"):  # one comparison at a time in a folder

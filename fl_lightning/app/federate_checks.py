@@ -21,8 +21,9 @@ from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
 from fl_lightning.federated.client import ClientConfig, lean_trainer
 from fl_lightning.federated.config import SEED_SOURCES, Seeds
 from fl_lightning.federated.metric_names import CUM_BYTES, upgrade_row
-from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.results import WANDB_RUN_ID_KEY, RunFiles
 from fl_lightning.models.classifier import check_options as check_model_options
+from fl_lightning.models.dae import file_sha256
 from fl_lightning.run_lock import FOLDER_LOCK_NAME
 from fl_lightning.tracking.offline_reader import read_offline_run
 
@@ -77,7 +78,9 @@ def check_output(files: RunFiles, resume: bool) -> dict[str, Any] | None:
     Creates nothing (a probe folder is made and removed in the nearest existing parent); returns
     the checkpoint to continue from with `resume`, else None. `--resume` on a folder that a run
     killed before its first checkpoint left (its pre-training, a temporary file) starts the run
-    from round 0; on a missing or empty folder it is refused (nothing to resume: a typo?).
+    from round 0; on a missing or empty folder, or one holding anything else, it is refused
+    (nothing of ours to resume: a typo?). A new run never replaces a file it did not write: a
+    label_distribution.png without a checkpoint beside it is refused too.
     """
     output = str(files.dir)
     check_can_create(files.dir, "--output", folder=True)
@@ -86,7 +89,7 @@ def check_output(files: RunFiles, resume: bool) -> dict[str, Any] | None:
             f"--output={output!r} holds a pre-training (dae.ckpt), not a federation run; choose "
             "another --output (pass the checkpoint as --checkpoint)."
         )
-    if resume and (files.checkpoint.exists() or files.run_files() or not _remnants(files)):
+    if resume and (files.checkpoint.exists() or files.run_files() or not _killed_run(files)):
         return files.read_engine_checkpoint()
     if files.checkpoint.exists():
         raise UsageError(
@@ -100,14 +103,23 @@ def check_output(files: RunFiles, resume: bool) -> dict[str, Any] | None:
             f"--output={output!r} holds the results of an earlier run ({names}) but no "
             "checkpoint.pt to continue it; choose another --output (nothing there is replaced)."
         )
+    if not resume and files.labels.exists():
+        raise UsageError(
+            f"--output={output!r} holds a {files.labels.name} that no run of this folder wrote "
+            "(there is no checkpoint.pt); choose another --output (nothing there is replaced)."
+        )
     return None
 
 
-def _remnants(files: RunFiles) -> list[Path]:
-    """What a run killed before its first checkpoint left in its folder (the lock file apart)."""
+def _killed_run(files: RunFiles) -> bool:
+    """Whether the folder holds what a run killed before its first checkpoint leaves (its
+    automatic pre-training, a temporary file of a run file) and nothing else (the lock apart):
+    only such a folder is a run that `--resume` may start from round 0."""
     if not files.dir.is_dir():
-        return []
-    return [p for p in files.dir.iterdir() if p.name != FOLDER_LOCK_NAME]
+        return False
+    found = [p for p in files.dir.iterdir() if p.name != FOLDER_LOCK_NAME]
+    own = [p for p in found if files.is_temporary(p) or (p.name == "pretrain" and p.is_dir())]
+    return bool(found) and own == found
 
 
 #: Options that may differ when a run is resumed: where and how it shows, not what it computes.
@@ -139,7 +151,9 @@ def check_resume_config(files: RunFiles, config_text: str, checkpoint: dict[str,
     """`--resume` must continue a run with the options it started with (bar `RESUMABLE_OPTIONS`).
 
     The options are the checkpoint's own copy of config.yaml (older checkpoints have none: then
-    config.yaml), so a removed or edited config.yaml cannot let other options in.
+    config.yaml), so a removed or edited config.yaml cannot let other options in. A
+    `--checkpoint` at another path is the same option when it is the same file, by the sha256
+    the run recorded (a moved run, or a moved comparison whose pre-trainings moved with it).
     """
     saved_text = checkpoint.get("config")
     source = f"{files.checkpoint}"
@@ -158,7 +172,9 @@ def check_resume_config(files: RunFiles, config_text: str, checkpoint: dict[str,
     changed = [
         key
         for key in sorted(saved.keys() | now.keys())
-        if saved.get(key) != now.get(key) and not key.startswith(RESUMABLE_OPTIONS)
+        if saved.get(key) != now.get(key)
+        and not key.startswith(RESUMABLE_OPTIONS)
+        and not (key == "checkpoint" and _same_checkpoint(saved, now))
     ]
     if changed:
         shown = ", ".join(f"{k}={now.get(k)!r} (was {saved.get(k)!r})" for k in changed[:4])
@@ -167,6 +183,16 @@ def check_resume_config(files: RunFiles, config_text: str, checkpoint: dict[str,
             f"{' ...' if len(changed) > 4 else ''}; resume with its options (--config "
             f"{files.config} --resume true) or start a new run in another --output."
         )
+
+
+def _same_checkpoint(saved: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether `now`'s --checkpoint is the DAE checkpoint the run started from, found at another
+    path (a moved run or comparison folder): its sha256 is the one the run recorded."""
+    recorded = saved.get("provenance.source_sha256")
+    path = now.get("checkpoint")
+    if not (saved.get("checkpoint") and path and recorded) or not Path(path).is_file():
+        return False
+    return bool(file_sha256(Path(path)) == recorded)
 
 
 def _first_line(err: BaseException) -> str:
@@ -183,12 +209,24 @@ def check_accelerator(client: ClientConfig) -> None:
         ) from None
 
 
-def wandb_run_id(directory: Path) -> str | None:
-    """The id of the W&B run that an earlier part of the run in `directory` logged to."""
+def wandb_run_id(files: RunFiles, resumed: dict[str, Any] | None) -> str | None:
+    """The id of the W&B run an earlier part of the run in `files.dir` logged to, if any.
+
+    It is the one its checkpoint.pt names (`WANDB_RUN_ID_KEY`). A checkpoint of an older
+    version names none: then the first W&B run in the folder that logged federation rounds,
+    never another command's (a `prune` or `compare` writing its W&B run into the same folder
+    logs no rounds); None when there is no such run (a new one is started).
+    """
+    if resumed is None:
+        return None
+    recorded = resumed.get(WANDB_RUN_ID_KEY)
+    if isinstance(recorded, str) and recorded:
+        return recorded
     runs = sorted(
-        p for p in (directory / "wandb").glob("*run-*-*") if p.is_dir() and not p.is_symlink()
+        p for p in (files.dir / "wandb").glob("*run-*-*") if p.is_dir() and not p.is_symlink()
     )
-    return runs[0].name.rsplit("-", 1)[-1] if runs else None
+    ids = dict.fromkeys(p.name.rsplit("-", 1)[-1] for p in runs)
+    return next((i for i in ids if wandb_rounds_logged(files.dir, i)), None)
 
 
 def wandb_rounds_logged(directory: Path, run_id: str | None) -> set[int]:

@@ -37,7 +37,7 @@ from fl_lightning.federated.client import quiet_lightning
 from fl_lightning.federated.engine import FederationConfig, FederationFailed, LocalEngine
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.progress import human_bytes
-from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.results import LABELS_PNG, RunFiles
 from fl_lightning.federated.transport import InProcess, Transport
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.models.classifier import Classifier
@@ -49,16 +49,14 @@ from fl_lightning.tracking.wandb_run import (
     TICKET_ARTIFACT,
     WandbRun,
     artifact_name,
+    new_run_id,
     use_offline_default,
 )
-
-#: The clients x classes heatmap of the run's partition (class names on the axis).
-LABELS_PNG = "label_distribution.png"
 
 if TYPE_CHECKING:
     from flwr.serverapp import Grid
 
-__all__ = ["federate", "pretrain_config_for"]
+__all__ = ["LABELS_PNG", "federate", "pretrain_config_for"]
 
 
 def ensure_checkpoint(cfg: Namespace, files: RunFiles) -> str:
@@ -228,13 +226,17 @@ def _federate_locked(
     files.remove_stale_temporaries()  # the lock is ours: any temporary is a killed run's
     files.done.unlink(missing_ok=True)  # the run changes again: complete only at its end
     files.run_config = config_text
+    # The run's own W&B run, named in every checkpoint: a resume continues it, never another
+    # command's run in the same folder's wandb/ (`prune --output DIR/ticket.pt` writes one).
+    previous = wandb_run_id(files, resumed)
+    files.wandb_run_id = previous or (new_run_id() if cfg.wandb.enabled else None)
     if resumed is None:  # the checkpoint first: a run killed from here on can be resumed
         files.write_checkpoint(engine.state_dict())
     files.write_config(config_text)
-    labels_png = data.plot_label_distribution(files.dir / LABELS_PNG)
+    labels_png = data.plot_label_distribution(files.labels)
     use_offline_default()
-    run_id = wandb_run_id(files.dir) if resumed is not None else None
-    logged = wandb_rounds_logged(files.dir, run_id) if run_id else set()
+    run_id = files.wandb_run_id
+    logged = wandb_rounds_logged(files.dir, previous) if previous else set()
     wandb = WandbRun(
         enabled=cfg.wandb.enabled,
         project=cfg.wandb.project,

@@ -380,18 +380,34 @@ def _resolved_run_config(
 
 
 def _checked_summary(parser: ArgumentParser, run: PlannedRun, cfg: Namespace) -> dict[str, Any]:
-    """The summary of the finished `run`, once its config.yaml is checked against `cfg`, what
-    the grid asks for now: a finished run made with another config is refused (`UsageError`)
-    rather than silently mixed in."""
-    config_path = run.directory / "config.yaml"
+    """The summary of the finished `run`, once the options it ran with are checked against
+    `cfg`, what the grid asks for now: a finished run made with another config, or one whose
+    options cannot be read, is refused (`UsageError`) rather than silently mixed in."""
     wanted = _comparable(parser.dump(cfg, skip_none=False))
-    if config_path.is_file() and _comparable(config_path.read_text()) != wanted:
+    if _comparable(_run_options(run)) != wanted:
         raise UsageError(
             f"{run.directory} holds a finished run made with another config than this "
             "comparison asks for; delete it or choose another --output."
         )
     summary: dict[str, Any] = json.loads((run.directory / "summary.json").read_text())
     return summary
+
+
+def _run_options(run: PlannedRun) -> str:
+    """The options the finished `run` ran with, as config.yaml text: its checkpoint.pt's own
+    copy (which a removed or edited config.yaml cannot change), else config.yaml (a run from
+    before checkpoints carried one); `UsageError` when neither is there to check."""
+    files = RunFiles(run.directory)
+    text = files.recorded_config()
+    if text is not None:
+        return text
+    if files.config.is_file():
+        return files.config.read_text(errors="replace")
+    raise UsageError(
+        f"{run.directory} holds a finished run whose options are gone (no config.yaml, and no "
+        "checkpoint.pt that records them), so it cannot be checked against this comparison; "
+        "delete it or choose another --output."
+    )
 
 
 def finished_runs(grid: Grid) -> tuple[list[RunCurve], list[PlannedRun]]:

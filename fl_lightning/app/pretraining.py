@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from jsonargparse import ArgumentError
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
@@ -107,6 +108,11 @@ class PretrainCLI(LightningCLI):
                 raise UsageError(
                     f"--output={output!r} holds a federation run ({name}); choose another --output."
                 )
+        if (out / "config.yaml").exists() and not is_pretrain_config(out / "config.yaml"):
+            raise UsageError(
+                f"--output={output!r} holds a config.yaml that `fl-lightning pretrain` did not "
+                "write; choose another --output (nothing there is replaced)."
+            )
         trainer = self.config["trainer"]
         trainer["default_root_dir"] = str(out)
         if not self.config.get("wandb.enabled", True):
@@ -140,6 +146,20 @@ class PretrainCLI(LightningCLI):
         if self.trainer.is_global_zero:
             text = self.parser.dump(self.config, skip_none=False)
             atomic_write_bytes(Path(self.config["output"]) / "config.yaml", text.encode())
+
+
+#: Top-level keys of every config.yaml a pre-training writes (LightningCLI's resolved config).
+PRETRAIN_CONFIG_KEYS = frozenset({"seed_everything", "trainer", "model", "data", "output"})
+
+
+def is_pretrain_config(path: Path) -> bool:
+    """Whether `path` is a config.yaml written by a pre-training (one stopped before its
+    dae.ckpt leaves it; the next pre-training into that folder rewrites it)."""
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(config, dict) and config.keys() >= PRETRAIN_CONFIG_KEYS
 
 
 def check_finite(model: DAEPretrainer) -> None:

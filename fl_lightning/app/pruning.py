@@ -5,18 +5,35 @@ dense network without whole channels and neurons (`structure="channel"`).
 Every argument is checked when the `PruneConfig` is built, before any work is done; a bad one
 raises `UsageError` naming the option. The ticket and its report are written atomically, so a
 failure leaves an existing ticket intact.
+
+The output never replaces a file `prune` did not write: the checkpoint it reads (`--output`
+naming the same file, or its report `OUTPUT.json` the checkpoint) is refused, and so is an
+existing `--output` that is not a ticket, or an existing report beside it that is not a ticket
+report. An earlier ticket and its report are replaced (prune again with other options).
 """
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from fl_lightning.atomic import check_can_create
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.pruning.channel_ticket import STRUCTURES, Structure, make_channel_ticket
 from fl_lightning.pruning.mask import check_no_empty_layer
-from fl_lightning.pruning.ticket import Policy, Scope, Ticket, check_ticket_path, make_ticket
+from fl_lightning.pruning.ticket import (
+    TICKET_KIND,
+    Policy,
+    Scope,
+    Ticket,
+    check_ticket_path,
+    make_ticket,
+)
 from fl_lightning.run_lock import RunLock
 
 
@@ -60,8 +77,64 @@ class PruneConfig:
             if not self.output.strip():
                 raise UsageError(f"--output={self.output!r} names no file; give the ticket's path.")
             output = Path(self.output)
-            check_ticket_path(output, "--output")
+            report = check_ticket_path(output, "--output")
             check_can_create(output, "--output")
+            check_replaceable(output, report, Path(self.checkpoint))
+
+
+def check_replaceable(output: Path, report: Path, checkpoint: Path) -> None:
+    """`UsageError` unless writing the ticket `output` and its `report` replaces only what an
+    earlier `prune` wrote: never the `checkpoint` it reads, never another file."""
+    source = f"--checkpoint={str(checkpoint)!r}, the file it prunes"
+    if _same_file(output, checkpoint):
+        raise UsageError(f"--output={str(output)!r} is {source}; write the ticket to another file.")
+    if _same_file(report, checkpoint):
+        raise UsageError(
+            f"--output={str(output)!r}: its report {str(report)!r} would replace {source}; "
+            "write the ticket to another file."
+        )
+    if os.path.lexists(output) and not _is_ticket(output):
+        raise UsageError(
+            f"--output={str(output)!r} exists and is not a ticket written by `fl-lightning "
+            "prune`; it is not replaced: choose another --output (or remove that file)."
+        )
+    if os.path.lexists(report) and not _is_ticket_report(report):
+        raise UsageError(
+            f"--output={str(output)!r}: its report {str(report)!r} exists and is not one written "
+            "by `fl-lightning prune`; it is not replaced: choose another --output."
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` name one file (however spelt: relative, via links, hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def _is_ticket(path: Path) -> bool:
+    """Whether `path` is a ticket file (`Ticket.save`), read without running code."""
+    try:
+        data: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a torch file, a folder, unreadable, foreign pickles
+        return False
+    return isinstance(data, dict) and data.get("kind") == TICKET_KIND
+
+
+#: Keys of every ticket report (`Ticket.report`, unstructured and structured alike).
+_REPORT_KEYS = frozenset({"model", "dataset", "density", "sparsity", "layers", "provenance"})
+
+
+def _is_ticket_report(path: Path) -> bool:
+    """Whether `path` is a ticket's JSON report (`Ticket.report`)."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(report, dict) and report.keys() >= _REPORT_KEYS
 
 
 def prune(config: PruneConfig) -> Ticket:

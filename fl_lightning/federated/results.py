@@ -5,8 +5,10 @@
     DIR/config.yaml     the resolved configuration, seeds included
     DIR/model.pt        the final global model (state_dict + mask)
     DIR/checkpoint.pt   the engine's state after the last finished round (for `--resume`), with
-                        a copy of config.yaml's text (what a resume must match)
+                        a copy of config.yaml's text (what a resume must match) and the id
+                        of the run's W&B run (the one a resume continues)
     DIR/DONE.json       written last, once every other file is final: the run is complete
+    DIR/label_distribution.png   the clients x classes heatmap of the split (`app.federation`)
 
 Every file is rewritten whole through a temporary file and a rename, so a killed run leaves the
 previous valid version and `metrics.csv` holds each round exactly once, also after a resume.
@@ -27,6 +29,9 @@ from fl_lightning.atomic import atomic_torch_save, atomic_write_bytes, atomic_wr
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.metric_names import ROUND_METRICS
 
+#: The name of the run's clients x classes heatmap (written by `app.federation`).
+LABELS_PNG = "label_distribution.png"
+
 
 class RunFiles:
     """Paths and atomic writers of a run folder."""
@@ -39,8 +44,11 @@ class RunFiles:
         self.model = self.dir / "model.pt"
         self.checkpoint = self.dir / "checkpoint.pt"
         self.done = self.dir / "DONE.json"
+        self.labels = self.dir / LABELS_PNG
         #: config.yaml's text, stored in every checkpoint (set by `federate` before round 0)
         self.run_config: str | None = None
+        #: the id of the run's W&B run, stored in every checkpoint (set by `federate` too)
+        self.wandb_run_id: str | None = None
 
     def run_files(self) -> list[Path]:
         """The run's own result files that exist now (the checkpoint apart)."""
@@ -62,16 +70,20 @@ class RunFiles:
 
         Only temporaries of this folder's own files are touched; call it before resuming.
         """
-        own = (self.metrics, self.summary, self.config, self.model, self.checkpoint, self.done)
-        names = [p.name for p in own]
-        stale = [
-            path
-            for path in self.dir.glob(".*.tmp")
-            if path.is_file() and any(path.name.startswith(f".{name}.") for name in names)
-        ]
+        stale = [path for path in self.dir.glob(".*.tmp") if self.is_temporary(path)]
         for path in stale:
             path.unlink(missing_ok=True)
         return stale
+
+    def is_temporary(self, path: Path) -> bool:
+        """Whether `path` is a temporary file of one of this folder's own files (`atomic`)."""
+        own = (self.metrics, self.summary, self.config, self.model, self.checkpoint, self.done)
+        return (
+            path.parent == self.dir
+            and path.is_file()
+            and path.name.endswith(".tmp")
+            and any(path.name.startswith(f".{p.name}.") for p in own)
+        )
 
     def write_metrics(self, history: Sequence[Mapping[str, Any]]) -> None:
         buffer = io.StringIO()
@@ -92,7 +104,9 @@ class RunFiles:
         atomic_torch_save({"state_dict": dict(state), "mask": dict(mask_state)}, self.model)
 
     def write_checkpoint(self, state: Mapping[str, Any]) -> None:
-        extra = {} if self.run_config is None else {"config": self.run_config}
+        extra: dict[str, Any] = {} if self.run_config is None else {"config": self.run_config}
+        if self.wandb_run_id is not None:
+            extra[WANDB_RUN_ID_KEY] = self.wandb_run_id
         atomic_torch_save({**state, **extra}, self.checkpoint)
 
     def write_done(self, info: Mapping[str, Any]) -> None:
@@ -117,6 +131,16 @@ class RunFiles:
             raise UsageError(f"{option}: {self.checkpoint} is not a federation checkpoint.")
         return dict(state)
 
+    def recorded_config(self) -> str | None:
+        """The config.yaml text checkpoint.pt carries (None: no checkpoint, or one of a version
+        that stored none). Memory-mapped: the weights and residuals it holds are not read."""
+        try:
+            state = torch.load(self.checkpoint, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # absent, unreadable, not a torch zip file
+            return None
+        text = state.get("config") if isinstance(state, dict) else None
+        return text if isinstance(text, str) else None
+
     def read_engine_checkpoint(self, option: str = "--resume") -> dict[str, Any]:
         """`read_checkpoint`, refused unless it holds a whole engine state (`CHECKPOINT_KEYS`)."""
         state = self.read_checkpoint(option)
@@ -129,6 +153,9 @@ class RunFiles:
             )
         return state
 
+
+#: The checkpoint.pt key of the run's W&B run id (absent in checkpoints of older versions).
+WANDB_RUN_ID_KEY = "wandb_run_id"
 
 #: What every checkpoint.pt holds (`LocalEngine.state_dict`).
 CHECKPOINT_KEYS = (

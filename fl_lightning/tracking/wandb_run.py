@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import string
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -148,6 +150,12 @@ class WandbRun:
             self.run.finish()
             self.run = None
             finish_wandb_writes()
+
+
+def new_run_id() -> str:
+    """A fresh W&B run id (8 random base-36 characters, as W&B makes them), to name a run
+    before it starts: its first checkpoint records it before W&B is imported."""
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 
 #: Artifact types: the DAE checkpoint, the lottery ticket, the final federated model.

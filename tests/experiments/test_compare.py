@@ -8,6 +8,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import matplotlib.image as mpimg
 import pytest
@@ -26,8 +27,12 @@ from fl_lightning.cli import main
 from fl_lightning.data.sources import load_split
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.grid_progress import GridProgress, clock
+from fl_lightning.federated.engine import LocalEngine
+from fl_lightning.federated.results import RunFiles
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.offline_reader import read_offline_run
+from tests.reliability.runs import federate_args
+from tests.smoke_runs import without_wall_clock
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = str(REPO / "configs" / "compare" / "smoke.yaml")
@@ -274,6 +279,111 @@ def test_a_moved_comparison_folder_keeps_its_runs(
         compare(tiny_fashion_root, moved, "--budget_rounds=[2]", other)
     assert exc.value.code == 2
     assert "pre-trained with other arguments" in capsys.readouterr().err
+
+
+def test_a_finished_run_without_config_yaml_is_checked_against_its_checkpoint(
+    tiny_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "gone"
+    plain = ("--methods=[fedavg]", "--wandb.enabled=false")
+    compare(tiny_fashion_root, out, *plain, "--overrides+=--rounds=2")
+    run = out / "runs" / "iid" / "fedavg" / "seed0"
+    (run / "config.yaml").unlink()
+    stamp = (run / "metrics.csv").stat().st_mtime_ns
+    # the 2-round run is not the 3-round grid's: checkpoint.pt records its options
+    capsys.readouterr()
+    for report_only in ("false", "true"):
+        with pytest.raises(SystemExit) as exc:
+            compare(tiny_fashion_root, out, *plain, f"--report_only={report_only}")
+        assert exc.value.code == 2
+        assert f"{run} holds a finished run made with another config" in capsys.readouterr().err
+    compare(tiny_fashion_root, out, *plain, "--overrides+=--rounds=2")  # its own: reused
+    assert (run / "metrics.csv").stat().st_mtime_ns == stamp
+    assert json.loads((out / "summary.json").read_text())["rows"][0]["final_test_acc"] is not None
+    # nothing left that says how it ran: refused, not trusted
+    (run / "checkpoint.pt").unlink()
+    with pytest.raises(SystemExit) as exc:
+        compare(tiny_fashion_root, out, *plain, "--overrides+=--rounds=2")
+    assert exc.value.code == 2
+    assert "whose options are gone" in capsys.readouterr().err
+
+
+class SimulatedKill(BaseException):
+    """Stands for SIGKILL: a BaseException, so no `except Exception` in the code catches it."""
+
+
+def test_a_moved_comparison_folder_resumes_its_unfinished_run(
+    tiny_fashion_root: Path, tmp_path: Path
+) -> None:
+    """dae_dense reads OUTPUT/pretrain/seed0/dae.ckpt; after the folder moved, its interrupted
+    run resumes from the same pre-training at its new path (checked by sha256), and ends as the
+    uninterrupted run does."""
+    args = ("--methods=[dae_dense]", "--overrides+=--rounds=3", "--wandb.enabled=false")
+    reference = tmp_path / "reference"
+    compare(tiny_fashion_root, reference, *args)
+    out = tmp_path / "before" / "cmp"
+    shutil.copytree(reference / "pretrain", out / "pretrain")  # the same pre-training, kept
+    original = LocalEngine.train_here
+
+    def stop_in_round_3(engine: LocalEngine, r: int, *rest: Any) -> Any:
+        if r == 3:
+            raise SimulatedKill
+        return original(engine, r, *rest)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(LocalEngine, "train_here", stop_in_round_3)
+        with pytest.raises(SimulatedKill):
+            compare(tiny_fashion_root, out, *args)
+    run = Path("runs", "iid", "dae_dense", "seed0")
+    assert int(RunFiles(out / run).read_checkpoint()["round"]) == 2
+    moved = tmp_path / "after" / "cmp"
+    shutil.move(out.parent, moved.parent)
+    compare(tiny_fashion_root, moved, *args)
+    summary = json.loads((moved / run / "summary.json").read_text())
+    expected = json.loads((reference / run / "summary.json").read_text())
+    assert summary["rounds"] == 3
+    assert without_wall_clock(summary["history"]) == without_wall_clock(expected["history"])
+    with (moved / run / "metrics.csv").open() as f:
+        assert [int(row["round"]) for row in csv.DictReader(f)] == [1, 2, 3]
+
+
+def test_compare_never_replaces_report_files_it_did_not_write(
+    tiny_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Into a finished federate run, or a folder holding someone's summary.md or curves.csv,
+    compare refuses before running anything; into its own folder it rewrites its report."""
+    plain = ("--methods=[fedavg]", "--overrides+=--rounds=1", "--wandb.enabled=false")
+    run = tmp_path / "federate-run"
+    main(["federate", *federate_args(tiny_fashion_root, run, "--rounds", "1")])
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "summary.md").write_text("# my notes\n")
+    (notes / "curves.csv").write_text("x,y\n1,2\n")
+    cases = {
+        run: "holds a federation run (checkpoint.pt), not a comparison",
+        notes: "holds summary.md, curves.csv, which `fl-lightning compare` did not write",
+    }
+    for folder, named in cases.items():
+        before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+        for report_only in ("false", "true"):
+            capsys.readouterr()
+            with pytest.raises(SystemExit) as exc:
+                compare(tiny_fashion_root, folder, *plain, f"--report_only={report_only}")
+            assert exc.value.code == 2
+            assert f"--output='{folder}' {named}" in capsys.readouterr().err
+        assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    (run / "checkpoint.pt").unlink()  # a finished run's summary.json alone is not compare's
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        compare(tiny_fashion_root, run, *plain)
+    assert "holds summary.json, which `fl-lightning compare` did not write" in (
+        capsys.readouterr().err
+    )
+    # a comparison's own folder: its report is rewritten
+    own = tmp_path / "own"
+    compare(tiny_fashion_root, own, *plain)
+    compare(tiny_fashion_root, own, *plain, "--title=again")
+    assert (own / "summary.md").read_text().startswith("# again\n")
 
 
 def test_report_only_reports_the_finished_runs_while_the_grid_holds_its_lock(

@@ -219,6 +219,41 @@ def test_a_failure_leaves_the_existing_ticket_intact(
     ]  # no temp files
 
 
+def test_prune_replaces_only_a_ticket_it_wrote(dae_ckpt: Path, tmp_path: Path) -> None:
+    """Never the checkpoint it reads (however named), never a file of someone else's; an
+    earlier ticket and its report are replaced (prune again with another sparsity)."""
+    ckpt = tmp_path / "dae.ckpt"
+    ckpt.write_bytes(dae_ckpt.read_bytes())
+    as_json = tmp_path / "dae.json"  # a checkpoint that a ticket's report would replace
+    as_json.write_bytes(dae_ckpt.read_bytes())
+    (tmp_path / "hard.pt").hardlink_to(ckpt)
+    (tmp_path / "notes.pt").write_text("my notes\n")
+    (tmp_path / "summary.json").write_text('{"method": "fedavg"}\n')  # a run's, say
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    cases = [
+        (ckpt, ckpt, "' is --checkpoint='.*', the file it prunes"),
+        (ckpt, tmp_path / "sub" / ".." / "dae.ckpt", "' is --checkpoint="),
+        (ckpt, tmp_path / "hard.pt", "' is --checkpoint="),
+        (as_json, tmp_path / "dae.pt", "dae.json' would replace --checkpoint="),
+        (ckpt, tmp_path / "notes.pt", "exists and is not a ticket written by `fl-lightning prune`"),
+        (ckpt, tmp_path / "summary.pt", "its report '"),
+    ]
+    (tmp_path / "sub").mkdir()
+    for checkpoint, output, match in cases:
+        with pytest.raises(UsageError, match=match) as error:
+            main(["--checkpoint", str(checkpoint), "--sparsity", "0.5", "--output", str(output)])
+        assert str(error.value).startswith(f"--output={str(output)!r}")
+    (tmp_path / "sub").rmdir()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert file_sha256(ckpt) == file_sha256(dae_ckpt)
+
+    ticket = tmp_path / "ticket.pt"
+    for sparsity in ("0.5", "0.9"):
+        main(["--checkpoint", str(ckpt), "--sparsity", sparsity, "--output", str(ticket), *NO_WB])
+    assert Ticket.load(ticket).mask.density == pytest.approx(0.1, abs=1e-3)
+    assert json.loads(ticket.with_suffix(".json").read_text())["sparsity"] == pytest.approx(0.9)
+
+
 #: DAE checkpoints a developer pre-trained in this checkout (`make pretrain`), if any
 _RUNS = Path(__file__).resolve().parents[2] / "runs" / "pretrain"
 REAL_CHECKPOINTS = sorted(

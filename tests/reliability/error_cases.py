@@ -18,7 +18,8 @@ Command = Literal["federate", "prune", "pretrain"]
 #: checkpoint in place of checkpoint.pt, or with a checkpoint.pt that runs code when unpickled
 #: (it would create OUT/pwned); a finished pre-training (dae.ckpt, config.yaml); a folder
 #: holding a stale automatic pre-training (pretrain/dae.ckpt of another hold-out); a folder
-#: holding a file named wandb.
+#: holding a file named wandb; a folder holding someone's label_distribution.png, notes.txt or
+#: config.yaml; a folder whose lock file is a symbolic link to a file beside it, or a folder.
 Prepare = Literal[
     "absent",
     "file",
@@ -33,6 +34,11 @@ Prepare = Literal[
     "pretraining",
     "stale_pretraining",
     "wandb_file",
+    "labels_png",
+    "foreign_file",
+    "foreign_config",
+    "lock_symlink",
+    "lock_folder",
 ]
 
 
@@ -252,6 +258,18 @@ CASES: tuple[ErrorCase, ...] = (
     federate("output's wandb folder is a file", "--wandb.enabled", "true",
              expected="--output's wandb/ folder='OUT/wandb/run' cannot be created: 'OUT/wandb' "
              "is a file.", prepare="wandb_file"),
+    federate("output holds someone's label_distribution.png",
+             expected="--output='OUT' holds a label_distribution.png that no run of this folder "
+             "wrote", prepare="labels_png"),
+    federate("--resume on a folder of someone's files", "--resume", "true",
+             expected="--resume: no checkpoint in 'OUT' (expected checkpoint.pt)",
+             prepare="foreign_file"),
+    federate("output's lock file is a symbolic link",
+             expected="--output='OUT': its lock file 'OUT/.fl-lightning.lock' is a symbolic link",
+             prepare="lock_symlink"),
+    federate("output's lock file is a folder",
+             expected="--output='OUT': its lock file 'OUT/.fl-lightning.lock' is a folder",
+             prepare="lock_folder"),
     federate("--resume with other options, config.yaml gone", "--rounds", "4",
              "--model.lr", "0.1", "--federation.faults.probability", "0.3", "--resume", "true",
              expected="--resume: options differ from the run in 'OUT': model.lr=0.1 (was 0.05)",
@@ -310,6 +328,17 @@ CASES: tuple[ErrorCase, ...] = (
           expected='Parser key "policy"'),
     prune("output named .json", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5",
           "--output", "OUT/ticket.json", expected="the JSON report goes beside it"),
+    prune("output is the checkpoint it prunes", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5",
+          "--output", "M/mlp.ckpt",
+          expected="--output='M/mlp.ckpt' is --checkpoint='M/mlp.ckpt', the file it prunes"),
+    prune("output is a file that is not a ticket", "--checkpoint", "M/mlp.ckpt", "--sparsity",
+          "0.5", "--output", "M/a_file",
+          expected="--output='M/a_file' exists and is not a ticket written by `fl-lightning "
+          "prune`; it is not replaced"),
+    prune("report beside the output would replace a run's summary.json", "--checkpoint",
+          "M/mlp.ckpt", "--sparsity", "0.5", "--output", "OUT/summary.pt",
+          expected="--output='OUT/summary.pt': its report 'OUT/summary.json' exists and is not "
+          "one written by `fl-lightning prune`", prepare="run"),
     prune("output is a folder", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5",
           "--output", "M/empty", expected="--output='M/empty': 'M/empty' is a directory."),
     prune("output below a file", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5",
@@ -338,6 +367,9 @@ CASES: tuple[ErrorCase, ...] = (
     pretrain("output holds a finished pre-training",
              expected="--output='OUT' already holds a finished pre-training (dae.ckpt)",
              prepare="pretraining"),
+    pretrain("output holds someone's config.yaml",
+             expected="--output='OUT' holds a config.yaml that `fl-lightning pretrain` did not "
+             "write", prepare="foreign_config"),
     pretrain("output given as an empty string", "--output", "",
              expected="--output='' names no folder"),
     pretrain("config of random bytes", "--config", "M/random.yaml",

@@ -190,6 +190,16 @@ def run_case(
     elif case.prepare == "wandb_file":
         out.mkdir()
         (out / "wandb").write_text("not a folder\n")
+    elif case.prepare in ("labels_png", "foreign_file", "foreign_config"):
+        out.mkdir()
+        name = {"labels_png": "label_distribution.png", "foreign_config": "config.yaml"}
+        (out / name.get(case.prepare, "notes.txt")).write_text("someone's file\n")
+    elif case.prepare == "lock_symlink":
+        out.mkdir()
+        (out / "notes.txt").write_text("someone's file\n")
+        (out / ".fl-lightning.lock").symlink_to("notes.txt")
+    elif case.prepare == "lock_folder":
+        (out / ".fl-lightning.lock").mkdir(parents=True)
     elif case.prepare != "absent":  # a copy of the finished reference run, then changed
         assert reference_run is not None
         shutil.copytree(reference_run, out)
@@ -324,6 +334,11 @@ def markdown(rows: list[tuple[ErrorCase, Outcome]]) -> str:
                 "pretraining": " (OUT holds a finished pre-training)",
                 "stale_pretraining": " (OUT/pretrain/dae.ckpt from another hold-out)",
                 "wandb_file": " (OUT/wandb is a file)",
+                "labels_png": " (OUT holds only that file)",
+                "foreign_file": " (OUT holds only notes.txt)",
+                "foreign_config": " (OUT holds only that file)",
+                "lock_symlink": " (OUT/.fl-lightning.lock links to OUT/notes.txt)",
+                "lock_folder": " (OUT/.fl-lightning.lock is a folder)",
             }.get(case.prepare, "")
             args = f"`{cell(' '.join(case.args))}`" if case.args else "(none)"
             lines.append(

@@ -23,6 +23,7 @@ from fl_lightning.federated.engine import LocalEngine
 from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.tracking.offline_reader import read_offline_run
+from tests.pruning.test_ticket import write_dae_checkpoint
 from tests.smoke_runs import without_wall_clock
 
 from .runs import (
@@ -184,6 +185,34 @@ def test_finished_run_resumed_with_more_rounds_goes_on(
     assert after["rounds"] == 5 and after["stopped"] == "rounds"
     assert without_wall_clock(after["history"][:4]) == without_wall_clock(before["history"])
     assert after["total_bytes"] > before["total_bytes"]
+
+
+def test_resume_continues_its_own_wandb_run_not_another_commands(
+    tiny_fashion_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`prune --output DIR/ticket.pt` writes its W&B run into DIR/wandb/ first; a federation in
+    DIR stopped in round 2 and resumed logs every round to its own run, none to prune's."""
+    out = tmp_path / "run"
+    ckpt = write_dae_checkpoint(tmp_path / "dae.ckpt")
+    main(["prune", "--checkpoint", str(ckpt), "--sparsity", "0.5", "--output", str(out / "t.pt")])
+    [prune_run] = (out / "wandb").glob("offline-run-*")
+    prune_id = prune_run.name.rsplit("-", 1)[1]
+    args = ["federate", *federate_args(tiny_fashion_root, out, "--rounds", "3")]
+    args += ["--wandb.enabled", "true"]
+    stop_when(monkeypatch, "train_here", lambda engine, r, job: r == 2)
+    with pytest.raises(SimulatedKill):
+        main(args)
+    monkeypatch.undo()
+    main([*args, "--resume", "true"])
+    rounds: dict[str, list[int]] = {}
+    for part in sorted((out / "wandb").glob("offline-run-*")):
+        history = read_offline_run(part)["history"]
+        logged = [int(row["round"]) for row in history if "comm/cum_bytes" in row]
+        rounds.setdefault(part.name.rsplit("-", 1)[1], []).extend(logged)
+    assert rounds.pop(prune_id) == []
+    [(run_id, logged)] = rounds.items()
+    assert sorted(logged) == [1, 2, 3]
+    assert RunFiles(out).read_checkpoint()["wandb_run_id"] == run_id
 
 
 # -- a real process, killed ------------------------------------------------------------------

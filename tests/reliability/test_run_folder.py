@@ -49,6 +49,47 @@ def test_a_stale_lock_of_a_dead_process_does_not_block(
     assert not (out / FOLDER_LOCK_NAME).exists()
 
 
+@pytest.mark.parametrize(
+    ("kind", "named"),
+    [
+        ("symlink", "is a symbolic link"),
+        ("dangling", "is a dangling symbolic link"),
+        ("folder", "is a folder"),
+        ("hardlink", "is a hard link"),
+    ],
+)
+def test_a_lock_path_that_is_not_a_plain_file_is_refused_and_nothing_is_written(
+    tiny_fashion_root: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    named: str,
+) -> None:
+    """A link planted as the lock file of a shared output folder must not make the run write
+    into the file it names (or create the one a dangling link names)."""
+    out, victim = tmp_path / "run", tmp_path / "victim.txt"
+    out.mkdir()
+    victim.write_text("someone's data\n")
+    lock = out / FOLDER_LOCK_NAME
+    if kind == "symlink":
+        lock.symlink_to(victim)
+    elif kind == "dangling":
+        lock.symlink_to(tmp_path / "created-by-the-run")
+    elif kind == "folder":
+        lock.mkdir()
+    else:
+        lock.hardlink_to(victim)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["federate", *federate_args(tiny_fashion_root, out, "--rounds", "1")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"--output='{out}': its lock file '{lock}' {named}, not one this package" in err
+    assert victim.read_text() == "someone's data\n"
+    assert not (tmp_path / "created-by-the-run").exists()
+    assert sorted(p.name for p in out.iterdir()) == [FOLDER_LOCK_NAME]  # the run wrote nothing
+
+
 def test_the_completion_marker_comes_last_and_compare_reuses_only_complete_runs(
     tiny_fashion_root: Path, tmp_path: Path
 ) -> None:
