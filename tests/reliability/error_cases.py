@@ -48,8 +48,14 @@ class ErrorCase:
     leaves_output: bool = False  # a known gap, listed in docs/errors.md; see `pretrain` below
 
 
-def federate(what: str, *args: str, expected: str, prepare: Prepare = "absent") -> ErrorCase:
-    return ErrorCase("federate", what, args, expected, prepare)
+def federate(
+    what: str,
+    *args: str,
+    expected: str,
+    prepare: Prepare = "absent",
+    leaves_output: bool = False,
+) -> ErrorCase:
+    return ErrorCase("federate", what, args, expected, prepare, leaves_output)
 
 
 def prune(what: str, *args: str, expected: str, prepare: Prepare = "absent") -> ErrorCase:
@@ -227,6 +233,16 @@ CASES: tuple[ErrorCase, ...] = (
              "--method", "proposed_structured", "--checkpoint", "M/mlp_holdout512.ckpt",
              expected="its DAE saw 512 held-out images, but this run holds out only "
              "data.server_images=100"),
+    # -- federate: divergence (the run starts, so its first checkpoint is left) ------------
+    *(
+        federate(f"a learning rate that diverges, {codec} uploads", "--rounds", "1",
+                 "--model.lr", "1e30", "--federation.max_retries", "1",
+                 "--federation.up_codec", codec,
+                 expected="every client update (4 in 2 attempts) was rejected as non-finite "
+                 "(NaN or infinite weights): local training diverged; start again with a lower "
+                 "model.lr (now 1e+30)", leaves_output=True)
+        for codec in ("float16", "int8", "int4")
+    ),
     # -- federate: output and resume -------------------------------------------------------
     federate("output is a file", expected="--output='OUT' exists and is not a folder",
              prepare="file"),
