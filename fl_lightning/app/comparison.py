@@ -20,6 +20,8 @@ from typing import Any
 
 from jsonargparse import Namespace
 
+from fl_lightning.app.compare_options import build_parser
+from fl_lightning.app.config_builder import check_built_config
 from fl_lightning.app.federation import LABELS_PNG
 from fl_lightning.app.grid import (
     CodecSpec,
@@ -206,6 +208,7 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
     With `cfg.report_only` nothing runs and no lock is taken: the report covers the runs
     finished so far (summary.json's `pending` names the others) and is not logged to W&B.
     """
+    check_built_config(cfg, build_parser(), "compare", "compare_config")
     grid = grid_of(cfg)
     targets = targets_of(cfg.target_acc)
     if any(n < 1 for n in cfg.budget_rounds):

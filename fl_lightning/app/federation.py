@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsonargparse import ArgumentParser, Namespace
 
+from fl_lightning.app.config_builder import check_built_config
 from fl_lightning.app.federate_checks import (
     check_accelerator,
     check_output,
@@ -115,6 +116,7 @@ def federate(
     full or unwritable disk is a `UsageError` that says the same.
     """
     parser = parser or build_parser()
+    check_built_config(cfg, parser, "federate", "federate_config")
     quiet_lightning()  # before the first Trainer (the accelerator check builds one)
     cfg = resolve(cfg)
     files = RunFiles(cfg.output)

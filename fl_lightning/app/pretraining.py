@@ -201,6 +201,22 @@ class PretrainConfig:
     settings: Mapping[str, Any] = field(default_factory=dict)
     args: Sequence[str] = ()
 
+    def __post_init__(self) -> None:
+        for name in ("config", "output"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str | Path):
+                raise UsageError(f"PretrainConfig({name}={value!r}): allowed a path (str) or None.")
+        if not isinstance(self.settings, Mapping):
+            raise UsageError(
+                f"PretrainConfig(settings={self.settings!r}): allowed a dict of option values "
+                'by dotted name, e.g. {"trainer.max_epochs": 2}.'
+            )
+        if isinstance(self.args, str) or not all(isinstance(a, str) for a in self.args):
+            raise UsageError(
+                f"PretrainConfig(args={self.args!r}): allowed a list of command-line strings, "
+                "e.g. ['--trainer.max_epochs', '2']."
+            )
+
     def cli_args(self) -> list[str]:
         """These options in LightningCLI's argument syntax (bools as `true`/`false`)."""
         args = ["--config", str(self.config)] if self.config is not None else []
@@ -224,14 +240,18 @@ class PretrainOutcome:
     main_process: bool  # False on the other ranks of a multi-device run (they print nothing)
 
 
-def pretrain(config: PretrainConfig, config_option: str | None = None) -> Path:
+def pretrain(config: PretrainConfig, config_option: str = "pretrain(config)") -> Path:
     """Pre-train the DAE of `config`; returns the final checkpoint (`<output>/dae.ckpt`).
 
-    A bad option raises `UsageError` (or jsonargparse's exit with code 2) before anything is
-    written; the checkpoint is written atomically. With `config_option` (how a caller named
-    the pre-training config, e.g. `--pretrain_config`), a parse error is a `UsageError` naming
-    that option instead of pretrain's usage and exit.
+    A bad option raises `UsageError` naming `config_option` (how the caller named the
+    pre-training config, e.g. `--pretrain_config`) before anything is written; it never exits
+    the interpreter. The checkpoint is written atomically.
     """
+    if not isinstance(config, PretrainConfig):
+        raise UsageError(
+            f"{config_option}={config!r}: allowed a `fl.PretrainConfig(...)`, not a "
+            f"{type(config).__name__}."
+        )
     return run_pretraining(config, config_option).checkpoint
 
 
