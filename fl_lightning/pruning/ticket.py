@@ -30,12 +30,12 @@ from fl_lightning.pruning.magnitude import (
     random_prune,
 )
 from fl_lightning.pruning.mask import Mask
+from fl_lightning.pruning.ticket_checks import TICKET_FORMAT, ticket_problem
 from fl_lightning.version import __version__
 
 Policy = Literal["pretrained", "rewind_init", "reinit"]
 POLICIES: tuple[str, ...] = ("pretrained", "rewind_init", "reinit")
 TICKET_KIND = "fl_lightning_ticket"
-TICKET_FORMAT = 1
 
 State = dict[str, torch.Tensor]
 
@@ -175,6 +175,12 @@ class Ticket:
         if not isinstance(data, dict) or data.get("kind") != TICKET_KIND:
             raise UsageError(
                 f"{option}={str(source)!r} is not a ticket written by `fl-lightning prune`."
+            )
+        problem = ticket_problem(data)
+        if problem is not None:
+            raise UsageError(
+                f"{option}={str(source)!r} is a damaged ticket: {problem}; write it again with "
+                "`fl-lightning prune`."
             )
         try:
             return cls(

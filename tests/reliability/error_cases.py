@@ -213,6 +213,38 @@ CASES: tuple[ErrorCase, ...] = (
              "--checkpoint", "M/mlp_holdout100.ckpt",
              expected="its DAE's held-out images were drawn with split_seed=0, but this run "
              "splits with data.split_seed=1"),
+    # hand-edited or damaged tickets (`DAMAGED_TICKETS` in the test): refused when loaded
+    federate("structured ticket whose widths disagree with its weights",
+             "--method", "proposed_structured", "--ticket", "M/widths_off_ticket.pt",
+             expected="is a damaged ticket: encoder_state['encoder.fc1.weight'] has shape "
+             "(110, 784), model 'mlp' on 'fashion_mnist' at widths {'fc1': 109, 'fc2': 109} "
+             "has (109, 784); write it again with `fl-lightning prune`."),
+    federate("structured ticket with widths of 10^9",
+             "--method", "proposed_structured", "--ticket", "M/huge_widths_ticket.pt",
+             expected="is a damaged ticket: width fc1=1000000000 is not a whole number in "
+             "[1, 200]"),
+    federate("ticket with an extra encoder tensor", "--method", "proposed",
+             "--ticket", "M/extra_tensor_ticket.pt",
+             expected="is a damaged ticket: encoder_state holds 'encoder.extra.weight', which "
+             "model 'mlp' on 'fashion_mnist' does not have"),
+    federate("ticket with a NaN weight", "--method", "proposed", "--ticket", "M/nan_ticket.pt",
+             expected="is a damaged ticket: encoder_state['encoder.fc2.weight'] holds 1 NaN or "
+             "infinite values"),
+    federate("ticket whose mask is a number", "--method", "proposed",
+             "--ticket", "M/mask_5_ticket.pt",
+             expected="is a damaged ticket: mask is of type int, not a mapping of name to "
+             "tensor"),
+    federate("ticket naming another model than its weights'", "--method", "proposed",
+             "--model.model", "cnn", "--ticket", "M/model_cnn_ticket.pt",
+             expected="is a damaged ticket: encoder_state holds 'encoder.fc1.bias', which "
+             "model 'cnn' on 'fashion_mnist' does not have"),
+    federate("ticket with a 5-class head for a 10-class dataset", "--method", "proposed",
+             "--ticket", "M/head_5_ticket.pt",
+             expected="is a damaged ticket: head_state['head.weight'] has shape (5, 200), "
+             "model 'mlp' on 'fashion_mnist' has (10, 200)"),
+    federate("ticket of an unknown format", "--method", "proposed",
+             "--ticket", "M/format_99_ticket.pt",
+             expected="is a damaged ticket: format 99, but this version reads format 1 only"),
     federate("ticket of a DAE pre-trained on client images", "--method", "proposed",
              "--ticket", "M/mlp_holdout512_ticket.pt",
              expected="its DAE saw 512 held-out images, but this run holds out only "
