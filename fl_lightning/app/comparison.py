@@ -44,7 +44,8 @@ from fl_lightning.experiments.to_target import RunCurve, summary_rows
 from fl_lightning.federated.config import check_seed
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.run_lock import RunLock
-from fl_lightning.tracking.wandb_run import WandbRun, use_offline_default
+from fl_lightning.tracking.wandb_run import WandbRun, check_wandb_folder, use_offline_default
+from fl_lightning.write_errors import write_errors_as_usage
 
 
 def targets_of(value: float | list[float]) -> list[float]:
@@ -215,9 +216,20 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
         raise UsageError(f"--budget_rounds={cfg.budget_rounds!r}: rounds must be >= 1.")
     check_can_create(grid.output, "--output", folder=True)
     if cfg.report_only:
-        return _report_finished(cfg, grid, targets, command)
-    with RunLock(grid.output, "--output"):  # one comparison at a time in a folder
+        with write_errors_as_usage(grid.output, _report_unwritten):
+            return _report_finished(cfg, grid, targets, command)
+    if grid.wandb_enabled:  # the summary run goes there after every run: check it first
+        check_wandb_folder(grid.output)
+    # one comparison at a time in a folder
+    with RunLock(grid.output, "--output"), write_errors_as_usage(grid.output, _report_unwritten):
         return _compare_locked(cfg, grid, targets, command)
+
+
+def _report_unwritten() -> str:
+    return (
+        "every finished run is kept (and each report file is whole, old or new); make room "
+        "(or fix the folder), then run the same command again: finished runs are reused."
+    )
 
 
 def _report_finished(

@@ -124,6 +124,7 @@ def federate(
     check_can_create(files.dir, "--output", folder=True)
     if cfg.wandb.enabled:
         check_wandb_folder(files.dir)
+
     def advice() -> str:
         return (
             f"{_kept(files)} make room (or fix the folder), then resume with "

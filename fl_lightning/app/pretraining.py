@@ -35,6 +35,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from fl_lightning.app.flags import expand_bare_flags
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
+from fl_lightning.atomic_checkpoint_io import AtomicCheckpointIO
 from fl_lightning.data.holdout import holdout_provenance
 from fl_lightning.data.modules import UnlabeledDataModule
 from fl_lightning.errors import UsageError
@@ -43,9 +44,12 @@ from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
     WandbRun,
+    check_wandb_folder,
     finish_wandb_writes,
     use_offline_default,
+    wandb_write_errors,
 )
+from fl_lightning.write_errors import write_errors_as_usage
 
 CHECKPOINT_NAME = "dae.ckpt"
 
@@ -113,6 +117,7 @@ class PretrainCLI(LightningCLI):
             trainer["logger"] = False
         logger = trainer.get("logger")
         if _is_wandb(logger):
+            check_wandb_folder(out)
             init = logger["init_args"]
             init["save_dir"] = str(out)
             if init.get("project") in (None, "fl-lightning"):
@@ -127,6 +132,8 @@ class PretrainCLI(LightningCLI):
         wants_bar = config.get("enable_progress_bar") is not False
         if wants_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
             kwargs["callbacks"] = [*callbacks, RichProgressBar()]
+        if not config.get("plugins"):  # checkpoints/ on a full disk: no half-written file
+            kwargs["plugins"] = [AtomicCheckpointIO()]
         return super().instantiate_trainer(**kwargs)
 
     def after_instantiate_classes(self) -> None:
@@ -298,21 +305,47 @@ def _run_pretraining(
             "exit_on_error": exit_on_error,
         },
     )
-    trainer = cli.trainer
     out = Path(cli.config["output"])
     # Find and check the data before anything is written: a usage error leaves no output.
     cli.datamodule.setup("fit")
+    with write_errors_as_usage(out, lambda: _kept(out)):
+        return _train(cli, out)
+
+
+def _kept(out: Path) -> str:
+    """What a pre-training stopped by a full or unwritable disk leaves, and what to do."""
+    if (out / CHECKPOINT_NAME).is_file():
+        return (
+            f"{CHECKPOINT_NAME} is written and whole (use it as is), but its W&B run is not; "
+            "make room (or fix the folder) before the next run."
+        )
+    return (
+        f"no {CHECKPOINT_NAME} was written; make room (or fix the folder) and pre-train again "
+        "with the same --output."
+    )
+
+
+def _train(cli: PretrainCLI, out: Path) -> PretrainOutcome:
+    """Fit, write dae.ckpt (through a temporary file: a failure leaves none), log to W&B."""
+    trainer = cli.trainer
     cli.write_config()
     start = time.perf_counter()
     trainer.fit(cli.model, datamodule=cli.datamodule)
     check_finite(cli.model)
     final = out / CHECKPOINT_NAME
     tmp = out / f".{CHECKPOINT_NAME}.tmp"
-    trainer.save_checkpoint(tmp)
+    try:
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, final)
+    except BaseException:
+        if trainer.is_global_zero:  # the one process that writes it removes it
+            tmp.unlink(missing_ok=True)
+        raise
     if trainer.is_global_zero:
-        os.replace(tmp, final)
         _log_checkpoint(trainer, cli, final)
-    _finish_wandb(trainer)
+    with wandb_write_errors(out):
+        _finish_wandb(trainer)
     val = trainer.callback_metrics.get("val/recon_loss")
     wandb_dirs = sorted((out / "wandb").glob("*run-*"))
     return PretrainOutcome(

@@ -3,8 +3,8 @@
 dense network without whole channels and neurons (`structure="channel"`).
 
 Every argument is checked when the `PruneConfig` is built, before any work is done; a bad one
-raises `UsageError` naming the option. The ticket and its report are written atomically, so a
-failure leaves an existing ticket intact.
+raises `UsageError` naming the option. The ticket and its report are written atomically and
+together, so a failure (a full disk: one `UsageError` line) leaves earlier ones intact.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from fl_lightning.pruning.ticket import (
     make_ticket,
 )
 from fl_lightning.run_lock import RunLock
+from fl_lightning.write_errors import write_errors_as_usage
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,16 @@ def prune(config: PruneConfig) -> Ticket:
         )
     if config.output is None:
         return _prune(config)
-    with RunLock(Path(config.output), "--output", folder=False):
+    output = Path(config.output)
+    with RunLock(output, "--output", folder=False), write_errors_as_usage(output, _unchanged):
         return _prune(config)
+
+
+def _unchanged() -> str:
+    return (
+        "neither the ticket nor its report was written (any earlier ones are unchanged); "
+        "make room (or fix the folder) and prune again."
+    )
 
 
 def _prune(config: PruneConfig) -> Ticket:

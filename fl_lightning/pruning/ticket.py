@@ -16,7 +16,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from fl_lightning.atomic import atomic_torch_save, atomic_write_json
+from fl_lightning.atomic import atomic_write_files, json_bytes, torch_bytes
 from fl_lightning.data.sources import dataset_info
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.models.components import build_encoder, build_head
@@ -138,10 +138,11 @@ class Ticket:
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write `path` (torch) and the JSON report beside it, atomically; returns the JSON path."""
+        """Write `path` (torch) and the JSON report beside it, atomically and together (a
+        failure leaves both as they were); returns the JSON path."""
         target = Path(path)
         report_path = check_ticket_path(target)
-        atomic_torch_save(
+        ticket = torch_bytes(
             {
                 "kind": TICKET_KIND,
                 "format": TICKET_FORMAT,
@@ -152,10 +153,9 @@ class Ticket:
                 "mask": self.mask.state_dict(),
                 "provenance": self.provenance,
                 "widths": self.widths,
-            },
-            target,
+            }
         )
-        atomic_write_json(report_path, self.report())
+        atomic_write_files({target: ticket, report_path: json_bytes(self.report())})
         return report_path
 
     @classmethod
