@@ -221,7 +221,7 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
     if grid.wandb_enabled:  # the summary run goes there after every run: check it first
         check_wandb_folder(grid.output)
     # one comparison at a time in a folder
-    with RunLock(grid.output, "--output"), write_errors_as_usage(grid.output, _report_unwritten):
+    with write_errors_as_usage(grid.output, _report_unwritten), RunLock(grid.output, "--output"):
         return _compare_locked(cfg, grid, targets, command)
 
 

@@ -131,7 +131,7 @@ def federate(
             f"`fl-lightning federate --config {files.config} --resume true`."
         )
 
-    with RunLock(files.dir, "--output"), write_errors_as_usage(files.dir, advice):
+    with write_errors_as_usage(files.dir, advice), RunLock(files.dir, "--output"):
         try:
             return _federate_locked(cfg, parser, files, grid)
         except Interrupted as err:

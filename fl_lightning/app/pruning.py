@@ -97,7 +97,7 @@ def prune(config: PruneConfig) -> Ticket:
     if config.output is None:
         return _prune(config)
     output = Path(config.output)
-    with RunLock(output, "--output", folder=False), write_errors_as_usage(output, _unchanged):
+    with write_errors_as_usage(output, _unchanged), RunLock(output, "--output", folder=False):
         return _prune(config)
 
 

@@ -392,6 +392,10 @@ CASES: tuple[ErrorCase, ...] = (
              expected="--config='M/random.yaml' is not a text file (not UTF-8)"),
     pretrain("the trainer group given a number", "--config", "M/trainer_5.yaml",
              expected="`trainer: 5` is not allowed: trainer is a group of options"),
+    pretrain("a W&B logger and a wandb folder that is a file",
+             "--trainer.logger", "lightning.pytorch.loggers.WandbLogger",
+             expected="--output's wandb/ folder='OUT/wandb/run' cannot be created: 'OUT/wandb' "
+             "is a file.", prepare="wandb_file"),
     pretrain("a learning rate that diverges", "--model.lr", "1e6",
              expected="pre-training diverged: 12 weight tensors hold NaN or infinite values",
              leaves_output=True),
