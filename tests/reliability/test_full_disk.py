@@ -10,6 +10,7 @@ so permission bits would not stop it).
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from fl_lightning import atomic
 from fl_lightning.cli import main
 
 from .runs import REPO, federate_args
@@ -223,3 +225,21 @@ def test_compare_with_its_wandb_folder_on_a_full_disk_is_one_line(
         f"fl-lightning compare: error: cannot write {out}/wandb (W&B: No space left on device); "
         "every finished run is kept"
     )
+
+
+def test_prune_on_a_full_disk_anywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no tmpfs can be mounted (not root): the atomic writer told ENOSPC by the test."""
+    checkpoint = dae_checkpoint(tmp_path / "mlp.ckpt", "mlp")
+    ticket = tmp_path / "out" / "ticket.pt"
+
+    def no_space(target: Path, data: bytes) -> Path:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic, "_write_temporary", no_space)
+    line = one_line_exit_2(
+        ["prune", "--checkpoint", str(checkpoint), "--sparsity", "0.5",
+         "--output", str(ticket), "--wandb.enabled", "false"], capsys)  # fmt: skip
+    assert line.startswith(f"fl-lightning prune: error: cannot write {ticket} (No space left")
+    assert not (tmp_path / "out").exists()
