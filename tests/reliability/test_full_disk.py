@@ -243,3 +243,21 @@ def test_prune_on_a_full_disk_anywhere(
          "--output", str(ticket), "--wandb.enabled", "false"], capsys)  # fmt: skip
     assert line.startswith(f"fl-lightning prune: error: cannot write {ticket} (No space left")
     assert not (tmp_path / "out").exists()
+
+
+def test_pretrain_refuses_a_read_only_wandb_folder_before_training(
+    tiny_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A read-only wandb/ (a read-only tmpfs mounted there: it stops root too)."""
+    out = tmp_path / "pretrain"
+    with small_disk(out / "wandb", "64k,ro"):
+        line = one_line_exit_2(
+            ["pretrain", "--config", str(PRETRAIN_SMOKE), "--data.root", str(tiny_fashion_root),
+             "--data.num_images", "100", "--model.model", "mlp", "--output", str(out),
+             "--trainer.enable_progress_bar", "false"], capsys)  # fmt: skip
+        assert line == (
+            f"fl-lightning pretrain: error: --output's wandb/ folder='{out}/wandb/run' cannot be "
+            f"written: '{out}/wandb' refuses new files (Read-only file system); choose a "
+            "writable folder."
+        )
+        assert sorted(p.name for p in out.iterdir()) == ["wandb"]  # nothing else written
