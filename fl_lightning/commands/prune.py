@@ -190,8 +190,9 @@ def print_report(ticket: Ticket, output: Path, report_path: Path, console: Conso
 
 def _logged_without_wandb() -> str:
     return (
-        "the ticket and its report are written and whole, but its W&B run is not; make room "
-        "(or fix the folder) and prune again, or pass --wandb.enabled false."
+        "the ticket and its report are written and whole (use them as they are), but their "
+        "W&B run is not; make room (or fix the folder) before the next run, or pass "
+        "--wandb.enabled false."
     )
 
 
