@@ -9,6 +9,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,9 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
-    target = Path(path)
+def _write_temporary(target: Path, data: bytes) -> Path:
+    """`data` in a temporary file beside `target` (synced, ordinary permissions); removed
+    again if writing fails."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
@@ -32,22 +33,54 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are for others too
-        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
+    atomic_write_files({path: data})
+
+
+def atomic_write_files(files: Mapping[str | os.PathLike[str], bytes]) -> None:
+    """Write several files that belong together (a ticket and its report): every one is
+    written to a temporary file first, and only when all are whole are they renamed into
+    place, so a full disk leaves the old set, not a new file beside an old one."""
+    written: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files.items():
+            target = Path(path)
+            written.append((_write_temporary(target, data), target))
+        for tmp, target in written:
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def torch_bytes(obj: Any) -> bytes:
+    """What `torch.save(obj, path)` would write."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
     """`torch.save` through a temporary file and a rename."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, torch_bytes(obj))
+
+
+def json_bytes(obj: Any) -> bytes:
+    """`obj` as indented JSON text, as `atomic_write_json` writes it."""
+    return (json.dumps(obj, indent=2) + "\n").encode()
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """JSON (indented, sorted keys off) through a temporary file and a rename."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+    atomic_write_bytes(path, json_bytes(obj))
 
 
 def check_can_create(path: str | os.PathLike[str], option: str, *, folder: bool = False) -> None:

@@ -69,26 +69,44 @@ def read_config_file(option: str, path: str | Path) -> dict[str, Any]:
     return data
 
 
-def check_groups(shown: str, data: Mapping[str, Any], groups: Groups, prefix: str = "") -> None:
-    """`UsageError` for a group given anything but a mapping (`data: 5`, `model: null`)."""
+#: How a group's mapping is written in a YAML file (the default) and in Python's `values=`.
+YAML_MAPPING = "a mapping (`{name}:` then indented `option: value` lines)"
+DICT_MAPPING = 'a dict of its options (`{{"{name}": {{"option": value}}}}`)'
+
+
+def check_groups(
+    shown: str,
+    data: Mapping[str, Any],
+    groups: Groups,
+    prefix: str = "",
+    mapping: str = YAML_MAPPING,
+) -> None:
+    """`UsageError` for a group given anything but a mapping (`data: 5`, `model: null`).
+
+    `mapping` says how a mapping is written where `data` came from (`{name}`: the group)."""
     for name, inner in groups.items():
         if name not in data:
             continue
         value = data[name]
-        if not isinstance(value, dict):
+        if not isinstance(value, Mapping):
             raise UsageError(
-                f"{shown}: `{prefix}{name}: {json.dumps(value)}` is not allowed: {prefix}{name} "
-                f"is a group of options; give a mapping (`{prefix}{name}:` then indented "
-                "`option: value` lines) or leave it out."
+                f"{shown}: `{prefix}{name}: {_shown(value)}` is not allowed: {prefix}{name} "
+                f"is a group of options; give {mapping.format(name=prefix + name)} or leave it "
+                "out."
             )
-        check_groups(shown, value, inner, f"{prefix}{name}.")
+        check_groups(shown, value, inner, f"{prefix}{name}.", mapping)
 
 
 def check_against_defaults(
-    shown: str, data: Mapping[str, Any], defaults: Namespace, prefix: str = ""
+    shown: str,
+    data: Mapping[str, Any],
+    defaults: Namespace,
+    prefix: str = "",
+    mapping: str = YAML_MAPPING,
 ) -> None:
     """Every key of `data` is an option of the parser whose `defaults` these are; every group
-    (nested too) is given a mapping. Unknown keys are named with the allowed ones."""
+    (nested too) is given a mapping (written as `mapping` says). Unknown keys are named with
+    the allowed ones."""
     known = [k for k in vars(defaults) if k not in ("config", "__path__")]
     for key, value in data.items():
         if key not in known:
@@ -100,8 +118,8 @@ def check_against_defaults(
             )
         inner = defaults[key]
         if isinstance(inner, Namespace):
-            check_groups(shown, {key: value}, {key: {}}, prefix)
-            check_against_defaults(shown, value, inner, f"{prefix}{key}.")
+            check_groups(shown, {key: value}, {key: {}}, prefix, mapping)
+            check_against_defaults(shown, value, inner, f"{prefix}{key}.", mapping)
 
 
 def check_config_args(argv: Sequence[str], spec: Namespace | Groups) -> None:
@@ -121,6 +139,14 @@ def check_config_file(option: str, path: str | Path, spec: Namespace | Groups) -
     else:
         check_groups(shown, data, spec)
     return data
+
+
+def _shown(value: Any) -> str:
+    """`value` as YAML would show it (JSON), or its repr when JSON cannot say it."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _first_line(err: BaseException) -> str:

@@ -25,10 +25,13 @@ def check_range(
     low_inclusive: bool = True,
     high_inclusive: bool = False,
 ) -> None:
-    """Raise `UsageError` unless `low <= value < high` (bounds' inclusiveness configurable)."""
+    """Raise `UsageError` unless `value` is a number with `low <= value < high` (bounds'
+    inclusiveness configurable)."""
+    lb = "[" if low_inclusive else "("
+    hb = "]" if high_inclusive else ")"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"{option}={value!r} is not a number; allowed: {lb}{low}, {high}{hb}.")
     ok_low = value >= low if low_inclusive else value > low
     ok_high = value <= high if high_inclusive else value < high
     if not (ok_low and ok_high):
-        lb = "[" if low_inclusive else "("
-        hb = "]" if high_inclusive else ")"
         raise UsageError(f"{option}={value!r} is out of range; allowed: {lb}{low}, {high}{hb}.")

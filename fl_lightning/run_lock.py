@@ -83,8 +83,14 @@ class RunLock:
             os.close(fd)
         me = {"pid": os.getpid(), "host": socket.gethostname(), "command": sys.argv}
         # Our own lock file (a plain file of one name, flock held): rewriting it touches no other.
-        os.ftruncate(fd, 0)
-        os.write(fd, (json.dumps(me) + "\n").encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, (json.dumps(me) + "\n").encode())
+        except OSError as err:  # a full disk: leave no empty lock file behind
+            self.path.unlink(missing_ok=True)
+            os.close(fd)
+            self._remove_made()
+            raise OSError(err.errno, err.strerror, str(self.path)) from None
         self._fd = fd
         return self
 

@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 LAYERS: dict[str, int] = {
     "errors": 0,
     "atomic": 0,
+    "atomic_checkpoint_io": 0,
+    "write_errors": 0,
     "version": 0,
     "run_lock": 0,
     "interrupts": 0,

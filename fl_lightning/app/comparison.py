@@ -20,7 +20,9 @@ from typing import Any
 
 from jsonargparse import Namespace
 
+from fl_lightning.app.compare_options import build_parser
 from fl_lightning.app.compare_output import check_compare_output
+from fl_lightning.app.config_builder import check_built_config
 from fl_lightning.app.federation import LABELS_PNG
 from fl_lightning.app.grid import (
     CodecSpec,
@@ -43,7 +45,8 @@ from fl_lightning.experiments.to_target import RunCurve, summary_rows
 from fl_lightning.federated.config import check_seed
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.run_lock import RunLock
-from fl_lightning.tracking.wandb_run import WandbRun, use_offline_default
+from fl_lightning.tracking.wandb_run import WandbRun, check_wandb_folder, use_offline_default
+from fl_lightning.write_errors import write_errors_as_usage
 
 
 def targets_of(value: float | list[float]) -> list[float]:
@@ -209,6 +212,7 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
     With `cfg.report_only` nothing runs and no lock is taken: the report covers the runs
     finished so far (summary.json's `pending` names the others) and is not logged to W&B.
     """
+    check_built_config(cfg, build_parser(), "compare", "compare_config")
     grid = grid_of(cfg)
     targets = targets_of(cfg.target_acc)
     if any(n < 1 for n in cfg.budget_rounds):
@@ -216,9 +220,20 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
     check_can_create(grid.output, "--output", folder=True)
     check_compare_output(grid.output, [p.folder for p in grid.partitions])
     if cfg.report_only:
-        return _report_finished(cfg, grid, targets, command)
-    with RunLock(grid.output, "--output"):  # one comparison at a time in a folder
+        with write_errors_as_usage(grid.output, _report_unwritten):
+            return _report_finished(cfg, grid, targets, command)
+    if grid.wandb_enabled:  # the summary run goes there after every run: check it first
+        check_wandb_folder(grid.output)
+    # one comparison at a time in a folder
+    with write_errors_as_usage(grid.output, _report_unwritten), RunLock(grid.output, "--output"):
         return _compare_locked(cfg, grid, targets, command)
+
+
+def _report_unwritten() -> str:
+    return (
+        "every finished run is kept (and each report file is whole, old or new); make room "
+        "(or fix the folder), then run the same command again: finished runs are reused."
+    )
 
 
 def _report_finished(

@@ -12,6 +12,7 @@ from typing import Any
 
 from jsonargparse import ArgumentParser, Namespace
 
+from fl_lightning.config_files import DICT_MAPPING, check_against_defaults, check_config_file
 from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.errors import UsageError
 
@@ -29,9 +30,31 @@ def build_config(
     """`config` (YAML; None: the defaults), then `args`, then `values` (nested like the YAML).
 
     `parser` must not exit on error; a bad value raises `UsageError` starting with `what`.
+    The YAML and `values` are checked against the parser's options first: an unknown key, or
+    an option group given anything but a mapping (`{"data": 5}`), is named, not passed on.
     """
+    defaults = parser.get_defaults()
+    if config is not None:
+        if not isinstance(config, str | Path):
+            raise UsageError(
+                f"{what}_config(config={config!r}): allowed a YAML file's path (str or Path) "
+                "or None (the defaults)."
+            )
+        check_config_file(f"{what} config", config, defaults)
+    if isinstance(args, str) or not all(isinstance(a, str) for a in args):
+        raise UsageError(
+            f"{what}_config(args={args!r}): allowed a list of command-line strings, e.g. "
+            "['--rounds', '2']."
+        )
+    if values is not None:
+        if not isinstance(values, Mapping):
+            raise UsageError(
+                f"{what}_config(values={values!r}): allowed a dict of option values, nested "
+                'like the YAML, e.g. {"rounds": 2}.'
+            )
+        check_against_defaults(f"{what}_config(values=...)", values, defaults, "", DICT_MAPPING)
     try:
-        cfg = parser.parse_path(str(config)) if config is not None else parser.get_defaults()
+        cfg = parser.parse_path(str(config)) if config is not None else defaults
         if config is not None:  # paths the YAML names are relative to the YAML
             for key in CONFIG_PATH_KEYS:
                 value = cfg.get(key)
@@ -44,3 +67,23 @@ def build_config(
     except Exception as err:  # jsonargparse's ArgumentError, a YAML error, a missing file
         raise UsageError(f"{what} config {config or '(defaults)'}: {err}") from None
     return cfg
+
+
+def check_built_config(cfg: object, parser: ArgumentParser, function: str, builder: str) -> None:
+    """`UsageError` unless `cfg` is a config `parser` parsed (every option of it present).
+
+    `function` is the API call that takes `cfg` (`federate`), `builder` the one that makes it
+    (`federate_config`): a path, None or another command's config is named, not run into.
+    """
+    if not isinstance(cfg, Namespace):
+        raise UsageError(
+            f"{function}(cfg={cfg!r}): allowed the config `fl.{builder}(...)` returns, "
+            f"not a {type(cfg).__name__}."
+        )
+    missing = sorted(set(vars(parser.get_defaults())) - set(vars(cfg)) - {"config", "__path__"})
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise UsageError(
+            f"{function}(cfg): not a {function} config (it lacks {shown}); allowed the config "
+            f"`fl.{builder}(...)` returns."
+        )

@@ -10,12 +10,12 @@ first (`pretrain_config`, into DIR/pretrain/), on the same server hold-out as th
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jsonargparse import ArgumentParser, Namespace
 
+from fl_lightning.app.config_builder import check_built_config
 from fl_lightning.app.federate_checks import (
     check_accelerator,
     check_output,
@@ -49,9 +49,11 @@ from fl_lightning.tracking.wandb_run import (
     TICKET_ARTIFACT,
     WandbRun,
     artifact_name,
+    check_wandb_folder,
     new_run_id,
     use_offline_default,
 )
+from fl_lightning.write_errors import write_errors_as_usage
 
 if TYPE_CHECKING:
     from flwr.serverapp import Grid
@@ -113,30 +115,26 @@ def federate(
     full or unwritable disk is a `UsageError` that says the same.
     """
     parser = parser or build_parser()
+    check_built_config(cfg, parser, "federate", "federate_config")
     quiet_lightning()  # before the first Trainer (the accelerator check builds one)
     cfg = resolve(cfg)
     files = RunFiles(cfg.output)
     check_can_create(files.dir, "--output", folder=True)
-    if cfg.wandb.enabled:  # W&B cannot say why it fails to start in a file named wandb
-        check_can_create(files.dir / "wandb" / "run", "--output's wandb/ folder", folder=True)
-    with RunLock(files.dir, "--output"):
+    if cfg.wandb.enabled:
+        check_wandb_folder(files.dir)
+
+    def advice() -> str:
+        return (
+            f"{_kept(files)} make room (or fix the folder), then resume with "
+            f"`fl-lightning federate --config {files.config} --resume true`."
+        )
+
+    with write_errors_as_usage(files.dir, advice), RunLock(files.dir, "--output"):
         try:
             return _federate_locked(cfg, parser, files, grid)
         except Interrupted as err:
             err.detail = interrupted_detail(files, err)
             raise
-        except OSError as err:
-            if err.errno not in WRITE_ERRORS:
-                raise
-            raise UsageError(
-                f"cannot write {err.filename or files.dir} ({err.strerror}); {_kept(files)} "
-                "make room (or fix the folder), then resume with "
-                f"`fl-lightning federate --config {files.config} --resume true`."
-            ) from None
-
-
-#: errno values of a full or unwritable disk: the user's to fix, so a message, not a traceback.
-WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
 def _checkpoint_round(files: RunFiles) -> int | None:

@@ -302,7 +302,7 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser, *, train: b
         config = PretrainConfig(
             config.config, config.output, config.settings, (*config.args, *_flags(logger))
         )
-    pretrain(config)
+    pretrain(config, config_option="--pretrain_config")
     atomic_write_json(record, args)
     return str(ckpt)
 

@@ -36,6 +36,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from fl_lightning.app.flags import expand_bare_flags
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
+from fl_lightning.atomic_checkpoint_io import AtomicCheckpointIO
 from fl_lightning.data.holdout import holdout_provenance
 from fl_lightning.data.modules import UnlabeledDataModule
 from fl_lightning.errors import UsageError
@@ -44,9 +45,12 @@ from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
     WandbRun,
+    check_wandb_folder,
     finish_wandb_writes,
     use_offline_default,
+    wandb_write_errors,
 )
+from fl_lightning.write_errors import write_errors_as_usage
 
 CHECKPOINT_NAME = "dae.ckpt"
 
@@ -119,6 +123,7 @@ class PretrainCLI(LightningCLI):
             trainer["logger"] = False
         logger = trainer.get("logger")
         if _is_wandb(logger):
+            check_wandb_folder(out)
             init = logger["init_args"]
             init["save_dir"] = str(out)
             if init.get("project") in (None, "fl-lightning"):
@@ -133,6 +138,8 @@ class PretrainCLI(LightningCLI):
         wants_bar = config.get("enable_progress_bar") is not False
         if wants_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
             kwargs["callbacks"] = [*callbacks, RichProgressBar()]
+        if not config.get("plugins"):  # checkpoints/ on a full disk: no half-written file
+            kwargs["plugins"] = [AtomicCheckpointIO()]
         return super().instantiate_trainer(**kwargs)
 
     def after_instantiate_classes(self) -> None:
@@ -221,6 +228,22 @@ class PretrainConfig:
     settings: Mapping[str, Any] = field(default_factory=dict)
     args: Sequence[str] = ()
 
+    def __post_init__(self) -> None:
+        for name in ("config", "output"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str | Path):
+                raise UsageError(f"PretrainConfig({name}={value!r}): allowed a path (str) or None.")
+        if not isinstance(self.settings, Mapping):
+            raise UsageError(
+                f"PretrainConfig(settings={self.settings!r}): allowed a dict of option values "
+                'by dotted name, e.g. {"trainer.max_epochs": 2}.'
+            )
+        if isinstance(self.args, str) or not all(isinstance(a, str) for a in self.args):
+            raise UsageError(
+                f"PretrainConfig(args={self.args!r}): allowed a list of command-line strings, "
+                "e.g. ['--trainer.max_epochs', '2']."
+            )
+
     def cli_args(self) -> list[str]:
         """These options in LightningCLI's argument syntax (bools as `true`/`false`)."""
         args = ["--config", str(self.config)] if self.config is not None else []
@@ -244,14 +267,18 @@ class PretrainOutcome:
     main_process: bool  # False on the other ranks of a multi-device run (they print nothing)
 
 
-def pretrain(config: PretrainConfig, config_option: str | None = None) -> Path:
+def pretrain(config: PretrainConfig, config_option: str = "pretrain(config)") -> Path:
     """Pre-train the DAE of `config`; returns the final checkpoint (`<output>/dae.ckpt`).
 
-    A bad option raises `UsageError` (or jsonargparse's exit with code 2) before anything is
-    written; the checkpoint is written atomically. With `config_option` (how a caller named
-    the pre-training config, e.g. `--pretrain_config`), a parse error is a `UsageError` naming
-    that option instead of pretrain's usage and exit.
+    A bad option raises `UsageError` naming `config_option` (how the caller named the
+    pre-training config, e.g. `--pretrain_config`) before anything is written; it never exits
+    the interpreter. The checkpoint is written atomically.
     """
+    if not isinstance(config, PretrainConfig):
+        raise UsageError(
+            f"{config_option}={config!r}: allowed a `fl.PretrainConfig(...)`, not a "
+            f"{type(config).__name__}."
+        )
     return run_pretraining(config, config_option).checkpoint
 
 
@@ -298,21 +325,47 @@ def _run_pretraining(
             "exit_on_error": exit_on_error,
         },
     )
-    trainer = cli.trainer
     out = Path(cli.config["output"])
     # Find and check the data before anything is written: a usage error leaves no output.
     cli.datamodule.setup("fit")
+    with write_errors_as_usage(out, lambda: _kept(out)):
+        return _train(cli, out)
+
+
+def _kept(out: Path) -> str:
+    """What a pre-training stopped by a full or unwritable disk leaves, and what to do."""
+    if (out / CHECKPOINT_NAME).is_file():
+        return (
+            f"{CHECKPOINT_NAME} is written and whole (use it as is), but its W&B run is not; "
+            "make room (or fix the folder) before the next run."
+        )
+    return (
+        f"no {CHECKPOINT_NAME} was written; make room (or fix the folder) and pre-train again "
+        "with the same --output."
+    )
+
+
+def _train(cli: PretrainCLI, out: Path) -> PretrainOutcome:
+    """Fit, write dae.ckpt (through a temporary file: a failure leaves none), log to W&B."""
+    trainer = cli.trainer
     cli.write_config()
     start = time.perf_counter()
     trainer.fit(cli.model, datamodule=cli.datamodule)
     check_finite(cli.model)
     final = out / CHECKPOINT_NAME
     tmp = out / f".{CHECKPOINT_NAME}.tmp"
-    trainer.save_checkpoint(tmp)
+    try:
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, final)
+    except BaseException:
+        if trainer.is_global_zero:  # the one process that writes it removes it
+            tmp.unlink(missing_ok=True)
+        raise
     if trainer.is_global_zero:
-        os.replace(tmp, final)
         _log_checkpoint(trainer, cli, final)
-    _finish_wandb(trainer)
+    with wandb_write_errors(out):
+        _finish_wandb(trainer)
     val = trainer.callback_metrics.get("val/recon_loss")
     wandb_dirs = sorted((out / "wandb").glob("*run-*"))
     return PretrainOutcome(

@@ -3,8 +3,8 @@
 dense network without whole channels and neurons (`structure="channel"`).
 
 Every argument is checked when the `PruneConfig` is built, before any work is done; a bad one
-raises `UsageError` naming the option. The ticket and its report are written atomically, so a
-failure leaves an existing ticket intact.
+raises `UsageError` naming the option. The ticket and its report are written atomically and
+together, so a failure (a full disk: one `UsageError` line) leaves earlier ones intact.
 
 The output never replaces a file `prune` did not write: the checkpoint it reads (`--output`
 naming the same file, or its report `OUTPUT.json` the checkpoint) is refused, and so is an
@@ -25,8 +25,10 @@ import torch
 from fl_lightning.atomic import check_can_create
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.pruning.channel_ticket import STRUCTURES, Structure, make_channel_ticket
+from fl_lightning.pruning.magnitude import SCOPES
 from fl_lightning.pruning.mask import check_no_empty_layer
 from fl_lightning.pruning.ticket import (
+    POLICIES,
     TICKET_KIND,
     Policy,
     Scope,
@@ -35,6 +37,7 @@ from fl_lightning.pruning.ticket import (
     make_ticket,
 )
 from fl_lightning.run_lock import RunLock
+from fl_lightning.write_errors import write_errors_as_usage
 
 
 @dataclass(frozen=True)
@@ -66,15 +69,27 @@ class PruneConfig:
     include_head: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.checkpoint, str | Path):
+            raise UsageError(
+                f"--checkpoint={self.checkpoint!r}: allowed the path (str) of a DAE checkpoint."
+            )
         check_range("--sparsity", self.sparsity, 0.0, 1.0)
         check_choice("--structure", self.structure, STRUCTURES)
+        check_choice("--scope", self.scope, SCOPES)
+        check_choice("--policy", self.policy, POLICIES)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise UsageError(f"--seed={self.seed!r} is not an integer; allowed a whole number.")
+        if not isinstance(self.include_head, bool):
+            raise UsageError(f"--include_head={self.include_head!r}: allowed True or False.")
+        if self.output is not None and not isinstance(self.output, str | Path):
+            raise UsageError(f"--output={self.output!r}: allowed a ticket's path (str) or None.")
         if self.structure == "channel" and self.include_head:
             raise UsageError(
                 "--include_head=true: with --structure channel the output layer keeps every "
                 "class; allowed only with --structure unstructured."
             )
         if self.output is not None:
-            if not self.output.strip():
+            if not str(self.output).strip():
                 raise UsageError(f"--output={self.output!r} names no file; give the ticket's path.")
             output = Path(self.output)
             report = check_ticket_path(output, "--output")
@@ -141,10 +156,23 @@ def prune(config: PruneConfig) -> Ticket:
     """The lottery ticket of `config`, saved to `config.output` (and its report) when given.
 
     The output is locked (`RunLock`) from before pruning until the ticket is written."""
+    if not isinstance(config, PruneConfig):
+        raise UsageError(
+            f"prune(config={config!r}): allowed a `fl.PruneConfig(...)`, not a "
+            f"{type(config).__name__}."
+        )
     if config.output is None:
         return _prune(config)
-    with RunLock(Path(config.output), "--output", folder=False):
+    output = Path(config.output)
+    with write_errors_as_usage(output, _unchanged), RunLock(output, "--output", folder=False):
         return _prune(config)
+
+
+def _unchanged() -> str:
+    return (
+        "neither the ticket nor its report was written (any earlier ones are unchanged); "
+        "make room (or fix the folder) and prune again."
+    )
 
 
 def _prune(config: PruneConfig) -> Ticket:

@@ -24,8 +24,10 @@ from fl_lightning.tracking.wandb_run import (
     TICKET_ARTIFACT,
     WandbRun,
     artifact_name,
+    check_wandb_folder,
     use_offline_default,
 )
+from fl_lightning.write_errors import write_errors_as_usage
 
 DESCRIPTION = """\
 Prune the encoder of a DAE checkpoint (from `fl-lightning pretrain`) by weight magnitude and
@@ -186,6 +188,14 @@ def print_report(ticket: Ticket, output: Path, report_path: Path, console: Conso
     console.print(f"report: {report_path}", soft_wrap=True, markup=False, highlight=False)
 
 
+def _logged_without_wandb() -> str:
+    return (
+        "the ticket and its report are written and whole (use them as they are), but their "
+        "W&B run is not; make room (or fix the folder) before the next run, or pass "
+        "--wandb.enabled false."
+    )
+
+
 def main(argv: list[str]) -> None:
     """Run `fl-lightning prune` with `argv` (the arguments after `prune`)."""
     parser = build_parser()
@@ -202,9 +212,12 @@ def main(argv: list[str]) -> None:
         seed=args.seed,
         include_head=args.include_head,
     )
-    ticket = prune(config)
     output = Path(args.output)
+    if args.wandb.enabled:
+        check_wandb_folder(output.parent)
+    ticket = prune(config)
     print_report(ticket, output, output.with_suffix(".json"), Console())
-    wandb_dir = log_ticket(ticket, output, args)
+    with write_errors_as_usage(output.parent / "wandb", _logged_without_wandb):
+        wandb_dir = log_ticket(ticket, output, args)
     if wandb_dir is not None:
         print(f"W&B run: {wandb_dir}  (upload with `wandb sync {wandb_dir}`)")

@@ -46,7 +46,7 @@ from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler, clients_per_round, data_order_seed
 from fl_lightning.federated.transport import ClientSetup, InProcess, Transport
 from fl_lightning.federated.upload import rounding_generator
-from fl_lightning.federated.validation import UpdateRejected, validate_update
+from fl_lightning.federated.validation import is_divergence, validate_update
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
 from fl_lightning.tracking.wandb_run import WandbRun
@@ -334,7 +334,7 @@ class LocalEngine:
                 )
             except Exception as err:  # a client may fail in any way; the round goes on
                 failed += 1
-                non_finite += isinstance(err, UpdateRejected) and err.reason == "non_finite"
+                non_finite += is_divergence(err)
                 log.warning(
                     "round %d: client %d failed: %s: %s", r, job.client_id, type(err).__name__, err
                 )

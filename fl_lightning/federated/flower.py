@@ -40,6 +40,7 @@ from flwr.serverapp import Grid, ServerApp
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientResult
 from fl_lightning.federated.codec import read_header
+from fl_lightning.federated.codecs.values import NON_FINITE_REASON, NonFiniteValues
 from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.flower_apps import client_app
 from fl_lightning.federated.flower_messages import (
@@ -262,6 +263,8 @@ class FlowerGrid:
             if MASK_UNKNOWN in reason or read_header(job.payload).with_mask:
                 # the node saves its Context (and so the mask) only when its ClientApp succeeds
                 host.mask_lost(job.client_id)
+            if NON_FINITE_REASON in reason:  # the client diverged: not a failure a retry mends
+                return NonFiniteValues(_short(reason))
             return ClientErrorReply(f"error reply (code {reply.error.code}): {_short(reason)}")
         try:
             return result_from_content(reply.content, job.client_id)

@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 
 from fl_lightning.errors import UsageError
+from fl_lightning.federated.codecs.values import NonFiniteValues
 from fl_lightning.pruning.mask import Mask
 
 RejectReason = Literal["keys", "shape", "non_finite", "pruned_nonzero", "update_norm"]
@@ -24,6 +25,15 @@ class UpdateRejected(ValueError):
     def __init__(self, reason: RejectReason, message: str) -> None:
         super().__init__(message)
         self.reason: RejectReason = reason
+
+
+def is_divergence(err: BaseException) -> bool:
+    """Whether a failed client's error says its training diverged (NaN or infinite weights):
+    the server rejected its update as non-finite, or its integer upload codec could not encode
+    it. A resume would diverge the same way, so the engine says so instead of "resume"."""
+    if isinstance(err, UpdateRejected):
+        return err.reason == "non_finite"
+    return isinstance(err, NonFiniteValues)
 
 
 def update_norm(

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from fl_lightning.atomic import atomic_torch_save, atomic_write_json
+from fl_lightning.atomic import atomic_write_files, json_bytes, torch_bytes
 from fl_lightning.data.sources import dataset_info
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.models.components import build_encoder, build_head
@@ -30,12 +30,12 @@ from fl_lightning.pruning.magnitude import (
     random_prune,
 )
 from fl_lightning.pruning.mask import Mask
+from fl_lightning.pruning.ticket_checks import TICKET_FORMAT, ticket_problem
 from fl_lightning.version import __version__
 
 Policy = Literal["pretrained", "rewind_init", "reinit"]
 POLICIES: tuple[str, ...] = ("pretrained", "rewind_init", "reinit")
 TICKET_KIND = "fl_lightning_ticket"
-TICKET_FORMAT = 1
 
 State = dict[str, torch.Tensor]
 
@@ -138,10 +138,11 @@ class Ticket:
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write `path` (torch) and the JSON report beside it, atomically; returns the JSON path."""
+        """Write `path` (torch) and the JSON report beside it, atomically and together (a
+        failure leaves both as they were); returns the JSON path."""
         target = Path(path)
         report_path = check_ticket_path(target)
-        atomic_torch_save(
+        ticket = torch_bytes(
             {
                 "kind": TICKET_KIND,
                 "format": TICKET_FORMAT,
@@ -152,10 +153,9 @@ class Ticket:
                 "mask": self.mask.state_dict(),
                 "provenance": self.provenance,
                 "widths": self.widths,
-            },
-            target,
+            }
         )
-        atomic_write_json(report_path, self.report())
+        atomic_write_files({target: ticket, report_path: json_bytes(self.report())})
         return report_path
 
     @classmethod
@@ -175,6 +175,12 @@ class Ticket:
         if not isinstance(data, dict) or data.get("kind") != TICKET_KIND:
             raise UsageError(
                 f"{option}={str(source)!r} is not a ticket written by `fl-lightning prune`."
+            )
+        problem = ticket_problem(data)
+        if problem is not None:
+            raise UsageError(
+                f"{option}={str(source)!r} is a damaged ticket: {problem}; write it again with "
+                "`fl-lightning prune`."
             )
         try:
             return cls(

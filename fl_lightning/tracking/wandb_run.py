@@ -9,23 +9,76 @@ Reading an offline run back is `fl_lightning.tracking.offline_reader`; the metri
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fl_lightning.atomic import check_can_create
 from fl_lightning.federated.metric_names import ROUND, TEST_ACC
+from fl_lightning.write_errors import is_write_error
 
 
 def use_offline_default() -> str:
-    """Make W&B offline unless `WANDB_MODE` is already set; returns the mode in force."""
+    """Make W&B offline unless `WANDB_MODE` is already set; returns the mode in force.
+
+    Also keeps a W&B that cannot write quiet (`quiet_wandb_failures`): the command's own
+    one-line message says what went wrong."""
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     # Git metadata is collected by a subprocess per run: slow and useless in a clean clone.
     os.environ.setdefault("WANDB_DISABLE_GIT", "true")
+    quiet_wandb_failures()
     return os.environ["WANDB_MODE"]
+
+
+def check_wandb_folder(save_dir: str | os.PathLike[str], option: str = "--output") -> None:
+    """`UsageError` unless W&B can create its run under `save_dir`/wandb/: checked before a
+    command starts, since W&B cannot say why it fails in a file named wandb or on a read-only
+    folder (it fails with a traceback, after the work is done)."""
+    check_can_create(Path(save_dir) / "wandb" / "run", f"{option}'s wandb/ folder", folder=True)
+
+
+class _DeadServiceNoise(logging.Filter):
+    """Drops asyncio's `socket.send() raised exception.`: W&B's service stopped (its disk is
+    full), and every later message to it would print that line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("socket.send() raised exception")
+
+
+_QUIET = _DeadServiceNoise()
+
+
+def quiet_wandb_failures() -> None:
+    """Keep a W&B that cannot write from printing a traceback per log message.
+
+    On a full disk, W&B's debug log handler fails on every message and Python's logging prints
+    each failure with a traceback (`logging.raiseExceptions`, meant for development), and its
+    stopped service makes asyncio warn on every send. The failure itself still surfaces: the
+    run's `finish` raises the `OSError`, which the command turns into one line.
+    """
+    logging.raiseExceptions = False
+    asyncio_log = logging.getLogger("asyncio")
+    if _QUIET not in asyncio_log.filters:
+        asyncio_log.addFilter(_QUIET)
+
+
+@contextmanager
+def wandb_write_errors(save_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """A write error inside W&B (`is_write_error`) as an `OSError` naming its folder,
+    `save_dir`/wandb (W&B's own errors name no file, or one of its temporary files)."""
+    try:
+        yield
+    except OSError as err:
+        if not is_write_error(err):
+            raise
+        folder = Path(save_dir) / "wandb"
+        raise OSError(err.errno, f"W&B: {err.strerror}", str(folder)) from None
 
 
 class WandbRun:
@@ -49,18 +102,32 @@ class WandbRun:
     ) -> None:
         """`run_id` continues the W&B run with that id (a resumed federation); None starts one."""
         self.run: Any = None
+        self.save_dir = Path(save_dir)
         if not enabled:
             return
         import wandb
 
         use_offline_default()
-        Path(save_dir).mkdir(parents=True, exist_ok=True)
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        with wandb_write_errors(self.save_dir):
+            self._init(wandb, project, name, group, job_type, config, run_id)
+
+    def _init(
+        self,
+        wandb: Any,
+        project: str,
+        name: str | None,
+        group: str | None,
+        job_type: str,
+        config: Mapping[str, Any],
+        run_id: str | None,
+    ) -> None:
         self.run = wandb.init(
             project=project,
             name=name,
             group=group,
             job_type=job_type,
-            dir=str(save_dir),
+            dir=str(self.save_dir),
             config=dict(config),
             reinit="create_new",
             id=run_id,
@@ -76,6 +143,7 @@ class WandbRun:
         """A `WandbRun` over a run started elsewhere (Lightning's `WandbLogger.experiment`)."""
         wrapped = cls.__new__(cls)
         wrapped.run = run
+        wrapped.save_dir = Path(run.dir).parents[2]  # SAVE_DIR/wandb/<run>/files
         return wrapped
 
     @property
@@ -100,13 +168,15 @@ class WandbRun:
         names = list(rows[0])
         columns: list[str | int] = list(names)
         data = [[_cell(r.get(c)) for c in names] for r in rows]
-        self.run.log({key: wandb.Table(columns=columns, data=data)})
+        with wandb_write_errors(self.save_dir):
+            self.run.log({key: wandb.Table(columns=columns, data=data)})
 
     def log_image(self, key: str, path: str | os.PathLike[str]) -> None:
         if self.run is not None:
             import wandb
 
-            self.run.log({key: wandb.Image(str(path))})
+            with wandb_write_errors(self.save_dir):  # the image is copied into the run
+                self.run.log({key: wandb.Image(str(path))})
 
     def log_artifact(
         self,
@@ -128,6 +198,18 @@ class WandbRun:
             return None
         import wandb
 
+        with wandb_write_errors(self.save_dir):
+            return self._log_artifact(wandb, path, kind, sha256, inputs, metadata)
+
+    def _log_artifact(
+        self,
+        wandb: Any,
+        path: str | os.PathLike[str],
+        kind: str,
+        sha256: str,
+        inputs: Sequence[str],
+        metadata: Mapping[str, Any] | None,
+    ) -> str:
         name = artifact_name(kind, sha256)
         meta = {"sha256": sha256, "file": Path(path).name, "derived_from": list(inputs)}
         artifact = wandb.Artifact(name, type=kind, metadata={**meta, **dict(metadata or {})})
@@ -145,11 +227,17 @@ class WandbRun:
             self.run.summary.update(dict(values))
 
     def finish(self) -> None:
-        """Close the run and wait until its offline file is complete on disk."""
+        """Close the run and wait until its offline file is complete on disk.
+
+        A full or read-only disk surfaces here (W&B writes in the background): an `OSError`
+        naming the run's wandb/ folder (`wandb_write_errors`)."""
         if self.run is not None:
-            self.run.finish()
-            self.run = None
-            finish_wandb_writes()
+            run, self.run = self.run, None
+            with wandb_write_errors(self.save_dir):
+                try:
+                    run.finish()
+                finally:
+                    finish_wandb_writes()
 
 
 def new_run_id() -> str:

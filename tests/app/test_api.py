@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -101,3 +102,80 @@ def test_import_fl_lightning_stays_light() -> None:
     assert out.stdout.strip() == "[]", out.stderr
     with pytest.raises(AttributeError, match="no_such_step"):
         _ = fl.no_such_step  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("builder", "values", "group"),
+    [
+        (fl.federate_config, {"data": 5}, "data"),
+        (fl.federate_config, {"seeds": 3}, "seeds"),
+        (fl.federate_config, {"federation": 7}, "federation"),
+        (fl.federate_config, {"wandb": 5}, "wandb"),
+        (fl.federate_config, {"federation": {"faults": 0.3}}, "federation.faults"),
+        (fl.compare_config, {"ray": 3}, "ray"),
+        (fl.compare_config, {"wandb": None}, "wandb"),
+    ],
+)
+def test_values_refuse_a_scalar_for_an_option_group(
+    builder: Any, values: dict[str, Any], group: str
+) -> None:
+    with pytest.raises(UsageError) as info:
+        builder(values=values)
+    message = str(info.value)
+    assert f"_config(values=...): `{group}: " in message
+    assert f"{group} is a group of options; give a dict of its options" in message
+
+
+def test_builders_refuse_arguments_of_the_wrong_kind() -> None:
+    with pytest.raises(UsageError, match=r"federate_config\(values=5\): allowed a dict"):
+        fl.federate_config(values=5)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"federate_config\(args='--rounds 2'\): allowed a list"):
+        fl.federate_config(args="--rounds 2")
+    with pytest.raises(UsageError, match=r"compare_config\(config=3\): allowed a YAML file"):
+        fl.compare_config(3)  # type: ignore[arg-type]
+
+
+def test_pretrain_refuses_a_bad_option_without_exiting(tmp_path: Path) -> None:
+    config = fl.PretrainConfig(output=str(tmp_path / "p"), settings={"trainer.max_epochs": "x"})
+    with pytest.raises(UsageError) as info:  # not SystemExit: the interpreter goes on
+        fl.pretrain(config)
+    assert str(info.value).startswith("pretrain(config): the pre-training options are invalid:")
+    assert "trainer.max_epochs" in str(info.value)
+    assert not (tmp_path / "p").exists()
+    with pytest.raises(UsageError, match=r"PretrainConfig\(settings=5\): allowed a dict"):
+        fl.PretrainConfig(settings=5)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"pretrain\(config\)=None: allowed a `fl.PretrainConfig"):
+        fl.pretrain(None)  # type: ignore[arg-type]
+
+
+def test_federate_and_compare_refuse_what_their_builder_did_not_make() -> None:
+    with pytest.raises(UsageError, match=r"federate\(cfg=None\): allowed the config "):
+        fl.federate(None)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"federate\(cfg='configs/federate/smoke.yaml'\)"):
+        fl.federate("configs/federate/smoke.yaml")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"federate\(cfg\): not a federate config \(it lacks "):
+        fl.federate(fl.compare_config())
+    with pytest.raises(UsageError, match=r"compare\(cfg=None\): allowed the config "):
+        fl.compare(None)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"compare\(cfg\): not a compare config"):
+        fl.compare(fl.federate_config(SMOKE))
+
+
+def test_prune_config_checks_the_type_of_every_argument(tmp_path: Path) -> None:
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"sparsity": "high"}, "--sparsity='high' is not a number; allowed: [0.0, 1.0)."),
+        ({"sparsity": None}, "--sparsity=None is not a number"),
+        ({"scope": "local"}, "--scope='local' is not known; choose one of: global, layer."),
+        ({"policy": "best"}, "--policy='best' is not known"),
+        ({"seed": 1.5}, "--seed=1.5 is not an integer"),
+        ({"include_head": "yes"}, "--include_head='yes': allowed True or False."),
+        ({"checkpoint": None}, "--checkpoint=None: allowed the path"),
+        ({"output": 5}, "--output=5: allowed a ticket's path"),
+    ]
+    for change, message in bad:
+        kwargs: dict[str, Any] = {"checkpoint": "x.ckpt", "sparsity": 0.5, **change}
+        with pytest.raises(UsageError) as info:
+            fl.PruneConfig(**kwargs)
+        assert message in str(info.value), change
+    with pytest.raises(UsageError, match=r"prune\(config=None\): allowed a `fl.PruneConfig"):
+        fl.prune(None)  # type: ignore[arg-type]

@@ -54,8 +54,14 @@ class ErrorCase:
     leaves_output: bool = False  # a known gap, listed in docs/errors.md; see `pretrain` below
 
 
-def federate(what: str, *args: str, expected: str, prepare: Prepare = "absent") -> ErrorCase:
-    return ErrorCase("federate", what, args, expected, prepare)
+def federate(
+    what: str,
+    *args: str,
+    expected: str,
+    prepare: Prepare = "absent",
+    leaves_output: bool = False,
+) -> ErrorCase:
+    return ErrorCase("federate", what, args, expected, prepare, leaves_output)
 
 
 def prune(what: str, *args: str, expected: str, prepare: Prepare = "absent") -> ErrorCase:
@@ -213,6 +219,38 @@ CASES: tuple[ErrorCase, ...] = (
              "--checkpoint", "M/mlp_holdout100.ckpt",
              expected="its DAE's held-out images were drawn with split_seed=0, but this run "
              "splits with data.split_seed=1"),
+    # hand-edited or damaged tickets (`DAMAGED_TICKETS` in the test): refused when loaded
+    federate("structured ticket whose widths disagree with its weights",
+             "--method", "proposed_structured", "--ticket", "M/widths_off_ticket.pt",
+             expected="is a damaged ticket: encoder_state['encoder.fc1.weight'] has shape "
+             "(110, 784), model 'mlp' on 'fashion_mnist' at widths {'fc1': 109, 'fc2': 109} "
+             "has (109, 784); write it again with `fl-lightning prune`."),
+    federate("structured ticket with widths of 10^9",
+             "--method", "proposed_structured", "--ticket", "M/huge_widths_ticket.pt",
+             expected="is a damaged ticket: width fc1=1000000000 is not a whole number in "
+             "[1, 200]"),
+    federate("ticket with an extra encoder tensor", "--method", "proposed",
+             "--ticket", "M/extra_tensor_ticket.pt",
+             expected="is a damaged ticket: encoder_state holds 'encoder.extra.weight', which "
+             "model 'mlp' on 'fashion_mnist' does not have"),
+    federate("ticket with a NaN weight", "--method", "proposed", "--ticket", "M/nan_ticket.pt",
+             expected="is a damaged ticket: encoder_state['encoder.fc2.weight'] holds 1 NaN or "
+             "infinite values"),
+    federate("ticket whose mask is a number", "--method", "proposed",
+             "--ticket", "M/mask_5_ticket.pt",
+             expected="is a damaged ticket: mask is of type int, not a mapping of name to "
+             "tensor"),
+    federate("ticket naming another model than its weights'", "--method", "proposed",
+             "--model.model", "cnn", "--ticket", "M/model_cnn_ticket.pt",
+             expected="is a damaged ticket: encoder_state holds 'encoder.fc1.bias', which "
+             "model 'cnn' on 'fashion_mnist' does not have"),
+    federate("ticket with a 5-class head for a 10-class dataset", "--method", "proposed",
+             "--ticket", "M/head_5_ticket.pt",
+             expected="is a damaged ticket: head_state['head.weight'] has shape (5, 200), "
+             "model 'mlp' on 'fashion_mnist' has (10, 200)"),
+    federate("ticket of an unknown format", "--method", "proposed",
+             "--ticket", "M/format_99_ticket.pt",
+             expected="is a damaged ticket: format 99, but this version reads format 1 only"),
     federate("ticket of a DAE pre-trained on client images", "--method", "proposed",
              "--ticket", "M/mlp_holdout512_ticket.pt",
              expected="its DAE saw 512 held-out images, but this run holds out only "
@@ -233,6 +271,16 @@ CASES: tuple[ErrorCase, ...] = (
              "--method", "proposed_structured", "--checkpoint", "M/mlp_holdout512.ckpt",
              expected="its DAE saw 512 held-out images, but this run holds out only "
              "data.server_images=100"),
+    # -- federate: divergence (the run starts, so its first checkpoint is left) ------------
+    *(
+        federate(f"a learning rate that diverges, {codec} uploads", "--rounds", "1",
+                 "--model.lr", "1e30", "--federation.max_retries", "1",
+                 "--federation.up_codec", codec,
+                 expected="every client update (4 in 2 attempts) was rejected as non-finite "
+                 "(NaN or infinite weights): local training diverged; start again with a lower "
+                 "model.lr (now 1e+30)", leaves_output=True)
+        for codec in ("float16", "int8", "int4")
+    ),
     # -- federate: output and resume -------------------------------------------------------
     federate("output is a file", expected="--output='OUT' exists and is not a folder",
              prepare="file"),
@@ -376,6 +424,10 @@ CASES: tuple[ErrorCase, ...] = (
              expected="--config='M/random.yaml' is not a text file (not UTF-8)"),
     pretrain("the trainer group given a number", "--config", "M/trainer_5.yaml",
              expected="`trainer: 5` is not allowed: trainer is a group of options"),
+    pretrain("a W&B logger and a wandb folder that is a file",
+             "--trainer.logger", "lightning.pytorch.loggers.WandbLogger",
+             expected="--output's wandb/ folder='OUT/wandb/run' cannot be created: 'OUT/wandb' "
+             "is a file.", prepare="wandb_file"),
     pretrain("a learning rate that diverges", "--model.lr", "1e6",
              expected="pre-training diverged: 12 weight tensors hold NaN or infinite values",
              leaves_output=True),

@@ -48,6 +48,37 @@ CONFIG_FILES = {
 }
 
 
+def _widths_off_by_one(data: dict[str, Any]) -> None:
+    data["widths"] = {name: width - 1 for name, width in data["widths"].items()}
+
+
+def _nan_weight(data: dict[str, Any]) -> None:
+    data["encoder_state"]["encoder.fc2.weight"][0, 0] = float("nan")
+
+
+def _five_class_head(data: dict[str, Any]) -> None:
+    data["head_state"] = {"head.weight": torch.zeros(5, 200), "head.bias": torch.zeros(5)}
+
+
+#: Hand-edited or damaged tickets of `M`: a name, the ticket it is made from, the edit.
+DAMAGED_TICKETS: dict[str, tuple[str, Any]] = {
+    "widths_off_ticket.pt": ("mlp_channel_ticket.pt", _widths_off_by_one),
+    "huge_widths_ticket.pt": (
+        "mlp_channel_ticket.pt",
+        lambda d: d.update(widths={"fc1": 10**9, "fc2": 10**9}),
+    ),
+    "extra_tensor_ticket.pt": (
+        "mlp_ticket.pt",
+        lambda d: d["encoder_state"].update({"encoder.extra.weight": torch.zeros(3)}),
+    ),
+    "nan_ticket.pt": ("mlp_ticket.pt", _nan_weight),
+    "mask_5_ticket.pt": ("mlp_ticket.pt", lambda d: d.update(mask=5)),
+    "model_cnn_ticket.pt": ("mlp_ticket.pt", lambda d: d.update(model="cnn")),
+    "head_5_ticket.pt": ("mlp_ticket.pt", _five_class_head),
+    "format_99_ticket.pt": ("mlp_ticket.pt", lambda d: d.update(format=99)),
+}
+
+
 class RunsCode:
     """Unpickled, it creates the file `path` (a stand-in for any code a crafted file runs)."""
 
@@ -104,6 +135,10 @@ def materials(tiny_fashion_root: Path, tmp_path_factory: pytest.TempPathFactory)
         with_holdout(m / "mlp.ckpt", m / f"mlp_holdout{images}.ckpt", images)
     make_ticket(m / "mlp_holdout512.ckpt", 0.5).save(m / "mlp_holdout512_ticket.pt")
     make_channel_ticket(m / "mlp.ckpt", 0.5).save(m / "mlp_channel_ticket.pt")
+    for name, (source, edit) in DAMAGED_TICKETS.items():
+        data = torch.load(m / source, map_location="cpu", weights_only=True)
+        edit(data)
+        torch.save(data, m / name)
     (m / "garbage.pt").write_bytes(b"not a torch file")
     torch.save({"state_dict": RunsCode(m / "pwned")}, m / "evil.ckpt")
     (m / "random.yaml").write_bytes(bytes(range(128, 256)) * 4)

@@ -35,6 +35,15 @@ QMAX: dict[str, int] = {"int8": 127, "int4": 7}
 _FLOATS: dict[str, np.dtype] = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2")}
 
 
+#: The words of `NonFiniteValues`' message (a Flower client's error reply carries text only).
+NON_FINITE_REASON = "cannot carry non-finite values"
+
+
+class NonFiniteValues(ValueError):
+    """Values an integer codec cannot carry (NaN or infinite): a diverged update, not a fault
+    of the payload or the network, so the engine reports it as divergence."""
+
+
 def chunk_of(codec: str) -> int:
     """Values per scale for `codec` (0 for the float codecs, which have no scales)."""
     return CHUNK if codec in QMAX else 0
@@ -82,8 +91,8 @@ def encode_values(
 ) -> bytes:
     """The bytes of the float vector `x` under `codec`; length `values_size(codec, x.numel())`.
 
-    Raises `ValueError` for an unknown codec or rounding, and for non-finite values under an
-    integer codec (they have no level).
+    Raises `ValueError` for an unknown codec or rounding, and `NonFiniteValues` for non-finite
+    values under an integer codec (they have no level).
     """
     if codec not in VALUE_CODECS:
         raise ValueError(f"unknown value codec {codec!r}; known: {', '.join(VALUE_CODECS)}")
@@ -93,7 +102,7 @@ def encode_values(
     if codec in _FLOATS:
         return flat.astype(_FLOATS[codec], copy=False).tobytes()
     if not np.isfinite(flat).all():
-        raise ValueError(f"{codec} cannot carry non-finite values")
+        raise NonFiniteValues(f"{codec} {NON_FINITE_REASON}")
     q, scales = _quantise(flat, QMAX[codec], rounding, generator)
     if codec == "int8":
         data = q.tobytes()
