@@ -115,6 +115,7 @@ RESUMABLE_OPTIONS = (
     "output",
     "resume",
     "progress",
+    "verbose",
     "rounds",
     "federation.rounds",
     "wandb.",

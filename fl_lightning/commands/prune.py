@@ -17,6 +17,7 @@ from rich.table import Table
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.pruning import PruneConfig, prune
 from fl_lightning.config_files import check_config_args
+from fl_lightning.console import VERBOSE_HELP, library_messages
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.pruning.ticket import Ticket
 from fl_lightning.tracking.wandb_run import (
@@ -112,6 +113,7 @@ def build_parser() -> ArgumentParser:
         required=True,
         help="Ticket file to write, e.g. runs/ticket.pt; the report goes to runs/ticket.json.",
     )
+    parser.add_argument("--verbose", type=bool, default=False, help=VERBOSE_HELP)
     parser.add_argument("--wandb", type=PruneWandb, default=PruneWandb())
     return parser
 
@@ -132,6 +134,7 @@ def log_ticket(ticket: Ticket, output: Path, args: Namespace) -> Path | None:
         save_dir=output.parent,
         config={**args.as_dict(), "provenance": provenance},
         job_type="prune",
+        round_metrics=False,  # a ticket, no rounds
     )
     try:
         run.log_artifact(
@@ -202,9 +205,10 @@ def main(argv: list[str]) -> None:
         seed=args.seed,
         include_head=args.include_head,
     )
-    ticket = prune(config)
-    output = Path(args.output)
-    print_report(ticket, output, output.with_suffix(".json"), Console())
-    wandb_dir = log_ticket(ticket, output, args)
+    with library_messages(args.verbose):
+        ticket = prune(config)
+        output = Path(args.output)
+        print_report(ticket, output, output.with_suffix(".json"), Console())
+        wandb_dir = log_ticket(ticket, output, args)
     if wandb_dir is not None:
         print(f"W&B run: {wandb_dir}  (upload with `wandb sync {wandb_dir}`)")

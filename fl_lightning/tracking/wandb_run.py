@@ -8,8 +8,10 @@ Reading an offline run back is `fl_lightning.tracking.offline_reader`; the metri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,8 +46,12 @@ class WandbRun:
         config: Mapping[str, Any],
         job_type: str = "federate",
         run_id: str | None = None,
+        round_metrics: bool = True,
     ) -> None:
-        """`run_id` continues the W&B run with that id (a resumed federation); None starts one."""
+        """`run_id` continues the W&B run with that id (a resumed federation, the summary run
+        of a comparison run again); None starts one. `round_metrics` defines `round` as the
+        step of every metric and keeps `test/acc`'s best beside its last: for runs that log
+        rounds (federations), not for those that log none (prune, a comparison's summary)."""
         self.run: Any = None
         if not enabled:
             return
@@ -64,10 +70,11 @@ class WandbRun:
             id=run_id,
             resume="allow" if run_id else None,
         )
-        self.run.define_metric(ROUND)
-        self.run.define_metric("*", step_metric=ROUND)
-        # the best accuracy over rounds in the run summary, beside the last one
-        self.run.define_metric(TEST_ACC, step_metric=ROUND, summary="max,last")
+        if round_metrics:
+            self.run.define_metric(ROUND)
+            self.run.define_metric("*", step_metric=ROUND)
+            # the best accuracy over rounds in the run summary, beside the last one
+            self.run.define_metric(TEST_ACC, step_metric=ROUND, summary="max,last")
 
     @classmethod
     def around(cls, run: Any) -> WandbRun:
@@ -119,8 +126,10 @@ class WandbRun:
 
         `inputs` name the artifacts it was made from (the DAE checkpoint of a ticket, the
         ticket of a federation): lineage. Online, the run uses them (W&B draws the graph
-        pretrain -> ticket -> federation); offline W&B cannot use artifacts, so they are kept
-        in the metadata (`derived_from`) of the artifact and in the run config (`inputs`).
+        pretrain -> ticket -> federation). Offline, W&B refuses `use_artifact` ("Cannot use
+        artifact when in offline mode"), so an offline run records no use and `wandb sync`
+        cannot add one: its lineage is metadata only, the artifact's `derived_from` and the
+        run config's `inputs`.
         """
         if self.run is None:
             return None
@@ -160,6 +169,33 @@ def artifact_name(kind: str, sha256: str) -> str:
     """`dae-checkpoint-0123456789abcdef`: named by content, so whoever logs or uses the same
     file refers to the same artifact."""
     return f"{kind}-{sha256[:16]}"
+
+
+def stable_run_id(kind: str, folder: str | os.PathLike[str]) -> str:
+    """A W&B run id fixed by `folder` (`compare-summary-0123456789ab`): the run that folder
+    logs again on a re-run continues the same W&B run instead of adding one."""
+    digest = hashlib.sha256(os.path.abspath(folder).encode()).hexdigest()[:12]
+    return f"{kind}-{digest}"
+
+
+def sync_command(root: str | os.PathLike[str]) -> str | None:
+    """The one `wandb sync` command that uploads every offline run under `root` (None: none).
+
+    `wandb sync` takes run folders and `wandb/` folders, any number of them; runs nested at
+    the same depth (`runs/<partition>/<arm>/<seed>/wandb`) are named by one shell pattern, so
+    the command stays one line however many runs a comparison holds.
+    """
+    base = Path(root)
+    found = {p.parent.parent for p in base.rglob("offline-run-*/*.wandb")}
+    patterns: dict[str, None] = {}
+    for folder in sorted(found, key=lambda f: (len(f.parts), f)):  # the comparison's own first
+        parts = folder.relative_to(base).parts  # (..., "wandb")
+        middle = ["*"] * (len(parts) - 2)
+        patterns["/".join([parts[0], *middle, parts[-1]] if len(parts) > 1 else parts)] = None
+    if not patterns:
+        return None
+    prefix = shlex.quote(str(base))
+    return "wandb sync " + " ".join(f"{prefix}/{pattern}" for pattern in patterns)
 
 
 def finish_wandb_writes() -> None:
