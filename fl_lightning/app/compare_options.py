@@ -131,7 +131,8 @@ def build_parser() -> ArgumentParser:
         "--progress",
         type=bool,
         default=True,
-        help="Show a live progress display (a line per run is printed always).",
+        help="Show a live bar of the runs on a terminal (plain lines, one per run and one per "
+        "round of each running federation, are printed always).",
     )
     parser.add_argument(
         "--checkpoint",
