@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -71,7 +72,8 @@ class GridProgress:
         """A plain line: above the live bar when it shows, else straight to stdout (a pipe
         delivers it at once, between the lines of worker processes)."""
         if self.bar.disable:
-            print(line, flush=True)
+            sys.stdout.write(line + "\n")  # one write: whole between the workers' lines
+            sys.stdout.flush()
         else:
             self.bar.console.print(line, markup=False, highlight=False)
 

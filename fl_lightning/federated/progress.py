@@ -139,8 +139,11 @@ class RoundLines:
         elapsed = time.monotonic() - self.started
         left = self.rounds - int(row[ROUND])
         line = round_line(row, self.rounds, self.acc, elapsed, self.finished, left)
-        # sys.stdout looked up now: a live display may have redirected it since
-        print(f"{self.label}: {line}", file=sys.stdout, flush=True)
+        # One write per line (print writes the newline apart), so the lines of federations
+        # running at once in several processes stay whole in a shared pipe; sys.stdout looked
+        # up now, as a live display may have redirected it since.
+        sys.stdout.write(f"{self.label}: {line}\n")
+        sys.stdout.flush()
 
 
 def round_line(
