@@ -25,16 +25,14 @@ VERBOSE_HELP = (
     "warnings); quiet by default."
 )
 
-_verbose = [True]  # a stack: the innermost `library_messages` decides
-
 
 @contextmanager
 def library_messages(verbose: bool) -> Iterator[None]:
     """Within this block, the libraries' banners, tips and deprecation warnings are silenced
-    (`verbose=False`) or all shown (`verbose=True`); on leaving, things are as they were."""
+    (`verbose=False`) or left alone to show (`verbose=True`); on leaving, things are as they
+    were."""
     loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
     levels = [logger.level for logger in loggers]
-    _verbose.append(verbose)
     try:
         with warnings.catch_warnings():
             if not verbose:
@@ -44,11 +42,5 @@ def library_messages(verbose: bool) -> Iterator[None]:
                     warnings.filterwarnings("ignore", message)
             yield
     finally:
-        _verbose.pop()
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
-
-
-def is_verbose() -> bool:
-    """Whether the libraries' own messages are to be shown (`--verbose`, or no command)."""
-    return _verbose[-1]
