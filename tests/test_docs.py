@@ -29,3 +29,13 @@ def test_no_document_or_module_points_outside_the_repository() -> None:
                 continue  # an output under a placeholder folder (DIR/summary.md)
             places = [REPO / name, path.parent / name, REPO / "docs" / name]
             assert any(p.is_file() for p in places), f"{path.relative_to(REPO)} names {name}"
+
+
+def test_the_readme_says_offline_lineage_is_metadata_only() -> None:
+    """Issue 30, item 4: W&B refuses `use_artifact` offline, so a synced offline run has no
+    lineage graph; the README says so where it promises lineage, not a reader's guess."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Weights & Biases") :].split("\n## ", 1)[0]
+    text = " ".join(section.split())
+    assert "a synced offline run has no lineage graph" in text
+    assert "lineage is metadata only" in text

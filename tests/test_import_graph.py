@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "interrupts": 0,
     "config_files": 0,
     "config_paths": 0,
+    "console": 0,
     "data": 1,
     "models": 1,
     "pruning": 1,

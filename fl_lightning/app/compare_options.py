@@ -13,6 +13,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from fl_lightning.app.config_builder import build_config
 from fl_lightning.app.grid import CodecSpec, PartitionSpec
+from fl_lightning.console import VERBOSE_HELP
 from fl_lightning.experiments.equal_budget import DEFAULT_BUDGET_ROUNDS
 from fl_lightning.experiments.grid_executors import ExecutorName, RayOptions
 from fl_lightning.experiments.methods import METHODS, MethodName
@@ -33,7 +34,9 @@ class CompareWandb:
     Args:
         enabled: log each federation and the summary run (false: no W&B at all).
         project: W&B project.
-        group: W&B group of every run of this comparison (default: `compare-<output folder>`).
+        group: W&B group of every run of this comparison (default: `compare-<output folder
+            name>`, so comparisons in different folders stay apart; a group given here, on
+            the command line or in a YAML, is shared by every comparison that gives it).
     """
 
     enabled: bool = True
@@ -128,7 +131,8 @@ def build_parser() -> ArgumentParser:
         "--progress",
         type=bool,
         default=True,
-        help="Show a live progress display (a line per run is printed always).",
+        help="Show a live bar of the runs on a terminal (plain lines, one per run and one per "
+        "round of each running federation, are printed always).",
     )
     parser.add_argument(
         "--checkpoint",
@@ -167,6 +171,7 @@ def build_parser() -> ArgumentParser:
         "finished so far, e.g. while the comparison runs in another shell. Unfinished runs are "
         "left out of every figure and listed (summary.json's `pending`); not logged to W&B.",
     )
+    parser.add_argument("--verbose", type=bool, default=False, help=VERBOSE_HELP)
     parser.add_argument("--ray", type=RayOptions, default=RayOptions())
     parser.add_argument("--wandb", type=CompareWandb, default=CompareWandb())
     return parser

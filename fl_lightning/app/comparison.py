@@ -14,6 +14,7 @@ nothing, e.g. while the comparison runs in another shell; the runs still missing
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from fl_lightning.app.grid import (
 )
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
 from fl_lightning.config_paths import config_files, resolve_config_path
+from fl_lightning.console import library_messages
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.experiments.equal_budget import budget_rows
 from fl_lightning.experiments.grid_executors import Execution, RayOptions
@@ -45,7 +47,12 @@ from fl_lightning.experiments.to_target import RunCurve, summary_rows
 from fl_lightning.federated.config import check_seed
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.run_lock import RunLock
-from fl_lightning.tracking.wandb_run import WandbRun, check_wandb_folder, use_offline_default
+from fl_lightning.tracking.wandb_run import (
+    WandbRun,
+    check_wandb_folder,
+    stable_run_id,
+    use_offline_default,
+)
 from fl_lightning.write_errors import write_errors_as_usage
 
 
@@ -99,6 +106,7 @@ def grid_of(cfg: Namespace) -> Grid:
         checkpoint=cfg.checkpoint,
         codecs=codecs,
         row_seeds=row_seeds,
+        verbose=cfg.verbose,
     )
 
 
@@ -141,10 +149,15 @@ def row_seeds_of(cfg: Namespace, codecs: list[CodecSpec]) -> dict[str, list[int]
 def log_to_wandb(
     grid: Grid, config: dict[str, Any], rows: list[dict[str, Any]], plots: dict[str, Path]
 ) -> Path | None:
-    """One W&B run (job type `compare`) in the grid's group: the summary table and the plots."""
+    """One W&B run (job type `compare`) in the grid's group: the summary table and the plots.
+
+    One per comparison folder: its id is fixed by the folder (`stable_run_id`), so running the
+    comparison again continues that run, and the earlier local copy, superseded, is removed
+    once the new one is complete."""
     if not grid.wandb_enabled:
         return None
     use_offline_default()
+    run_id = stable_run_id("compare-summary", grid.output)
     run = WandbRun(
         enabled=True,
         project=grid.wandb_project,
@@ -153,6 +166,8 @@ def log_to_wandb(
         save_dir=grid.output,
         config=config,
         job_type="compare",
+        run_id=run_id,
+        round_metrics=False,  # a table and plots, no rounds
     )
     try:
         run.log_table("summary", rows)
@@ -161,6 +176,9 @@ def log_to_wandb(
         directory = run.directory
     finally:
         run.finish()  # waits for the offline file (see `finish_wandb_writes`)
+    for older in (grid.output / "wandb").glob(f"*run-*-{run_id}"):
+        if directory is not None and older.name != directory.name and older.is_dir():
+            shutil.rmtree(older)
     return directory
 
 
@@ -219,14 +237,18 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
         raise UsageError(f"--budget_rounds={cfg.budget_rounds!r}: rounds must be >= 1.")
     check_can_create(grid.output, "--output", folder=True)
     check_compare_output(grid.output, [p.folder for p in grid.partitions])
-    if cfg.report_only:
-        with write_errors_as_usage(grid.output, _report_unwritten):
-            return _report_finished(cfg, grid, targets, command)
-    if grid.wandb_enabled:  # the summary run goes there after every run: check it first
-        check_wandb_folder(grid.output)
-    # one comparison at a time in a folder
-    with write_errors_as_usage(grid.output, _report_unwritten), RunLock(grid.output, "--output"):
-        return _compare_locked(cfg, grid, targets, command)
+    with library_messages(cfg.verbose):
+        if cfg.report_only:
+            with write_errors_as_usage(grid.output, _report_unwritten):
+                return _report_finished(cfg, grid, targets, command)
+        if grid.wandb_enabled:  # the summary run goes there after every run: check it first
+            check_wandb_folder(grid.output)
+        # one comparison at a time in a folder
+        with (
+            write_errors_as_usage(grid.output, _report_unwritten),
+            RunLock(grid.output, "--output"),
+        ):
+            return _compare_locked(cfg, grid, targets, command)
 
 
 def _report_unwritten() -> str:

@@ -127,6 +127,7 @@ RESUMABLE_OPTIONS = (
     "output",
     "resume",
     "progress",
+    "verbose",
     "rounds",
     "federation.rounds",
     "wandb.",

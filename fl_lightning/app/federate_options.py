@@ -12,6 +12,7 @@ from typing import Any, Literal
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from fl_lightning.app.config_builder import build_config
+from fl_lightning.console import VERBOSE_HELP
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.experiments.methods import METHODS
 from fl_lightning.federated.client import ClientConfig
@@ -118,6 +119,7 @@ def build_parser() -> ArgumentParser:
         help="Show progress: a bar on a terminal, one line per round otherwise (--no_progress: "
         "nothing).",
     )
+    parser.add_argument("--verbose", type=bool, default=False, help=VERBOSE_HELP)
     # clients train with client.batch_size: the module's own batch_size would be ignored
     parser.add_class_arguments(FederatedDataModule, "data", skip={"batch_size"})
     # The model options are Classifier's own arguments (documented and checked there); its

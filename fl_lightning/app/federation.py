@@ -10,6 +10,8 @@ first (`pretrain_config`, into DIR/pretrain/), on the same server hold-out as th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ from fl_lightning.app.federate_options import build_parser
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.atomic import check_can_create
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
+from fl_lightning.console import library_messages
 from fl_lightning.data.holdout import check_holdout
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
@@ -70,7 +73,10 @@ def ensure_checkpoint(cfg: Namespace, files: RunFiles) -> str:
     if ckpt.is_file():
         check_reused_pretraining(ckpt, cfg)
     else:
-        pretrain(pretrain_config_for(cfg, out), config_option="--pretrain_config")
+        config = pretrain_config_for(cfg, out)
+        if cfg.get("verbose"):  # how it shows, not what it computes: not in pretrain_config_for
+            config = replace(config, args=(*config.args, "--verbose=true"))
+        pretrain(config, config_option="--pretrain_config")
     return str(ckpt)
 
 
@@ -97,7 +103,10 @@ def pretrain_config_for(cfg: Namespace, out: Path) -> PretrainConfig:
 
 
 def federate(
-    cfg: Namespace, parser: ArgumentParser | None = None, grid: Grid | None = None
+    cfg: Namespace,
+    parser: ArgumentParser | None = None,
+    grid: Grid | None = None,
+    on_round: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run one federation; returns its summary (also written to `<output>/summary.json`).
 
@@ -107,6 +116,7 @@ def federate(
         parser: the parser `cfg` came from (default: a fresh one), which writes config.yaml.
         grid: a Flower deployment's grid to run the rounds over (its ServerApp passes it);
             None runs `cfg.engine` (`local`, or `flower`: Flower's simulation).
+        on_round: called with each finished round's metrics row (`compare` prints a line).
 
     Every option is checked before anything is written (`UsageError` naming it); a federation
     that cannot gather enough clients raises `UsageError` too, its last checkpoint intact.
@@ -116,7 +126,19 @@ def federate(
     """
     parser = parser or build_parser()
     check_built_config(cfg, parser, "federate", "federate_config")
-    quiet_lightning()  # before the first Trainer (the accelerator check builds one)
+    verbose = bool(cfg.get("verbose"))
+    with library_messages(verbose):
+        if not verbose:
+            quiet_lightning()  # before the first Trainer (the accelerator check builds one)
+        return _federate(cfg, parser, grid, on_round)
+
+
+def _federate(
+    cfg: Namespace,
+    parser: ArgumentParser,
+    grid: Grid | None,
+    on_round: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
     cfg = resolve(cfg)
     files = RunFiles(cfg.output)
     check_can_create(files.dir, "--output", folder=True)
@@ -131,7 +153,7 @@ def federate(
 
     with write_errors_as_usage(files.dir, advice), RunLock(files.dir, "--output"):
         try:
-            return _federate_locked(cfg, parser, files, grid)
+            return _federate_locked(cfg, parser, files, grid, on_round)
         except Interrupted as err:
             err.detail = interrupted_detail(files, err)
             raise
@@ -164,7 +186,11 @@ def interrupted_detail(files: RunFiles, err: Interrupted) -> str:
 
 
 def _federate_locked(
-    cfg: Namespace, parser: ArgumentParser, files: RunFiles, grid: Grid | None
+    cfg: Namespace,
+    parser: ArgumentParser,
+    files: RunFiles,
+    grid: Grid | None,
+    on_round: Callable[[dict[str, Any]], None] | None,
 ) -> dict[str, Any]:
     resumed = check_output(files, cfg.resume)
     if cfg.resume and resumed is None:
@@ -251,7 +277,7 @@ def _federate_locked(
             wandb.log(row)
     engine.wandb = wandb
     try:
-        summary = engine.run()
+        summary = engine.run(on_round)
         log_model(wandb, files, cfg)
     except FederationFailed as err:
         raise UsageError(str(err)) from None

@@ -30,7 +30,7 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +49,7 @@ from fl_lightning.experiments.grid_executors import Execution, run_all
 from fl_lightning.experiments.grid_progress import GridProgress
 from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
 from fl_lightning.experiments.to_target import Arm, RunCurve
+from fl_lightning.federated.progress import RoundLines
 from fl_lightning.federated.results import RunFiles
 
 #: config.yaml keys that may differ between a finished run and the grid's request (a moved
@@ -57,6 +58,7 @@ from fl_lightning.federated.results import RunFiles
 _VOLATILE_KEYS = (
     "resume",
     "progress",
+    "verbose",
     "config",
     "output",
     "wandb",
@@ -131,6 +133,7 @@ class Grid:
     wandb_enabled: bool = True
     wandb_project: str = "fl-lightning"
     wandb_group: str = "compare"
+    verbose: bool = False  # the libraries' own messages too (`--verbose`)
     checkpoint: str | None = None
     codecs: Sequence[CodecSpec] = ()
     row_seeds: Mapping[str, Sequence[int]] = field(default_factory=dict)
@@ -195,6 +198,7 @@ def run_values(grid: Grid, run: PlannedRun, checkpoint: str | None) -> dict[str,
         "seed": run.seed,
         "output": str(run.directory),
         "progress": False,
+        "verbose": grid.verbose,
     }
     values["wandb"] = {"name": f"{run.arm.partition}/{run.arm.label}/seed{run.seed}"}
     if checkpoint is not None:
@@ -294,6 +298,8 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser, *, train: b
         return str(ckpt)
     if not train:
         return str(ckpt)
+    if grid.verbose:  # how it shows, not what it computes: not part of the record
+        config = replace(config, args=(*config.args, "--verbose=true"))
     if grid.wandb_enabled and not _sets_logger(cfg):
         logger = {
             "trainer.logger.init_args.group": grid.wandb_group,
@@ -366,7 +372,7 @@ def run_one(
     if RunFiles(run.directory).complete:  # not summary.json: model.pt is written after it
         return _checked_summary(parser, run, cfg), False
     cfg.resume = (run.directory / "checkpoint.pt").is_file()
-    summary = federate(cfg, parser)
+    summary = federate(cfg, parser, on_round=RoundLines(run.describe(), cfg.federation.rounds))
     for line in summary_lines(summary, run.directory):
         print(line)
     return summary, True
@@ -492,7 +498,7 @@ def run_grid(
     usage: list[str] = []  # failures that are user mistakes (exit code 2, as before)
     with GridProgress(len(runs), progress) as bar:
         if serial:
-            bar.start(1, runs[0])
+            bar.start(1, runs[0], reused=RunFiles(runs[0].directory).complete)
         for i, outcome in run_all(run_job, jobs, execution):
             run = runs[i]
             if isinstance(outcome, Exception):
@@ -507,7 +513,7 @@ def run_grid(
                     bar.done(i + 1, run, seconds, executed)
                 bar.finish(len(summaries) + len(failed), seconds, executed)
             if serial and i + 1 < len(runs):
-                bar.start(i + 2, runs[i + 1])
+                bar.start(i + 2, runs[i + 1], reused=RunFiles(runs[i + 1].directory).complete)
     if failed:
         error = UsageError if len(usage) == len(failed) else GridFailed
         raise error(

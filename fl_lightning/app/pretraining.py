@@ -30,13 +30,15 @@ import torch
 import yaml
 from jsonargparse import ArgumentError
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 
 from fl_lightning.app.flags import expand_bare_flags
+from fl_lightning.app.pretrain_progress import progress_bar
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
 from fl_lightning.atomic_checkpoint_io import AtomicCheckpointIO
+from fl_lightning.console import VERBOSE_HELP, library_messages
 from fl_lightning.data.holdout import holdout_provenance
 from fl_lightning.data.modules import UnlabeledDataModule
 from fl_lightning.errors import UsageError
@@ -64,8 +66,9 @@ DESCRIPTION = (
 class PretrainCLI(LightningCLI):
     """LightningCLI with an output folder, a default W&B logger and the dataset link.
 
-    The output folder is locked (`RunLock`) on `locks` as soon as it is known; the caller closes
-    `locks` when the pre-training ends, however it ends.
+    The output folder is locked (`RunLock`) on `locks` as soon as it is known, and the
+    libraries' messages are quieted there unless `--verbose` (`console.library_messages`); the
+    caller closes `locks` when the pre-training ends, however it ends.
     """
 
     def __init__(self, *args: Any, locks: ExitStack, **kwargs: Any) -> None:
@@ -90,7 +93,18 @@ class PretrainCLI(LightningCLI):
         parser.add_argument(
             "--wandb.project", type=str, default="fl-lightning", help="W&B project."
         )
+        parser.add_argument(
+            "--verbose",
+            type=bool,
+            default=False,
+            help=VERBOSE_HELP,
+        )
         parser.link_arguments("data.dataset", "model.dataset")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        super().parse_arguments(parser, args)
+        # before the seed and the Trainer, which print the first banners
+        self.locks.enter_context(library_messages(bool(self.config.get("verbose"))))
 
     def before_instantiate_classes(self) -> None:
         output = self.config.get("output")
@@ -119,6 +133,8 @@ class PretrainCLI(LightningCLI):
             )
         trainer = self.config["trainer"]
         trainer["default_root_dir"] = str(out)
+        if not self.config.get("verbose") and trainer.get("enable_model_summary") is None:
+            trainer["enable_model_summary"] = False  # Lightning's table: --verbose (or asked)
         if not self.config.get("wandb.enabled", True):
             trainer["logger"] = False
         logger = trainer.get("logger")
@@ -132,12 +148,13 @@ class PretrainCLI(LightningCLI):
                 init["name"] = out.name
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """The Trainer, with a rich progress bar unless progress bars are off or one is given."""
+        """The Trainer, with a progress display unless progress bars are off or one is given:
+        a rich bar on a terminal, one line per epoch elsewhere (`pretrain_progress`)."""
         config = self.config_init["trainer"]
         callbacks = list(config.get("callbacks") or [])
         wants_bar = config.get("enable_progress_bar") is not False
         if wants_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
-            kwargs["callbacks"] = [*callbacks, RichProgressBar()]
+            kwargs["callbacks"] = [*callbacks, progress_bar()]
         if not config.get("plugins"):  # checkpoints/ on a full disk: no half-written file
             kwargs["plugins"] = [AtomicCheckpointIO()]
         return super().instantiate_trainer(**kwargs)
@@ -147,6 +164,12 @@ class PretrainCLI(LightningCLI):
         for callback in self.trainer.checkpoint_callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(out / "checkpoints")
+        if not self.config.get("verbose"):
+            for logger in self.trainer.loggers:
+                # WandbLogger passes `anonymous=None`, which W&B warns "has no effect"
+                init = getattr(logger, "_wandb_init", None)
+                if isinstance(logger, WandbLogger) and init and init.get("anonymous") is None:
+                    init.pop("anonymous", None)
 
     def write_config(self) -> None:
         """The resolved config (seed included) as DIR/config.yaml, on the main process."""
@@ -307,7 +330,7 @@ def _run_pretraining(
     cli = PretrainCLI(
         DAEPretrainer,
         UnlabeledDataModule,
-        args=expand_bare_flags(config.cli_args(), ("--wandb.enabled",)),
+        args=expand_bare_flags(config.cli_args(), ("--wandb.enabled", "--verbose")),
         locks=locks,
         run=False,
         seed_everything_default=0,

@@ -17,6 +17,7 @@ from fl_lightning.app.comparison import compare
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.grid import GridFailed
 from fl_lightning.config_files import check_config_args
+from fl_lightning.tracking.wandb_run import sync_command
 
 __all__ = ["build_parser", "main"]
 
@@ -37,6 +38,7 @@ def main(argv: list[str]) -> None:
     print(f"results: {report.output}/ (summary.md, summary.json, curves.csv)")
     print(f"plots:   {', '.join(str(p) for p in report.plots.values())}")
     if report.wandb_run is not None:
-        print(
-            f"W&B:     {report.wandb_run}  (group {report.wandb_group!r}; upload with `wandb sync`)"
-        )
+        print(f"W&B:     {report.wandb_run}  (summary run of group {report.wandb_group!r})")
+        command = sync_command(report.output)
+        if command is not None:  # offline: one command uploads every run, nested ones too
+            print(f"upload:  {command}")

@@ -17,6 +17,7 @@ from rich.table import Table
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.pruning import PruneConfig, prune
 from fl_lightning.config_files import check_config_args
+from fl_lightning.console import VERBOSE_HELP, library_messages
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.pruning.ticket import Ticket
 from fl_lightning.tracking.wandb_run import (
@@ -114,6 +115,7 @@ def build_parser() -> ArgumentParser:
         required=True,
         help="Ticket file to write, e.g. runs/ticket.pt; the report goes to runs/ticket.json.",
     )
+    parser.add_argument("--verbose", type=bool, default=False, help=VERBOSE_HELP)
     parser.add_argument("--wandb", type=PruneWandb, default=PruneWandb())
     return parser
 
@@ -134,6 +136,7 @@ def log_ticket(ticket: Ticket, output: Path, args: Namespace) -> Path | None:
         save_dir=output.parent,
         config={**args.as_dict(), "provenance": provenance},
         job_type="prune",
+        round_metrics=False,  # a ticket, no rounds
     )
     try:
         run.log_artifact(
@@ -215,9 +218,10 @@ def main(argv: list[str]) -> None:
     output = Path(args.output)
     if args.wandb.enabled:
         check_wandb_folder(output.parent)
-    ticket = prune(config)
-    print_report(ticket, output, output.with_suffix(".json"), Console())
-    with write_errors_as_usage(output.parent / "wandb", _logged_without_wandb):
-        wandb_dir = log_ticket(ticket, output, args)
+    with library_messages(args.verbose):
+        ticket = prune(config)
+        print_report(ticket, output, output.with_suffix(".json"), Console())
+        with write_errors_as_usage(output.parent / "wandb", _logged_without_wandb):
+            wandb_dir = log_ticket(ticket, output, args)
     if wandb_dir is not None:
         print(f"W&B run: {wandb_dir}  (upload with `wandb sync {wandb_dir}`)")

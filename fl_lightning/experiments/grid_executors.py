@@ -41,10 +41,12 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class RayOptions:
-    """Args:
-    address: the Ray cluster to submit to (`ray start --head` prints it; `auto` finds the
-        cluster this machine belongs to); None starts a Ray instance on this machine.
-    num_cpus: CPUs each federation asks Ray for (its torch threads are set to match).
+    """The Ray cluster that runs the federations of `--executor ray`.
+
+    Args:
+        address: the Ray cluster to submit to (`ray start --head` prints it; `auto` finds the
+            cluster this machine belongs to); None starts a Ray instance on this machine.
+        num_cpus: CPUs each federation asks Ray for (its torch threads are set to match).
     """
 
     address: str | None = None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 
@@ -26,7 +28,8 @@ class GridProgress:
     """`run i/N: method, partition, seed`, elapsed and estimated time left.
 
     The estimate is the mean time of the runs executed so far (reused runs take no time and
-    are not counted) times the runs still to do.
+    are not counted) times the runs still to do. Every line is plain text; the live bar shows
+    only on a terminal (in a pipe or a log its frames would be noise).
     """
 
     total: int
@@ -41,7 +44,7 @@ class GridProgress:
             BarColumn(),
             TimeElapsedColumn(),
             TextColumn("left {task.fields[left]}"),
-            disable=not self.enabled,
+            disable=not self.enabled or not Console().is_terminal,
         )
         self.task = self.bar.add_task("compare", total=self.total, left="?")
 
@@ -57,15 +60,22 @@ class GridProgress:
             return "?"
         return clock(self.executed_seconds / self.executed * (self.total - done))
 
-    def start(self, index: int, run: Describable) -> None:
+    def start(self, index: int, run: Describable, *, reused: bool = False) -> None:
+        """The line of a run about to start, or to be `reused` (it finished earlier)."""
         text = f"run {index}/{self.total}: {run.describe()}"
         self.bar.update(self.task, description=text, left=self.left(index - 1))
         elapsed = clock(time.perf_counter() - self.started)
-        self.bar.console.print(
-            f"{text}  (elapsed {elapsed}, left {self.left(index - 1)})",
-            markup=False,
-            highlight=False,
-        )
+        how = ": reused (finished earlier)" if reused else ""
+        self._print(f"{text}{how}  (elapsed {elapsed}, left {self.left(index - 1)})")
+
+    def _print(self, line: str) -> None:
+        """A plain line: above the live bar when it shows, else straight to stdout (a pipe
+        delivers it at once, between the lines of worker processes)."""
+        if self.bar.disable:
+            sys.stdout.write(line + "\n")  # one write: whole between the workers' lines
+            sys.stdout.flush()
+        else:
+            self.bar.console.print(line, markup=False, highlight=False)
 
     def finish(self, index: int, seconds: float, executed: bool) -> None:
         if executed:
@@ -75,7 +85,7 @@ class GridProgress:
 
     def _say(self, text: str) -> None:
         elapsed = clock(time.perf_counter() - self.started)
-        self.bar.console.print(f"{text}  (elapsed {elapsed})", markup=False, highlight=False)
+        self._print(f"{text}  (elapsed {elapsed})")
 
     def done(self, index: int, run: Describable, seconds: float, executed: bool) -> None:
         """A line for a run that finished (parallel grids, where runs end in any order)."""

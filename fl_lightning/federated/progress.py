@@ -113,13 +113,49 @@ class RoundProgress:
     def plain_line(self, row: dict[str, Any]) -> str:
         """`round 3/15  test/acc 0.6123  traffic 1.2 MB  elapsed 0:00:42  ETA 0:03:16`."""
         elapsed = time.monotonic() - self.started
-        finished = self.done - self.started_at
-        left = self.rounds - self.done
-        eta = _clock(elapsed / finished * left) if finished > 0 else "-"
-        return (
-            f"round {row[ROUND]}/{self.rounds}  test/acc {self.acc}  traffic {self.traffic}  "
-            f"elapsed {_clock(elapsed)}  ETA {eta}"
-        )
+        finished, left = self.done - self.started_at, self.rounds - self.done
+        return round_line(row, self.rounds, self.acc, elapsed, finished, left)
+
+
+class RoundLines:
+    """One plain line per finished round, after the run's `label`: the `on_round` observer of
+    a comparison's federations, which print no bar of their own (several may run at once,
+    each in its own process, and the comparison has its own display).
+
+        fedavg, iid, seed 0: round 3/15  test/acc 0.6123  traffic 1.2 MB  elapsed 0:00:42  ...
+    """
+
+    def __init__(self, label: str, rounds: int) -> None:
+        self.label = label
+        self.rounds = rounds
+        self.started = time.monotonic()
+        self.finished = 0
+        self.acc = "-"
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        self.finished += 1
+        if row.get(TEST_ACC) is not None:
+            self.acc = f"{row[TEST_ACC]:.4f}"
+        elapsed = time.monotonic() - self.started
+        left = self.rounds - int(row[ROUND])
+        line = round_line(row, self.rounds, self.acc, elapsed, self.finished, left)
+        # One write per line (print writes the newline apart), so the lines of federations
+        # running at once in several processes stay whole in a shared pipe; sys.stdout looked
+        # up now, as a live display may have redirected it since.
+        sys.stdout.write(f"{self.label}: {line}\n")
+        sys.stdout.flush()
+
+
+def round_line(
+    row: dict[str, Any], rounds: int, acc: str, elapsed: float, finished: int, left: int
+) -> str:
+    """The plain line of the round `row`: `finished` rounds took `elapsed` s here, `left` remain
+    (the ETA assumes they take as long)."""
+    eta = _clock(elapsed / finished * left) if finished > 0 else "-"
+    return (
+        f"round {row[ROUND]}/{rounds}  test/acc {acc}  traffic {human_bytes(row[CUM_BYTES])}  "
+        f"elapsed {_clock(elapsed)}  ETA {eta}"
+    )
 
 
 def _clock(seconds: float) -> str:

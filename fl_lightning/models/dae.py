@@ -72,6 +72,8 @@ class DAEPretrainer(pl.LightningModule):
         info = dataset_info(dataset)
         self.encoder = build_encoder(model, info.shape)
         self.decoder = build_decoder(model, info.shape)
+        # one image: Lightning's model summary measures its FLOPs on it (0 without one)
+        self.example_input_array = torch.zeros(1, info.channels, info.height, info.width)
         # Black in normalised space: what `masking` writes into dropped pixels.
         black = -torch.tensor(info.mean) / torch.tensor(info.std)
         self.register_buffer("black", black.view(1, -1, 1, 1), persistent=False)

@@ -50,8 +50,10 @@ def read_offline_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """History rows, config and summary of an offline run folder (`.../offline-run-*`).
 
     For tests and for users who want their numbers without uploading: `{"history": [...],
-    "config": {...}, "summary": {...}, "artifacts": [...]}`; values are decoded from their
-    JSON; each artifact is `{"name", "type", "metadata", "files"}`.
+    "config": {...}, "summary": {...}, "artifacts": [...], "run": {...}, "metrics": [...]}`;
+    values are decoded from their JSON; each artifact is `{"name", "type", "metadata",
+    "files"}`; `run` is `{"id", "name", "group", "job_type"}`; `metrics` are the names (or
+    globs, such as `*`) the run defined with `define_metric`.
     """
     from wandb.proto import wandb_internal_pb2 as pb
 
@@ -62,6 +64,8 @@ def read_offline_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     summary: dict[str, Any] = {}
     artifacts: list[dict[str, Any]] = []
+    run: dict[str, Any] = {}
+    metrics: list[str] = []
     for raw in _records(files[0]):
         record = pb.Record()  # type: ignore[attr-defined]
         record.ParseFromString(raw)
@@ -72,6 +76,12 @@ def read_offline_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
             updates = record.config.update if kind == "config" else record.run.config.update
             for i in updates:
                 config[_key(i)] = json.loads(i.value_json)
+            if kind == "run":
+                r = record.run
+                run = {"id": r.run_id, "name": r.display_name, "group": r.run_group}
+                run["job_type"] = r.job_type
+        elif kind == "metric" and not record.metric.expanded_from_glob:
+            metrics.append(record.metric.name or record.metric.glob_name)
         elif kind == "summary":
             for i in record.summary.update:
                 summary[_key(i)] = json.loads(i.value_json)
@@ -85,7 +95,14 @@ def read_offline_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
                     "files": [c.path for c in a.manifest.contents],
                 }
             )
-    return {"history": history, "config": config, "summary": summary, "artifacts": artifacts}
+    return {
+        "history": history,
+        "config": config,
+        "summary": summary,
+        "artifacts": artifacts,
+        "run": run,
+        "metrics": metrics,
+    }
 
 
 def _key(item: Any) -> str:

@@ -8,10 +8,12 @@ Reading an offline run back is `fl_lightning.tracking.offline_reader`; the metri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import secrets
+import shlex
 import string
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -99,8 +101,12 @@ class WandbRun:
         config: Mapping[str, Any],
         job_type: str = "federate",
         run_id: str | None = None,
+        round_metrics: bool = True,
     ) -> None:
-        """`run_id` continues the W&B run with that id (a resumed federation); None starts one."""
+        """`run_id` continues the W&B run with that id (a resumed federation, the summary run
+        of a comparison run again); None starts one. `round_metrics` defines `round` as the
+        step of every metric and keeps `test/acc`'s best beside its last: for runs that log
+        rounds (federations), not for those that log none (prune, a comparison's summary)."""
         self.run: Any = None
         self.save_dir = Path(save_dir)
         if not enabled:
@@ -110,7 +116,7 @@ class WandbRun:
         use_offline_default()
         self.save_dir.mkdir(parents=True, exist_ok=True)
         with wandb_write_errors(self.save_dir):
-            self._init(wandb, project, name, group, job_type, config, run_id)
+            self._init(wandb, project, name, group, job_type, config, run_id, round_metrics)
 
     def _init(
         self,
@@ -121,6 +127,7 @@ class WandbRun:
         job_type: str,
         config: Mapping[str, Any],
         run_id: str | None,
+        round_metrics: bool,
     ) -> None:
         self.run = wandb.init(
             project=project,
@@ -133,10 +140,11 @@ class WandbRun:
             id=run_id,
             resume="allow" if run_id else None,
         )
-        self.run.define_metric(ROUND)
-        self.run.define_metric("*", step_metric=ROUND)
-        # the best accuracy over rounds in the run summary, beside the last one
-        self.run.define_metric(TEST_ACC, step_metric=ROUND, summary="max,last")
+        if round_metrics:
+            self.run.define_metric(ROUND)
+            self.run.define_metric("*", step_metric=ROUND)
+            # the best accuracy over rounds in the run summary, beside the last one
+            self.run.define_metric(TEST_ACC, step_metric=ROUND, summary="max,last")
 
     @classmethod
     def around(cls, run: Any) -> WandbRun:
@@ -191,8 +199,10 @@ class WandbRun:
 
         `inputs` name the artifacts it was made from (the DAE checkpoint of a ticket, the
         ticket of a federation): lineage. Online, the run uses them (W&B draws the graph
-        pretrain -> ticket -> federation); offline W&B cannot use artifacts, so they are kept
-        in the metadata (`derived_from`) of the artifact and in the run config (`inputs`).
+        pretrain -> ticket -> federation). Offline, W&B refuses `use_artifact` ("Cannot use
+        artifact when in offline mode"), so an offline run records no use and `wandb sync`
+        cannot add one: its lineage is metadata only, the artifact's `derived_from` and the
+        run config's `inputs`.
         """
         if self.run is None:
             return None
@@ -256,6 +266,33 @@ def artifact_name(kind: str, sha256: str) -> str:
     """`dae-checkpoint-0123456789abcdef`: named by content, so whoever logs or uses the same
     file refers to the same artifact."""
     return f"{kind}-{sha256[:16]}"
+
+
+def stable_run_id(kind: str, folder: str | os.PathLike[str]) -> str:
+    """A W&B run id fixed by `folder` (`compare-summary-0123456789ab`): the run that folder
+    logs again on a re-run continues the same W&B run instead of adding one."""
+    digest = hashlib.sha256(os.path.abspath(folder).encode()).hexdigest()[:12]
+    return f"{kind}-{digest}"
+
+
+def sync_command(root: str | os.PathLike[str]) -> str | None:
+    """The one `wandb sync` command that uploads every offline run under `root` (None: none).
+
+    `wandb sync` takes run folders and `wandb/` folders, any number of them; runs nested at
+    the same depth (`runs/<partition>/<arm>/<seed>/wandb`) are named by one shell pattern, so
+    the command stays one line however many runs a comparison holds.
+    """
+    base = Path(root)
+    found = {p.parent.parent for p in base.rglob("offline-run-*/*.wandb")}
+    patterns: dict[str, None] = {}
+    for folder in sorted(found, key=lambda f: (len(f.parts), f)):  # the comparison's own first
+        parts = folder.relative_to(base).parts  # (..., "wandb")
+        middle = ["*"] * (len(parts) - 2)
+        patterns["/".join([parts[0], *middle, parts[-1]] if len(parts) > 1 else parts)] = None
+    if not patterns:
+        return None
+    prefix = shlex.quote(str(base))
+    return "wandb sync " + " ".join(f"{prefix}/{pattern}" for pattern in patterns)
 
 
 def finish_wandb_writes() -> None:

@@ -15,6 +15,7 @@ from fl_lightning.errors import UsageError
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.pruning.ticket import Ticket, make_ticket
 from fl_lightning.tracking.offline_reader import read_offline_run
+from tests.cli_process import run_cli
 
 from .test_ticket import write_dae_checkpoint
 
@@ -74,6 +75,21 @@ def test_prune_writes_ticket_and_report(
     assert artifact["metadata"]["derived_from"] == [dae]
     assert logged["config"]["inputs"] == [dae]
     assert logged["config"]["provenance"]["source_sha256"] == file_sha256(dae_ckpt)
+
+
+def test_the_prune_run_defines_no_metric_it_does_not_log(dae_ckpt: Path, tmp_path: Path) -> None:
+    """Issue 30, item 4: `fl-lightning prune` logs a ticket, no rounds: its W&B run defines
+    no `round` step metric and no `test/acc` summary."""
+    done = run_cli(
+        "prune", "--checkpoint", str(dae_ckpt), "--sparsity", "0.9", "--output", "t/ticket.pt",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (run,) = (tmp_path / "t" / "wandb").glob("offline-run-*")
+    logged = read_offline_run(run)
+    assert logged["artifacts"]  # the run is there, with its ticket
+    keys = {key for row in logged["history"] for key in row}
+    assert [m for m in logged["metrics"] if m not in keys] == []
 
 
 def test_options_from_a_yaml_config(dae_ckpt: Path, tmp_path: Path) -> None:
