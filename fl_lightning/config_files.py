@@ -27,8 +27,6 @@ PRETRAIN_GROUPS: Groups = {
     "trainer": {},
     "model": {},
     "data": {},
-    "optimizer": {},
-    "lr_scheduler": {},
 }
 
 
@@ -108,8 +106,7 @@ def check_config_args(argv: Sequence[str], spec: Namespace | Groups) -> None:
     """Check every `--config` file in `argv` against `spec`: a parser's defaults (keys and
     groups checked) or a mapping of group names (groups only)."""
     for path in config_paths(argv):
-        if Path(path).is_file():  # a missing one: the parser's own error says so
-            check_config_file("--config", path, spec)
+        check_config_file("--config", path, spec)
 
 
 def check_config_file(option: str, path: str | Path, spec: Namespace | Groups) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from fl_lightning.app.comparison import compare
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.grid import GridFailed
 from fl_lightning.config_files import check_config_args
+from fl_lightning.parse_errors import parse_args
 
 __all__ = ["build_parser", "main"]
 
@@ -26,7 +27,7 @@ def main(argv: list[str]) -> None:
     parser = build_parser()
     argv = expand_bare_flags(argv, bool_options(parser))
     check_config_args(argv, parser.get_defaults())
-    cfg = parser.parse_args(argv)
+    cfg = parse_args(parser, argv)
     try:
         report = compare(cfg, command="fl-lightning compare " + shlex.join(argv))
     except GridFailed as err:  # not a usage error: the runs that failed are named, exit 1

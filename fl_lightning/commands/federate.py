@@ -17,6 +17,7 @@ from fl_lightning.app.federate_options import build_parser
 from fl_lightning.app.federation import federate, summary_lines
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.config_files import check_config_args
+from fl_lightning.parse_errors import parse_args
 
 __all__ = ["build_parser", "main"]
 
@@ -26,7 +27,7 @@ def main(argv: list[str]) -> None:
     parser = build_parser()
     argv = expand_bare_flags(argv, bool_options(parser))
     check_config_args(argv, parser.get_defaults())
-    cfg = parser.parse_args(argv)
+    cfg = parse_args(parser, argv)
     summary = federate(cfg, parser)
     for line in summary_lines(summary, Path(cfg.output)):
         print(line)

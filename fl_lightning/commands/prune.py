@@ -17,6 +17,7 @@ from rich.table import Table
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.pruning import PruneConfig, prune
 from fl_lightning.config_files import check_config_args
+from fl_lightning.parse_errors import parse_args
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.pruning.ticket import Ticket
 from fl_lightning.tracking.wandb_run import (
@@ -191,7 +192,7 @@ def main(argv: list[str]) -> None:
     parser = build_parser()
     argv = expand_bare_flags(argv, bool_options(parser))
     check_config_args(argv, parser.get_defaults())
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     config = PruneConfig(
         checkpoint=args.checkpoint,
         sparsity=args.sparsity,
