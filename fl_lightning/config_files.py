@@ -42,7 +42,8 @@ def config_paths(argv: Sequence[str], option: str = "--config") -> list[str]:
 
 
 def read_config_file(option: str, path: str | Path) -> dict[str, Any]:
-    """The YAML mapping in `path`; `UsageError` for a missing, binary, malformed or empty file."""
+    """The YAML mapping in `path`; `UsageError` for a missing, binary, malformed or empty file,
+    or one that gives a key twice."""
     shown = f"{option}={str(path)!r}"
     file = Path(path)
     if not file.is_file():
@@ -52,6 +53,7 @@ def read_config_file(option: str, path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise UsageError(f"{shown} is not a text file (not UTF-8); give a YAML file.") from None
     try:
+        check_unique_keys(shown, yaml.compose(text, Loader=yaml.SafeLoader))
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
@@ -65,6 +67,35 @@ def read_config_file(option: str, path: str | Path) -> dict[str, Any]:
             "`option: value` lines (see configs/)."
         )
     return data
+
+
+def check_unique_keys(shown: str, node: yaml.Node | None, prefix: str = "") -> None:
+    """`UsageError` naming the key, its lines and `shown` (the file) when a mapping of the
+    composed YAML `node` gives one key twice: YAML keeps the last value without a word, so
+    `method: fedavg` above `method: proposed` would run proposed silently."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node | None, str]] = [(node, prefix)]
+    while stack:
+        current, path = stack.pop()
+        if current is None or id(current) in seen:  # an alias repeats its anchor: once is enough
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.SequenceNode):
+            stack += [(item, f"{path.rstrip('.')}[{i}].") for i, item in enumerate(current.value)]
+        elif isinstance(current, yaml.MappingNode):
+            lines: dict[tuple[str, str], int] = {}
+            for key_node, value_node in current.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                    continue
+                key = (key_node.tag, key_node.value)
+                line = key_node.start_mark.line + 1
+                if key in lines:
+                    raise UsageError(
+                        f"{shown}: key {path}{key_node.value} is given twice (lines "
+                        f"{lines[key]} and {line}); keep one (YAML would silently use the last)."
+                    )
+                lines[key] = line
+                stack.append((value_node, f"{path}{key_node.value}."))
 
 
 def check_groups(shown: str, data: Mapping[str, Any], groups: Groups, prefix: str = "") -> None:

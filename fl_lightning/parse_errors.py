@@ -92,14 +92,17 @@ def _unknown_argument(parser: ArgumentParser, tokens: list[str]) -> str:
 def _unknown_option(parser: ArgumentParser, name: str, *, dashes: str) -> str:
     """`unknown option NAME (did you mean ...?); allowed: ...` over the options of `parser`."""
     known = _option_names(parser)
+    if not dashes:  # a key of a config file: the options that only the command line takes go
+        known = [k for k in known if k not in ("config", "print_config")]
     hint = _closest_option(name, known)
     suggestion = f" (did you mean {dashes}{hint}?)" if hint else ""
     group = name.rsplit(".", 1)[0] if "." in name else ""
     if group and not any(k.startswith(group + ".") for k in known):
         group = ""  # a misspelt group: list the top level
     level = [k[len(group) + 1 :] for k in known if k.startswith(group + ".")] if group else known
+    heads = {k.split(".", 1)[0] for k in level}
     groups = {k.split(".", 1)[0] for k in level if "." in k}
-    shown = sorted({k.split(".", 1)[0] + (".*" if k.split(".", 1)[0] in groups else "") for k in level})
+    shown = sorted(h + ".*" if h in groups else h for h in heads)
     where = f" in {dashes}{group}" if group else ""
     prefix = f"{dashes}{group}." if group else dashes
     return (
@@ -204,14 +207,15 @@ def _in_config(argv: list[str], key: str) -> str:
 
 
 def _hint(parser: ArgumentParser, key: str) -> Any:
+    """The type of option `--key` (jsonargparse keeps it as `_typehint`); "config" for the
+    config-file option; None when `parser` has no such option."""
     action = parser._option_string_actions.get(f"--{key}")
     if action is None:
         return None
-    if getattr(action, "_typehint", None) is not None:
-        return action._typehint
     if action.dest == "config":
         return "config"
-    return action.type
+    hint = getattr(action, "_typehint", None)
+    return hint if hint is not None else action.type
 
 
 def _allowed(hint: Any) -> str:

@@ -17,8 +17,8 @@ from rich.table import Table
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.pruning import PruneConfig, prune
 from fl_lightning.config_files import check_config_args
-from fl_lightning.parse_errors import parse_args
 from fl_lightning.models.dae import file_sha256
+from fl_lightning.parse_errors import parse_args
 from fl_lightning.pruning.ticket import Ticket
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
