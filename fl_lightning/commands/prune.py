@@ -16,6 +16,7 @@ from rich.table import Table
 
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.pruning import PruneConfig, prune
+from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.config_files import check_config_args
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.parse_errors import parse_args
@@ -192,6 +193,7 @@ def main(argv: list[str]) -> None:
     parser = build_parser()
     argv = expand_bare_flags(argv, bool_options(parser))
     check_config_args(argv, parser.get_defaults())
+    argv = absolute_paths_for_print(argv, cwd_relative=("checkpoint",))
     args = parse_args(parser, argv)
     config = PruneConfig(
         checkpoint=args.checkpoint,
