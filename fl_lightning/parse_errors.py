@@ -66,8 +66,12 @@ def explain(parser: ArgumentParser, argv: Sequence[str], message: str) -> str:
         key = _first_unknown(match.group(1), _option_names(parser))
         return _in_config(argv, key) + _unknown_option(parser, key, dashes="")
     if match := _REQUIRED.match(text):
-        names = ", ".join("--" + name.strip() for name in match.group(1).split(","))
-        return f"missing {names} (required); give them on the command line or in --config."
+        names = ["--" + name.strip() for name in match.group(1).split(",")]
+        them = "them" if len(names) > 1 else "it"
+        return (
+            f"missing {', '.join(names)} (required); give {them} on the command line or in "
+            "--config."
+        )
     if match := _NO_VALUE.match(text):
         option = match.group(1).split("/")[-1]
         allowed = _allowed(_hint(parser, option.lstrip("-")))
@@ -173,10 +177,26 @@ def _bad_value(parser: ArgumentParser, argv: list[str], key: str, text: str) -> 
         got = _GOT_VALUE.findall(text)
         given = got[-1].strip() if got else None
     value = f"={given!r}" if given is not None else ""
-    allowed = _allowed(_hint(parser, key))
+    hint = _hint(parser, key)
+    choices = _optional_choices(hint)
+    if choices and given is not None and given not in choices:  # e.g. `int3` for int4 or null
+        close = difflib.get_close_matches(given, choices, n=1, cutoff=0.6)
+        mean = f" (did you mean {close[0]}?)" if close else ""
+        return f"{shown}{value} is not known{mean}; choose one of: {', '.join(choices)} or null."
+    allowed = _allowed(hint)
     if not allowed:
         return f"{shown}{value} is not valid: {' '.join(text.split())}"
     return f"{shown}{value} is not valid; allowed: {allowed}."
+
+
+def _optional_choices(hint: Any) -> list[str]:
+    """The choices of an `Optional[Literal[...]]` option (empty for any other type)."""
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return []
+    arms = [a for a in typing.get_args(hint) if a is not type(None)]
+    if len(arms) != 1 or typing.get_origin(arms[0]) is not typing.Literal:
+        return []
+    return [str(c) for c in typing.get_args(arms[0])]
 
 
 def _argv_value(argv: list[str], key: str) -> str | None:

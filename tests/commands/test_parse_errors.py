@@ -62,8 +62,7 @@ def error_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         ),
         (
             ["federate", "--federation.up_codec", "int3"],
-            "--federation.up_codec='int3' is not valid; allowed: one of float32, float16, int8, "
-            "int4 or null.",
+            "--federation.up_codec='int3' is not known (did you mean int",
         ),
         (
             [
