@@ -31,10 +31,12 @@ PRETRAIN_GROUPS: Groups = {
 
 
 def config_paths(argv: Sequence[str], option: str = "--config") -> list[str]:
-    """The files given to `option` in `argv` (`--config F` and `--config=F`), in order."""
+    """The files given to `option` in `argv` (`--config F`, `--config=F`, and `-c F` for
+    `--config`), in order."""
+    names = {option, "-c"} if option == "--config" else {option}
     paths = []
     for i, arg in enumerate(argv):
-        if arg == option and i + 1 < len(argv):
+        if arg in names and i + 1 < len(argv):
             paths.append(argv[i + 1])
         elif arg.startswith(option + "="):
             paths.append(arg.split("=", 1)[1])

@@ -1,7 +1,7 @@
 """`fl-lightning prune`: parse, prune (`fl_lightning.app.pruning`), print the per-layer densities.
 
-jsonargparse's own parse errors exit with code 2; a `UsageError` from the checks does too
-(through `cli.main`).
+A parse mistake (`fl_lightning.parse_errors`) and a `UsageError` from the checks both end in one
+line and exit code 2 (through `cli.main`).
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ class PruneWandb:
 
 
 def build_parser() -> ArgumentParser:
-    """The argument parser of `fl-lightning prune` (exits with code 2 on a parse error)."""
-    parser = ArgumentParser(prog="fl-lightning prune", description=DESCRIPTION, exit_on_error=True)
+    """The argument parser of `fl-lightning prune` (`main` parses with `parse_errors.parse_args`:
+    a mistake is one line, exit code 2)."""
+    parser = ArgumentParser(prog="fl-lightning prune", description=DESCRIPTION)
     parser.add_argument(
         "-c", "--config", action=ActionConfigFile, help="YAML file with these options."
     )

@@ -114,6 +114,7 @@ def error_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
             "gaussian, masking.",
         ),
         (["pretrain", "--config", "missing.yaml"], "--config='missing.yaml': no such file."),
+        (["pretrain", "-c", "missing.yaml"], "--config='missing.yaml': no such file."),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else "",
 )
@@ -127,6 +128,16 @@ def test_a_parse_mistake_is_one_line_with_what_is_allowed(
     monkeypatch.chdir(tmp_path)  # nothing written; relative names are looked up here
     assert expected in error_line(argv, capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_misspelt_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["federat", "--rounds", "3"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "fl-lightning: error: unknown command 'federat' (did you mean federate?); choose one of: "
+        "pretrain, prune, federate, compare.\n"
+    )
 
 
 def test_a_config_value_names_the_file_and_the_key(
@@ -216,7 +227,8 @@ def test_a_key_given_twice_is_refused_naming_it_the_file_and_the_lines(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "twice.yaml").write_text(text)
-    message = error_line([*argv, "--config", "twice.yaml"], capsys)
+    short = "-c" if argv[0] == "prune" else "--config"  # -c is checked as --config is
+    message = error_line([*argv, short, "twice.yaml"], capsys)
     assert message == (
         f"--config='twice.yaml': key {key} is given twice (lines {lines[0]} and {lines[1]}); "
         "keep one (YAML would silently use the last)."
