@@ -143,13 +143,16 @@ def _closest_option(name: str, known: list[str]) -> str | None:
 
 
 def _option_names(parser: ArgumentParser) -> list[str]:
-    """Every `--name` of `parser` without the dashes (`--help`, `--print_shtab` and the
-    `--list+` spellings of appending to a list left out)."""
+    """Every `--name` of `parser` without the dashes. Left out: `--help`, `--print_shtab`,
+    the `--NAME.help` of class options (`--trainer.logger.help`) and the `--list+` spellings of
+    appending to a list."""
     names = {
         s[2:]
         for action in parser._actions
         for s in action.option_strings
-        if s.startswith("--") and s not in ("--help", "--print_shtab") and not s.endswith("+")
+        if s.startswith("--")
+        and s not in ("--help", "--print_shtab")
+        and not s.endswith(("+", ".help"))
     }
     return sorted(names)
 

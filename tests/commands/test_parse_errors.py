@@ -106,7 +106,7 @@ def error_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (
             ["pretrain", "--trainer.max_epocs", "2"],
             "unknown option --trainer.max_epocs (did you mean --trainer.max_epochs?); allowed in "
-            "--trainer: --trainer.accelerator.*,",
+            "--trainer: --trainer.accelerator, --trainer.accumulate_grad_batches,",
         ),
         (
             ["pretrain", "--model.noise", "gausian"],

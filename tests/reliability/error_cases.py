@@ -358,7 +358,7 @@ CASES: tuple[ErrorCase, ...] = (
              expected="--model.noise='salt' is not known; choose one of: gaussian, masking."),
     pretrain("misspelt trainer option", "--trainer.max_epocs", "2",
              expected="unknown option --trainer.max_epocs (did you mean --trainer.max_epochs?); "
-             "allowed in --trainer: --trainer.accelerator.*"),
+             "allowed in --trainer: --trainer.accelerator, --trainer.accumulate_grad_batches"),
     pretrain("LightningCLI's optimizer option (the optimizer is model.optimizer)",
              "--optimizer", "torch.optim.SGD",
              expected="unknown option --optimizer (did you mean --model.optimizer?)"),
