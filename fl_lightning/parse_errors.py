@@ -58,7 +58,7 @@ def explain(parser: ArgumentParser, argv: Sequence[str], message: str) -> str:
     argv = list(argv)
     text = message.strip()
     if match := _UNRECOGNIZED.match(text):
-        return _unknown_argument(parser, match.group(1).split())
+        return _unknown_argument(parser, argv, match.group(1).split())
     if match := _GROUP_OPTION.match(text):
         key = f"{match.group(1)}.{match.group(2)}"
         return _in_config(argv, key) + _unknown_option(parser, key, dashes="")
@@ -83,8 +83,13 @@ def explain(parser: ArgumentParser, argv: Sequence[str], message: str) -> str:
     return " ".join(text.split())
 
 
-def _unknown_argument(parser: ArgumentParser, tokens: list[str]) -> str:
+def _unknown_argument(parser: ArgumentParser, argv: list[str], tokens: list[str]) -> str:
     options = [t for t in tokens if t.startswith("-")]
+    before = argv[argv.index(tokens[0]) - 1] if tokens[0] in argv[1:] else ""
+    flag, eq, _ = before.partition("=")
+    if not options and eq and _hint(parser, flag[2:]) is bool:
+        # `--resume maybe`: a bare flag (made `--resume=true`, see app.flags), then a stray word
+        return f"{flag}={tokens[0]!r} is not valid; allowed: true or false (or {flag} alone)."
     if not options:
         return (
             f"unexpected argument {tokens[0]!r}; give options as --name value "
