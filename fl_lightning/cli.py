@@ -6,13 +6,14 @@
     fl-lightning compare    the methods side by side: traffic and compute to a target
 
 Each subcommand lives in `fl_lightning.commands.<name>` as `main(argv)`. A `UsageError` raised
-anywhere (a bad option value, a missing file) is printed as one paragraph and exits with code 2.
+anywhere (a bad option value, a missing file) is printed as one line and exits with code 2.
 SIGINT and SIGTERM stop a command cleanly with one line and exit code 130 or 143
 (`fl_lightning.interrupts`).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 
@@ -57,9 +58,11 @@ def main(args: list[str] | None = None) -> None:
         return
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
+        close = difflib.get_close_matches(command, list(COMMANDS), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
         _fail(
             "fl-lightning",
-            f"unknown command {command!r}; choose one of: {', '.join(COMMANDS)}.",
+            f"unknown command {command!r}{hint}; choose one of: {', '.join(COMMANDS)}.",
         )
     module = importlib.import_module(f"fl_lightning.commands.{command}")
     try:
@@ -75,8 +78,10 @@ def main(args: list[str] | None = None) -> None:
 
 
 def _fail(prog: str, message: str) -> None:
-    # One unwrapped paragraph: paths and option names stay whole (and greppable).
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    # One line, unwrapped: paths and option names stay whole (and greppable); a message that
+    # quotes a library's multi-line text (torch's unpickling errors) is joined onto it.
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"{prog}: error: {line}", file=sys.stderr)
     raise SystemExit(2)
 
 

@@ -27,16 +27,16 @@ PRETRAIN_GROUPS: Groups = {
     "trainer": {},
     "model": {},
     "data": {},
-    "optimizer": {},
-    "lr_scheduler": {},
 }
 
 
 def config_paths(argv: Sequence[str], option: str = "--config") -> list[str]:
-    """The files given to `option` in `argv` (`--config F` and `--config=F`), in order."""
+    """The files given to `option` in `argv` (`--config F`, `--config=F`, and `-c F` for
+    `--config`), in order."""
+    names = {option, "-c"} if option == "--config" else {option}
     paths = []
     for i, arg in enumerate(argv):
-        if arg == option and i + 1 < len(argv):
+        if arg in names and i + 1 < len(argv):
             paths.append(argv[i + 1])
         elif arg.startswith(option + "="):
             paths.append(arg.split("=", 1)[1])
@@ -44,7 +44,8 @@ def config_paths(argv: Sequence[str], option: str = "--config") -> list[str]:
 
 
 def read_config_file(option: str, path: str | Path) -> dict[str, Any]:
-    """The YAML mapping in `path`; `UsageError` for a missing, binary, malformed or empty file."""
+    """The YAML mapping in `path`; `UsageError` for a missing, binary, malformed or empty file,
+    or one that gives a key twice."""
     shown = f"{option}={str(path)!r}"
     file = Path(path)
     if not file.is_file():
@@ -54,6 +55,7 @@ def read_config_file(option: str, path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise UsageError(f"{shown} is not a text file (not UTF-8); give a YAML file.") from None
     try:
+        check_unique_keys(shown, yaml.compose(text, Loader=yaml.SafeLoader))
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
@@ -67,6 +69,35 @@ def read_config_file(option: str, path: str | Path) -> dict[str, Any]:
             "`option: value` lines (see configs/)."
         )
     return data
+
+
+def check_unique_keys(shown: str, node: yaml.Node | None, prefix: str = "") -> None:
+    """`UsageError` naming the key, its lines and `shown` (the file) when a mapping of the
+    composed YAML `node` gives one key twice: YAML keeps the last value without a word, so
+    `method: fedavg` above `method: proposed` would run proposed silently."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node | None, str]] = [(node, prefix)]
+    while stack:
+        current, path = stack.pop()
+        if current is None or id(current) in seen:  # an alias repeats its anchor: once is enough
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.SequenceNode):
+            stack += [(item, f"{path.rstrip('.')}[{i}].") for i, item in enumerate(current.value)]
+        elif isinstance(current, yaml.MappingNode):
+            lines: dict[tuple[str, str], int] = {}
+            for key_node, value_node in current.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                    continue
+                key = (key_node.tag, key_node.value)
+                line = key_node.start_mark.line + 1
+                if key in lines:
+                    raise UsageError(
+                        f"{shown}: key {path}{key_node.value} is given twice (lines "
+                        f"{lines[key]} and {line}); keep one (YAML would silently use the last)."
+                    )
+                lines[key] = line
+                stack.append((value_node, f"{path}{key_node.value}."))
 
 
 #: How a group's mapping is written in a YAML file (the default) and in Python's `values=`.
@@ -126,8 +157,7 @@ def check_config_args(argv: Sequence[str], spec: Namespace | Groups) -> None:
     """Check every `--config` file in `argv` against `spec`: a parser's defaults (keys and
     groups checked) or a mapping of group names (groups only)."""
     for path in config_paths(argv):
-        if Path(path).is_file():  # a missing one: the parser's own error says so
-            check_config_file("--config", path, spec)
+        check_config_file("--config", path, spec)
 
 
 def check_config_file(option: str, path: str | Path, spec: Namespace | Groups) -> dict[str, Any]:

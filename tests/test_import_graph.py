@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "config_files": 0,
     "config_paths": 0,
     "console": 0,
+    "parse_errors": 0,
     "data": 1,
     "models": 1,
     "pruning": 1,

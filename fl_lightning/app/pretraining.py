@@ -9,7 +9,11 @@ in the YAML). What it adds:
   atomically), `config.yaml` (the resolved config, seed included), `checkpoints/` and `wandb/`;
 - a W&B logger by default, offline unless `WANDB_MODE` says otherwise (`trainer.logger false`
   or a `CSVLogger` work as usual);
-- `data.dataset` is linked to `model.dataset`, so the two cannot disagree.
+- `data.dataset` is linked to `model.dataset`, so the two cannot disagree;
+- one optimizer setting, `model.optimizer` (with `model.lr`, `model.weight_decay`): LightningCLI's
+  own `--optimizer` / `--lr_scheduler` are off, so what `config.yaml`, the checkpoint and W&B
+  record is what trains;
+- a parse mistake is one line (`fl_lightning.parse_errors`), the usage only with `--help`.
 
 LightningCLI is Lightning's own configuration front end: it takes option values as arguments,
 so `PretrainConfig.cli_args` spells the typed settings in its syntax (the one place that does).
@@ -43,6 +47,7 @@ from fl_lightning.data.holdout import holdout_provenance
 from fl_lightning.data.modules import UnlabeledDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.models.dae import DAEPretrainer, file_sha256
+from fl_lightning.parse_errors import explain
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
@@ -102,7 +107,11 @@ class PretrainCLI(LightningCLI):
         parser.link_arguments("data.dataset", "model.dataset")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
-        super().parse_arguments(parser, args)
+        """LightningCLI's parse; a mistake raises `ArgumentError` with `explain`'s one line."""
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            raise ArgumentError(None, explain(parser, list(args or []), str(err))) from None
         # before the seed and the Trainer, which print the first banners
         self.locks.enter_context(library_messages(bool(self.config.get("verbose"))))
 
@@ -293,9 +302,10 @@ class PretrainOutcome:
 def pretrain(config: PretrainConfig, config_option: str = "pretrain(config)") -> Path:
     """Pre-train the DAE of `config`; returns the final checkpoint (`<output>/dae.ckpt`).
 
-    A bad option raises `UsageError` naming `config_option` (how the caller named the
-    pre-training config, e.g. `--pretrain_config`) before anything is written; it never exits
-    the interpreter. The checkpoint is written atomically.
+    A bad option raises `UsageError` (one line, see `fl_lightning.parse_errors`) naming
+    `config_option` (how the caller named the pre-training config, e.g. `--pretrain_config`)
+    before anything is written; it never exits the interpreter. The checkpoint is written
+    atomically.
     """
     if not isinstance(config, PretrainConfig):
         raise UsageError(
@@ -310,20 +320,18 @@ def run_pretraining(config: PretrainConfig, config_option: str | None = None) ->
 
     The output folder is locked for the pre-training's life (`RunLock`)."""
     with ExitStack() as locks:
-        if config_option is None:
-            return _run_pretraining(config, locks, exit_on_error=True)
         try:
-            return _run_pretraining(config, locks, exit_on_error=False)
+            return _run_pretraining(config, locks)
         except ArgumentError as err:
             reason = " ".join(str(err).split())
+            if config_option is None:
+                raise UsageError(reason) from None
             raise UsageError(
                 f"{config_option}: the pre-training options are invalid: {reason}"
             ) from None
 
 
-def _run_pretraining(
-    config: PretrainConfig, locks: ExitStack, *, exit_on_error: bool
-) -> PretrainOutcome:
+def _run_pretraining(config: PretrainConfig, locks: ExitStack) -> PretrainOutcome:
     use_offline_default()
     # LightningCLI warns when given arguments from Python; that is this function's purpose.
     warnings.filterwarnings("ignore", ".*args parameter is intended to run from within Python.*")
@@ -335,6 +343,7 @@ def _run_pretraining(
         run=False,
         seed_everything_default=0,
         save_config_callback=None,
+        auto_configure_optimizers=False,  # one optimizer setting: model.optimizer
         trainer_defaults={
             "logger": {
                 "class_path": "lightning.pytorch.loggers.WandbLogger",
@@ -345,7 +354,7 @@ def _run_pretraining(
         parser_kwargs={
             "prog": "fl-lightning pretrain",
             "description": DESCRIPTION,
-            "exit_on_error": exit_on_error,
+            "exit_on_error": False,
         },
     )
     out = Path(cli.config["output"])

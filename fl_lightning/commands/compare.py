@@ -16,7 +16,9 @@ from fl_lightning.app.compare_options import build_parser
 from fl_lightning.app.comparison import compare
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.grid import GridFailed
+from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.config_files import check_config_args
+from fl_lightning.parse_errors import parse_args
 from fl_lightning.tracking.wandb_run import sync_command
 
 __all__ = ["build_parser", "main"]
@@ -27,7 +29,10 @@ def main(argv: list[str]) -> None:
     parser = build_parser()
     argv = expand_bare_flags(argv, bool_options(parser))
     check_config_args(argv, parser.get_defaults())
-    cfg = parser.parse_args(argv)
+    argv = absolute_paths_for_print(
+        argv, config_relative=("federate_config",), cwd_relative=("checkpoint",)
+    )
+    cfg = parse_args(parser, argv)
     try:
         report = compare(cfg, command="fl-lightning compare " + shlex.join(argv))
     except GridFailed as err:  # not a usage error: the runs that failed are named, exit 1

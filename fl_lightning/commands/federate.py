@@ -16,7 +16,9 @@ from pathlib import Path
 from fl_lightning.app.federate_options import build_parser
 from fl_lightning.app.federation import federate, summary_lines
 from fl_lightning.app.flags import bool_options, expand_bare_flags
+from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.config_files import check_config_args
+from fl_lightning.parse_errors import parse_args
 
 __all__ = ["build_parser", "main"]
 
@@ -26,7 +28,12 @@ def main(argv: list[str]) -> None:
     parser = build_parser()
     argv = expand_bare_flags(argv, bool_options(parser))
     check_config_args(argv, parser.get_defaults())
-    cfg = parser.parse_args(argv)
+    argv = absolute_paths_for_print(
+        argv,
+        config_relative=("pretrain_config",),
+        cwd_relative=("ticket", "checkpoint", "data.root"),
+    )
+    cfg = parse_args(parser, argv)
     summary = federate(cfg, parser)
     for line in summary_lines(summary, Path(cfg.output)):
         print(line)

@@ -7,6 +7,7 @@ Every LightningCLI option works (`--trainer.max_epochs`, `--trainer.accelerator 
 from __future__ import annotations
 
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, run_pretraining
+from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_args
 
 __all__ = ["CHECKPOINT_NAME", "main"]
@@ -15,6 +16,7 @@ __all__ = ["CHECKPOINT_NAME", "main"]
 def main(argv: list[str]) -> None:
     """Parse `argv`, pre-train, write the checkpoint; print where everything went."""
     check_config_args(argv, PRETRAIN_GROUPS)
+    argv = absolute_paths_for_print(argv, cwd_relative=("data.root",))
     outcome = run_pretraining(PretrainConfig(args=tuple(argv)))
     if not outcome.main_process:
         return

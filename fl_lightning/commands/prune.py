@@ -1,7 +1,7 @@
 """`fl-lightning prune`: parse, prune (`fl_lightning.app.pruning`), print the per-layer densities.
 
-jsonargparse's own parse errors exit with code 2; a `UsageError` from the checks does too
-(through `cli.main`).
+A parse mistake (`fl_lightning.parse_errors`) and a `UsageError` from the checks both end in one
+line and exit code 2 (through `cli.main`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from rich.table import Table
 
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.pruning import PruneConfig, prune
+from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.config_files import check_config_args
 from fl_lightning.console import VERBOSE_HELP, library_messages
 from fl_lightning.models.dae import file_sha256
+from fl_lightning.parse_errors import parse_args
 from fl_lightning.pruning.ticket import Ticket
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
@@ -54,8 +56,9 @@ class PruneWandb:
 
 
 def build_parser() -> ArgumentParser:
-    """The argument parser of `fl-lightning prune` (exits with code 2 on a parse error)."""
-    parser = ArgumentParser(prog="fl-lightning prune", description=DESCRIPTION, exit_on_error=True)
+    """The argument parser of `fl-lightning prune` (`main` parses with `parse_errors.parse_args`:
+    a mistake is one line, exit code 2)."""
+    parser = ArgumentParser(prog="fl-lightning prune", description=DESCRIPTION)
     parser.add_argument(
         "-c", "--config", action=ActionConfigFile, help="YAML file with these options."
     )
@@ -204,7 +207,8 @@ def main(argv: list[str]) -> None:
     parser = build_parser()
     argv = expand_bare_flags(argv, bool_options(parser))
     check_config_args(argv, parser.get_defaults())
-    args = parser.parse_args(argv)
+    argv = absolute_paths_for_print(argv, cwd_relative=("checkpoint",))
+    args = parse_args(parser, argv)
     config = PruneConfig(
         checkpoint=args.checkpoint,
         sparsity=args.sparsity,

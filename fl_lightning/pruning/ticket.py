@@ -70,6 +70,29 @@ class Ticket:
         if self.widths and len(self.mask):
             raise ValueError("a structured ticket (with widths) has an empty mask")
 
+    def __repr__(self) -> str:
+        """One line of what the ticket is (not its tensors, which print as pages of numbers):
+        model, dataset, structure, sparsity and density, weights kept, parameters, how made."""
+        report = self.report()
+        params = sum(t.numel() for t in self.state().values())
+        made = {k: self.provenance.get(k) for k in ("scope", "policy", "method")}
+        how = ", ".join(f"{k}={v!r}" for k, v in made.items() if v is not None)
+        if self.widths:
+            shape = f"widths={dict(self.widths)} of {report['full_widths']}"
+            cost = report.get("params") or {}
+            count = f"classifier parameters {cost.get('before', 0):,} -> {cost.get('after', 0):,}"
+        else:
+            shape = f"{report['kept']:,} of {report['total']:,} prunable weights kept"
+            count = f"{params:,} parameters stored"
+        source = self.provenance.get("source_checkpoint")
+        origin = f", from {Path(source).name!r}" if source else ""
+        return (
+            f"Ticket(model={self.model!r}, dataset={self.dataset!r}, "
+            f"structure={self.structure!r}, sparsity={report['sparsity']:.4f}, "
+            f"density={report['density']:.4f}: {shape}; {count}"
+            f"{'; ' + how if how else ''}{origin})"
+        )
+
     @property
     def structure(self) -> str:
         """`channel` for a structured ticket (a narrower model), else `unstructured` (a mask)."""

@@ -113,17 +113,20 @@ def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "extra",
+    ("extra", "message"),
     [
-        ["--scope", "bogus"],
-        ["--policy", "bogus"],
-        ["--sparsity", "lots"],
-        ["--include_head", "maybe"],
-        ["--unknown", "1"],
-        ["--config", "/nonexistent/prune.yaml"],
+        (["--scope", "bogus"], "--scope='bogus' is not known; choose one of: global, layer."),
+        (["--policy", "bogus"], "--policy='bogus' is not known; choose one of: pretrained,"),
+        (["--sparsity", "lots"], "--sparsity='lots' is not valid; allowed: a number."),
+        (["--include_head", "maybe"], "--include_head='maybe' is not valid; allowed: true or"),
+        (["--unknown", "1"], "unknown option --unknown; allowed: --checkpoint, --config,"),
+        (["--config", "/nonexistent/prune.yaml"], "--config='/nonexistent/prune.yaml': no such"),
     ],
 )
-def test_parse_errors_exit_with_code_2(dae_ckpt: Path, tmp_path: Path, extra: list[str]) -> None:
+def test_parse_errors_are_usage_errors(
+    dae_ckpt: Path, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    """A parse mistake is a `UsageError` like any other (`cli.main`: one line, exit code 2)."""
     argv = [
         "--checkpoint",
         str(dae_ckpt),
@@ -133,15 +136,14 @@ def test_parse_errors_exit_with_code_2(dae_ckpt: Path, tmp_path: Path, extra: li
         str(tmp_path / "t.pt"),
         *extra,
     ]
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(UsageError) as error:
         main(argv)
-    assert exit_info.value.code == 2
+    assert str(error.value).startswith(message)
 
 
-def test_missing_required_arguments_exit_with_code_2() -> None:
-    with pytest.raises(SystemExit) as exit_info:
+def test_missing_required_arguments_are_named() -> None:
+    with pytest.raises(UsageError, match=r"^missing --checkpoint, --output \(required\)"):
         main(["--sparsity", "0.5"])
-    assert exit_info.value.code == 2
 
 
 @pytest.mark.parametrize("sparsity", ["1.0", "-0.1", "2"])

@@ -230,3 +230,34 @@ def test_random_ticket_copies_per_layer_counts(dae_ckpt: Path) -> None:
     assert torch.equal(ticket.encoder_state["encoder.fc1.bias"], encoder["encoder.fc1.bias"])
     with pytest.raises(UsageError, match="does not fit"):
         random_ticket("cnn", "fashion_mnist", like, seed=5, init_seed=6)
+
+
+def test_print_shows_one_line_of_what_the_ticket_is_not_its_tensors(
+    dae_ckpt: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fl_lightning.pruning.channel_ticket import make_channel_ticket
+
+    ticket = make_ticket(dae_ckpt, 0.9, policy="rewind_init")
+    print(ticket)
+    (line,) = capsys.readouterr().out.splitlines()  # a dataclass repr: 85 lines of tensors
+    kept, total = ticket.mask.num_kept, ticket.mask.num_total
+    params = sum(t.numel() for t in ticket.state().values())
+    for part in (
+        "model='mlp'",
+        "dataset='fashion_mnist'",
+        "structure='unstructured'",
+        f"sparsity={1 - kept / total:.4f}",
+        f"density={kept / total:.4f}",
+        f"{kept:,} of {total:,} prunable weights kept",
+        f"{params:,} parameters stored",
+        "policy='rewind_init'",
+        "from 'dae.ckpt'",
+    ):
+        assert part in line, line
+    assert "tensor" not in line and len(line) < 300
+    channel = make_channel_ticket(dae_ckpt, 0.5)
+    cost = channel.provenance["cost"]["params"]
+    text = repr(channel)
+    assert "\n" not in text and "structure='channel'" in text and "tensor" not in text
+    assert f"widths={dict(channel.widths)}" in text
+    assert f"classifier parameters {cost['before']:,} -> {cost['after']:,}" in text

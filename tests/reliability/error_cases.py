@@ -105,11 +105,12 @@ CASES: tuple[ErrorCase, ...] = (
     federate("fault probability of 1", "--federation.faults.probability", "1.0",
              expected="federation.faults.probability=1.0 is out of range; allowed: [0.0, 1.0)."),
     federate("unknown fault kind", "--federation.faults.kinds", "[explode]",
-             expected='Parser key "federation.faults.kinds"'),
+             expected="--federation.faults.kinds='[explode]': 'explode' is not known; choose "
+             "one of: raise, empty, corrupt, nan."),
     federate("unknown payload dtype", "--federation.dtype", "float64",
-             expected='Parser key "federation.dtype"'),
+             expected="--federation.dtype='float64' is not known (did you mean float"),
     federate("unknown upload codec", "--federation.up_codec", "int3",
-             expected='Parser key "federation.up_codec"'),
+             expected="--federation.up_codec='int3' is not known (did you mean int"),
     federate("upload top-k fraction above 1", "--federation.up_topk", "1.5",
              expected="federation.up_topk=1.5: allowed (0, 1] or null (send all)."),
     federate("upload top-k fraction of 0", "--federation.up_topk", "0",
@@ -129,7 +130,8 @@ CASES: tuple[ErrorCase, ...] = (
              expected="--seeds.split=-1 (or --seed) must be >= 0."),
     federate("seed above 2**32 - 1", "--seed", "4294967296",
              expected="--seeds.split=4294967296 (or --seed) must be <= 4294967295"),
-    federate("seed in exponent notation", "--seed", "1e20", expected='Parser key "seed"'),
+    federate("seed in exponent notation", "--seed", "1e20",
+             expected="--seed='1e20' is not valid; allowed: an integer."),
     federate("more CPU cores per Flower client than the machine has", "--engine", "flower",
              "--flower.num_cpus", "1000",
              expected="flower.num_cpus=1000.0 is more than this machine's"),
@@ -146,6 +148,23 @@ CASES: tuple[ErrorCase, ...] = (
              expected="unknown option federaton (did you mean federation?); allowed: checkpoint"),
     federate("misspelt key in a config group", "--config", "M/typo_group.yaml",
              expected="unknown option federation.rouds (did you mean federation.rounds?)"),
+    federate("misspelt option", "--rouns", "3",
+             expected="unknown option --rouns (did you mean --rounds?); allowed: --checkpoint, "
+             "--client.*, --config, --data.*"),
+    federate("misspelt option of a group", "--federation.rouds", "3",
+             expected="unknown option --federation.rouds (did you mean --federation.rounds?); "
+             "allowed in --federation: --federation.clients_per_round"),
+    federate("an option without its value", "--config",
+             expected="--config needs a value; allowed: a YAML file."),
+    federate("missing config", "--config", "M/none.yaml",
+             expected="--config='M/none.yaml': no such file."),
+    federate("config that gives a key twice", "--config", "M/twice.yaml",
+             expected="--config='M/twice.yaml': key method is given twice (lines 1 and 3); keep "
+             "one (YAML would silently use the last)."),
+    federate("pretrain_config that gives a key twice", "--method", "dae_dense",
+             "--pretrain_config", "M/twice_pretrain.yaml",
+             expected="--pretrain_config='M/twice_pretrain.yaml': key model.lr is given twice "
+             "(lines 2 and 4)"),
     federate("a group given a number", "--config", "M/data_5.yaml",
              expected="`data: 5` is not allowed: data is a group of options"),
     federate("a group given a list", "--config", "M/federation_list.yaml",
@@ -166,7 +185,9 @@ CASES: tuple[ErrorCase, ...] = (
              expected="--pretrain_config='M/trainer_5.yaml': `trainer: 5` is not allowed"),
     federate("pretrain_config with an unknown value", "--method", "dae_dense",
              "--data.server_images", "100", "--pretrain_config", "M/bad_noise.yaml",
-             expected="--pretrain_config: the pre-training options are invalid"),
+             expected="--pretrain_config: the pre-training options are invalid: "
+             "--config='M/bad_noise.yaml': model.noise='salt' is not known; choose one of: "
+             "gaussian, masking."),
     # -- federate: data --------------------------------------------------------------------
     federate("more clients than examples", "--data.num_clients", "1000",
              expected="data.num_clients=1000 exceeds the 500 training examples left to clients"),
@@ -177,7 +198,8 @@ CASES: tuple[ErrorCase, ...] = (
     federate("Dirichlet alpha of 0", "--data.alpha", "0",
              expected="data.alpha=0.0 must be > 0"),
     federate("unknown partition", "--data.partition", "by_size",
-             expected='Parser key "data.partition"'),
+             expected="--data.partition='by_size' is not known; choose one of: iid, dirichlet, "
+             "shards."),
     federate("unknown dataset", "--data.dataset", "imagenet",
              expected="data.dataset='imagenet' is not known; choose one of: cifar10, "
              "fashion_mnist, mnist."),
@@ -188,10 +210,15 @@ CASES: tuple[ErrorCase, ...] = (
     federate("corrupt IDX data file", "--data.root", "M/corrupt_idx",
              expected="files from --data.root='M/corrupt_idx' could not be read"),
     # -- federate: method, model, checkpoint, ticket ---------------------------------------
-    federate("unknown method", "--method", "magic", expected='Parser key "method"'),
+    federate("unknown method", "--method", "magic",
+             expected="--method='magic' is not known; choose one of: fedavg, dae_dense, proposed"),
+    federate("misspelt method", "--method", "propsed",
+             expected="--method='propsed' is not known (did you mean proposed?); choose one of: "
+             "fedavg,"),
     federate("unknown model", "--model.model", "resnet",
              expected="model.model='resnet' is not known; choose one of: cnn, mlp."),
-    federate("unknown engine", "--engine", "grpc", expected='Parser key "engine"'),
+    federate("unknown engine", "--engine", "grpc",
+             expected="--engine='grpc' is not known; choose one of: local, flower."),
     federate("missing checkpoint", "--method", "proposed", "--checkpoint", "M/none.ckpt",
              expected="--checkpoint='M/none.ckpt': no such file."),
     federate("checkpoint that is not a torch file", "--method", "proposed",
@@ -351,7 +378,13 @@ CASES: tuple[ErrorCase, ...] = (
     prune("sparsity of 1", "--checkpoint", "M/mlp.ckpt", "--sparsity", "1",
           expected="--sparsity=1.0 is out of range; allowed: [0.0, 1.0)."),
     prune("missing --checkpoint", "--sparsity", "0.5",
-          expected="the following arguments are required: checkpoint"),
+          expected="missing --checkpoint (required); give it on the command line or in "
+          "--config."),
+    prune("misspelt option", "--checkpoint", "M/mlp.ckpt", "--sparsty", "0.5",
+          expected="unknown option --sparsty (did you mean --sparsity?); allowed: --checkpoint, "
+          "--config, --include_head, --output, --policy"),
+    prune("config that gives a key twice", "--config", "M/twice.yaml",
+          expected="--config='M/twice.yaml': key method is given twice (lines 1 and 3); keep one"),
     prune("missing checkpoint file", "--checkpoint", "M/none.ckpt", "--sparsity", "0.5",
           expected="--checkpoint='M/none.ckpt': no such file. Run `fl-lightning pretrain` first."),
     prune("checkpoint that is not a torch file", "--checkpoint", "M/garbage.pt",
@@ -361,9 +394,10 @@ CASES: tuple[ErrorCase, ...] = (
     prune("a sparsity that empties a layer", "--checkpoint", "M/mlp.ckpt", "--sparsity",
           "0.999999", expected="--sparsity=0.999999 prunes every weight of encoder."),
     prune("unknown scope", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5", "--scope", "row",
-          expected='Parser key "scope"'),
+          expected="--scope='row' is not known; choose one of: global, layer."),
     prune("unknown structure", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5",
-          "--structure", "filter", expected='Parser key "structure"'),
+          "--structure", "filter",
+          expected="--structure='filter' is not known; choose one of: unstructured, channel."),
     prune("channel structure with a pruned output layer", "--checkpoint", "M/mlp.ckpt",
           "--sparsity", "0.5", "--structure", "channel", "--include_head", "true",
           expected="--include_head=true: with --structure channel the output layer keeps every "
@@ -373,7 +407,8 @@ CASES: tuple[ErrorCase, ...] = (
           expected="whole channels can keep 785 of 196,800 weights, not within 2% of the "
           "requested 0"),
     prune("unknown policy", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5", "--policy", "best",
-          expected='Parser key "policy"'),
+          expected="--policy='best' is not known; choose one of: pretrained, rewind_init, "
+          "reinit."),
     prune("output named .json", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5",
           "--output", "OUT/ticket.json", expected="the JSON report goes beside it"),
     prune("output is the checkpoint it prunes", "--checkpoint", "M/mlp.ckpt", "--sparsity", "0.5",
@@ -396,7 +431,18 @@ CASES: tuple[ErrorCase, ...] = (
           "0.5", "--output", "/proc/fl-lightning/ticket.pt",
           expected="--output='/proc/fl-lightning/ticket.pt' cannot be written: '/proc' refuses"),
     # -- pretrain ---------------------------------------------------------------------------
-    pretrain("unknown noise", "--model.noise", "salt", expected='Parser key "model.noise"'),
+    pretrain("unknown noise", "--model.noise", "salt",
+             expected="--model.noise='salt' is not known; choose one of: gaussian, masking."),
+    pretrain("misspelt trainer option", "--trainer.max_epocs", "2",
+             expected="unknown option --trainer.max_epocs (did you mean --trainer.max_epochs?); "
+             "allowed in --trainer: --trainer.accelerator, --trainer.accumulate_grad_batches"),
+    pretrain("LightningCLI's optimizer option (the optimizer is model.optimizer)",
+             "--optimizer", "torch.optim.SGD",
+             expected="unknown option --optimizer (did you mean --model.optimizer?)"),
+    pretrain("missing config", "--config", "M/none.yaml",
+             expected="--config='M/none.yaml': no such file."),
+    pretrain("config that gives a key twice", "--config", "M/twice.yaml",
+             expected="--config='M/twice.yaml': key method is given twice (lines 1 and 3)"),
     pretrain("output is a file", "--output", "M/a_file",
              expected="--output='M/a_file' exists and is not a folder"),
     pretrain("unknown dataset", "--data.dataset", "imagenet",

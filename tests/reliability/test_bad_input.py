@@ -45,6 +45,8 @@ CONFIG_FILES = {
     "nan.yaml": "federation:\n  clients_per_round: .nan\n",
     "trainer_5.yaml": "trainer: 5\n",
     "bad_noise.yaml": "model:\n  noise: salt\n",
+    "twice.yaml": "method: fedavg\nrounds: 2\nmethod: proposed\n",
+    "twice_pretrain.yaml": "model:\n  lr: 0.1\n  noise: masking\n  lr: 10\n",
 }
 
 
@@ -260,7 +262,9 @@ def run_case(
     first = next(
         i for i, line in enumerate(lines) if line.startswith("error:") or ": error: " in line
     )
-    message = " ".join(line.strip() for line in lines[first:]).split("error: ", 1)[1]
+    # one line, the last: no usage before it (that is for --help), nothing after it
+    assert first == len(lines) - 1 and "usage:" not in err, err
+    message = lines[first].split("error: ", 1)[1]
     message = message.replace(str(m), "M").replace(str(out), "OUT").replace(str(tiny), "TINY")
     left = sorted(
         changes(before, listing(out), out, "OUT") + changes(materials_before, listing(m), m, "M")
@@ -330,8 +334,8 @@ def markdown(rows: list[tuple[ErrorCase, Outcome]]) -> str:
         "# Usage errors",
         "",
         "Every case below was run (`tests/reliability/test_bad_input.py`, which also generates",
-        "this file); each exits with code 2 and prints `fl-lightning COMMAND: error: MESSAGE`",
-        "(parse errors print the usage first). `TINY` is a folder of the four Fashion-MNIST IDX",
+        "this file); each exits with code 2 and prints one line, `fl-lightning COMMAND: error:",
+        "MESSAGE` (the usage only with `--help`). `TINY` is a folder of the four Fashion-MNIST IDX",
         "files, `M` a folder of prepared files (`mlp.ckpt`, `cnn.ckpt`: DAE checkpoints;",
         "`mlp_ticket.pt`, `cnn_ticket.pt`: tickets; `garbage.pt`; `a_file`; `empty/`;",
         "`evil.ckpt`: a pickle that would create `M/pwned` if loaded unsafely; `random.yaml`:",
