@@ -26,6 +26,8 @@ from fl_lightning.plugins import (
 )
 
 _REGISTERED: dict[str, DatasetInfo] = {}
+#: References and entry points resolved in this process (not listed as registered names).
+_RESOLVED: dict[str, DatasetInfo] = {}
 
 
 def register_dataset(info: DatasetInfo, *, replace: bool = False) -> DatasetInfo:
@@ -59,6 +61,8 @@ def lookup(name: str, option: str = "dataset") -> DatasetInfo:
         raise UsageError(f"{option}={name!r} must be a dataset name (a string).")
     if name in _REGISTERED:
         return _REGISTERED[name]
+    if name in _RESOLVED:
+        return _RESOLVED[name]
     found: object | None = None
     if is_reference(name):
         found = load_reference(name, option)
@@ -66,9 +70,9 @@ def lookup(name: str, option: str = "dataset") -> DatasetInfo:
         found = load_entry_point(DATASETS_GROUP, name, option)
         if found is None:
             raise UsageError(
-                f"{option}={name!r} is not a registered dataset; choose one of: "
-                f"{', '.join(registered_datasets())} (or name a DatasetInfo of your own code "
-                "as module:object)."
+                f"{option}={name!r} is not known; choose one of: "
+                f"{', '.join(registered_datasets())}, or module:object naming a DatasetInfo "
+                "of your own code."
             )
     if not isinstance(found, DatasetInfo):
         raise UsageError(
@@ -77,7 +81,7 @@ def lookup(name: str, option: str = "dataset") -> DatasetInfo:
         )
     info = dataclasses.replace(found, name=name)
     _check(info, f"{option}={name!r}")
-    _REGISTERED[name] = info
+    _RESOLVED[name] = info
     return info
 
 

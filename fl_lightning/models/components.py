@@ -27,7 +27,6 @@ from fl_lightning.models.model_spec import ModelSpec
 from fl_lightning.models.registry import lookup, register_model, registered_models
 
 
-
 def _check_widths(**widths: int) -> None:
     for name, width in widths.items():
         if not isinstance(width, int) or isinstance(width, bool) or width < 1:
@@ -192,6 +191,6 @@ def build_head(in_features: int, num_classes: int, model: str | None = None) -> 
     """The output layer: the family's own head, or a dense linear map from features to class
     logits (the default, and what `model=None` gives)."""
     head = model_spec(model).head if model is not None else None
-    return head(in_features, num_classes) if head is not None else nn.Linear(
-        in_features, num_classes
+    return (
+        head(in_features, num_classes) if head is not None else nn.Linear(in_features, num_classes)
     )

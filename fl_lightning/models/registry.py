@@ -23,6 +23,8 @@ from fl_lightning.plugins import (
 )
 
 _REGISTERED: dict[str, ModelSpec] = {}
+#: References and entry points resolved in this process (not listed as registered names).
+_RESOLVED: dict[str, ModelSpec] = {}
 
 
 def register_model(spec: ModelSpec, *, replace: bool = False) -> ModelSpec:
@@ -53,6 +55,8 @@ def lookup(name: str, option: str = "model") -> ModelSpec:
         raise UsageError(f"{option}={name!r} must be a model name (a string).")
     if name in _REGISTERED:
         return _REGISTERED[name]
+    if name in _RESOLVED:
+        return _RESOLVED[name]
     found: object | None = None
     if is_reference(name):
         found = load_reference(name, option)
@@ -60,9 +64,9 @@ def lookup(name: str, option: str = "model") -> ModelSpec:
         found = load_entry_point(MODELS_GROUP, name, option)
         if found is None:
             raise UsageError(
-                f"{option}={name!r} is not a registered model; choose one of: "
-                f"{', '.join(registered_models())} (or name a ModelSpec of your own code as "
-                "module:object)."
+                f"{option}={name!r} is not known; choose one of: "
+                f"{', '.join(registered_models())}, or module:object naming a ModelSpec of "
+                "your own code."
             )
     if not isinstance(found, ModelSpec):
         raise UsageError(
@@ -71,7 +75,7 @@ def lookup(name: str, option: str = "model") -> ModelSpec:
         )
     spec = dataclasses.replace(found, name=name)
     _check(spec, f"{option}={name!r}")
-    _REGISTERED[name] = spec
+    _RESOLVED[name] = spec
     return spec
 
 
