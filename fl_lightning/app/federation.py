@@ -42,6 +42,7 @@ from fl_lightning.federated.transport import InProcess, Transport
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.models.dae import file_sha256
+from fl_lightning.models.saved_classifier import model_file_info
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
@@ -228,6 +229,7 @@ def _federate_locked(
     files.remove_stale_temporaries()  # the lock is ours: any temporary is a killed run's
     files.done.unlink(missing_ok=True)  # the run changes again: complete only at its end
     files.run_config = config_text
+    files.model_info = model_file_info(model)
     if resumed is None:  # the checkpoint first: a run killed from here on can be resumed
         files.write_checkpoint(engine.state_dict())
     files.write_config(config_text)
