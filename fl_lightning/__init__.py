@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         pretrain,
         prune,
     )
-    from fl_lightning.app.finished_models import evaluate_run, load_model
+    from fl_lightning.app.finished_models import evaluate_run, evaluate_ticket, load_model
     from fl_lightning.data.dataset_info import DatasetInfo
     from fl_lightning.data.sources import register_dataset
     from fl_lightning.models.components import register_model
@@ -48,6 +48,7 @@ _ELSEWHERE = {
     "register_model": "fl_lightning.models.components",
     "load_model": "fl_lightning.app.finished_models",
     "evaluate_run": "fl_lightning.app.finished_models",
+    "evaluate_ticket": "fl_lightning.app.finished_models",
 }
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "compare",
     "compare_config",
     "evaluate_run",
+    "evaluate_ticket",
     "federate",
     "federate_config",
     "load_model",

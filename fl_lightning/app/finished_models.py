@@ -5,7 +5,10 @@ carries what rebuilds it (`fl_lightning.models.saved_classifier`); the first lay
 (`{state_dict, mask}` alone) is read with the run's `config.yaml` (family, dataset, options) and
 the widths the weights have. `evaluate_run(run_dir)` measures it on the run's own test set
 (the config's `data.*`: dataset, `max_test_examples`, split seed), so its accuracy is the one
-the run's `summary.json` records.
+the run's `summary.json` records. `evaluate_ticket(ticket, config)` measures a ticket before
+federation: the global model a federation from it starts with (`proposed`, or
+`proposed_structured` for a channel ticket: the ticket's encoder, a fresh output layer from the
+config's init seed) on that config's test set.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ from typing import Any
 import torch
 import yaml
 
+from fl_lightning.app.federate_options import federate_config
+from fl_lightning.config_paths import PACKAGED_CONFIGS
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
+from fl_lightning.experiments.methods import build_start
+from fl_lightning.federated.config import Seeds
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.models.saved_classifier import (
@@ -27,6 +34,7 @@ from fl_lightning.models.saved_classifier import (
     classifier_from_record,
     state_widths,
 )
+from fl_lightning.pruning.ticket import Ticket
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,39 @@ def evaluate_run(
         model=model.hparams["model"],
         dataset=model.hparams["dataset"],
     )
+
+
+def evaluate_ticket(
+    ticket: str | os.PathLike[str],
+    config: str | os.PathLike[str] | None = None,
+    *,
+    root: str | None = None,
+) -> Evaluation:
+    """Accuracy and loss of the model a federation from `ticket` starts with, on the test set
+    of the federate config `config` (default: the package's Fashion-MNIST one); its data and
+    seeds are those of `fl-lightning federate --config CONFIG --ticket TICKET`."""
+    t = Ticket.load(ticket, option="--ticket")
+    data_values: dict[str, Any] = {"dataset": t.dataset}
+    if root is not None:
+        data_values["root"] = root
+    default = PACKAGED_CONFIGS / "federate" / "fashion_mnist.yaml"
+    cfg = federate_config(config or default, values={"data": data_values})
+    method = "proposed_structured" if t.widths else "proposed"
+    init_seed = Seeds(**vars(cfg.seeds)).filled(cfg.seed).of("init")
+    start = build_start(
+        method,
+        model=t.model,
+        dataset=t.dataset,
+        init_seed=init_seed,
+        sparsity=float(t.provenance.get("sparsity", 0.0)),
+        ticket=ticket,
+    )
+    model = Classifier(model=t.model, dataset=t.dataset, widths=start.widths or None)
+    model.load_state_dict(start.state, strict=True)
+    data = FederatedDataModule(**vars(cfg.data))
+    data.setup()
+    accuracy, loss = model.evaluate(data.test_dataloader())
+    return Evaluation(accuracy, loss, len(data.test_tensors()[1]), t.model, t.dataset)
 
 
 def evaluation_line(evaluation: Evaluation, what: str | Path) -> str:

@@ -82,3 +82,36 @@ def test_a_folder_without_a_model_is_refused(tmp_path: Path) -> None:
     (tmp_path / "model.pt").write_bytes(b"not a torch file")
     with pytest.raises(UsageError, match=r"model\.pt is not readable"):
         fl.load_model(tmp_path)
+
+
+def test_a_ticket_is_evaluated_as_the_model_a_federation_starts_from(
+    tiny_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ticket's masked encoder and the fresh head of the config's init seed (0)."""
+    from fl_lightning.pruning.ticket import Ticket, fresh_state, make_ticket
+
+    from ..pruning.test_ticket import write_dae_checkpoint
+    from ..smoke_runs import SMOKE_CONFIG
+
+    ticket_path = tmp_path / "ticket.pt"
+    make_ticket(write_dae_checkpoint(tmp_path / "dae.ckpt"), 0.8).save(ticket_path)
+    evaluation = fl.evaluate_ticket(ticket_path, SMOKE_CONFIG, root=str(tiny_fashion_root))
+    # the same model built another way: the ticket's own `load_into` and `fresh_state`'s head
+    model = Classifier(model="mlp", dataset="fashion_mnist")
+    _, head = fresh_state("mlp", "fashion_mnist", seed=0)
+    model.load_state_dict({**model.state_dict(), **head})
+    Ticket.load(ticket_path).load_into(model)
+    from fl_lightning.data.modules import FederatedDataModule
+
+    data = FederatedDataModule(
+        root=str(tiny_fashion_root), num_clients=10, server_images=256, max_test_examples=500
+    )
+    accuracy, loss = model.evaluate(data.test_dataloader())
+    assert (evaluation.accuracy, evaluation.loss) == pytest.approx((accuracy, loss), rel=1e-6)
+    main(["evaluate", "--ticket", str(ticket_path), "--config", str(SMOKE_CONFIG),
+          "--data.root", str(tiny_fashion_root)])  # fmt: skip
+    assert f"test/acc {accuracy:.4f}" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="give either --run DIR"):
+        from fl_lightning.commands.evaluate import main as evaluate_main
+
+        evaluate_main([])
