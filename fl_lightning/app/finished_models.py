@@ -136,7 +136,7 @@ def evaluate_ticket(
     if root is not None:
         data_values["root"] = root
     default = PACKAGED_CONFIGS / "federate" / "fashion_mnist.yaml"
-    cfg = federate_config(config or default, values={"data": data_values})
+    cfg = federate_config(Path(config or default), values={"data": data_values})
     method = "proposed_structured" if t.widths else "proposed"
     init_seed = Seeds(**vars(cfg.seeds)).filled(cfg.seed).of("init")
     start = build_start(
@@ -145,7 +145,7 @@ def evaluate_ticket(
         dataset=t.dataset,
         init_seed=init_seed,
         sparsity=float(t.provenance.get("sparsity", 0.0)),
-        ticket=ticket,
+        ticket=Path(ticket),
     )
     model = Classifier(model=t.model, dataset=t.dataset, widths=start.widths or None)
     model.load_state_dict(start.state, strict=True)
