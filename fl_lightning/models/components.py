@@ -1,4 +1,4 @@
-"""The built-in model families (`cnn`, `mlp`) and the builders of any registered family's parts.
+"""The built-in model families (`cnn`, `mlp`, `resnet8`) and the builders of any family's parts.
 
 Plain `nn.Module`s: encoders, mirrored decoders and output heads. The families are `ModelSpec`s
 (the contract: `fl_lightning.models.model_spec`) registered with
@@ -25,6 +25,7 @@ from fl_lightning.errors import UsageError
 from fl_lightning.models.dense_decoder import DenseDecoder
 from fl_lightning.models.model_spec import ModelSpec
 from fl_lightning.models.registry import lookup, register_model, registered_models
+from fl_lightning.models.resnet import RESNET8
 
 
 def _check_widths(**widths: int) -> None:
@@ -112,6 +113,7 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec("cnn", encoder=CNNEncoder, widths=("conv1", "conv2", "fc"), decoder=CNNDecoder),
         ModelSpec("mlp", encoder=MLPEncoder, widths=("fc1", "fc2"), decoder=MLPDecoder),
+        RESNET8,
     )
 }
 """The built-in model families, registered like any other."""

@@ -185,7 +185,8 @@ CASES: tuple[ErrorCase, ...] = (
     # -- federate: method, model, checkpoint, ticket ---------------------------------------
     federate("unknown method", "--method", "magic", expected='Parser key "method"'),
     federate("unknown model", "--model.model", "resnet",
-             expected="model.model='resnet' is not known; choose one of: cnn, mlp, or "
+             expected="model.model='resnet' is not known; choose one of: cnn, mlp, resnet8, "
+             "or "
              "module:object naming a ModelSpec"),
     federate("model reference to a missing object", "--model.model",
              "fl_lightning.errors:NoSuchModel",
