@@ -227,7 +227,8 @@ class FederatedDataModule(pl.LightningDataModule):
         """Check every argument (a bad one is a `UsageError`); the data is read in `setup`.
 
         Args:
-            dataset: registered dataset name (`fashion_mnist`, `mnist`, `cifar10`).
+            dataset: registered dataset name (`fashion_mnist`, `mnist`, `cifar10`, a plugin's),
+                or `module:object` naming a `DatasetInfo`.
             root: folder with its files; None looks in the standard places.
             num_clients: number of clients (>= 1, at most the examples left to them).
             partition: `iid`, `dirichlet` (label skew by `alpha`) or `shards` (McMahan).

@@ -52,6 +52,11 @@ class ModelSpec:
     decoder: Callable[[ImageShape, int], nn.Module] | None = None
     head: Callable[[int, int], nn.Module] | None = None
 
+    def __post_init__(self) -> None:
+        # a list of names is as good as a tuple (YAML and user code write lists)
+        if isinstance(self.widths, list):
+            object.__setattr__(self, "widths", tuple(self.widths))
+
     def problems(self) -> list[str]:
         """What is wrong with this description (empty when nothing is)."""
         found = []
