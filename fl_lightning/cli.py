@@ -4,6 +4,7 @@
     fl-lightning prune      magnitude pruning of a DAE checkpoint into a lottery ticket
     fl-lightning federate   FedAvg of a (sparse) model; bytes, FLOPs and seconds counted
     fl-lightning compare    the methods side by side: traffic and compute to a target
+    fl-lightning evaluate   test accuracy and loss of a finished run's model
 
 Each subcommand lives in `fl_lightning.commands.<name>` as `main(argv)`. A `UsageError` raised
 anywhere (a bad option value, a missing file) is printed as one line and exits with code 2.
@@ -27,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "prune": "Prune a DAE checkpoint by weight magnitude into a lottery ticket.",
     "federate": "Run FedAvg on the (sparse) model; count every byte, FLOP and second.",
     "compare": "Run the methods side by side; traffic and compute to a target accuracy.",
+    "evaluate": "Test accuracy and loss of a finished run's model (its model.pt).",
 }
 
 

@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "config_paths": 0,
     "console": 0,
     "parse_errors": 0,
+    "plugins": 0,
     "data": 1,
     "models": 1,
     "pruning": 1,
@@ -162,3 +163,17 @@ def test_the_checks_see_what_they_must_refuse() -> None:
     assert "fl_lightning.app.federation" in edges["fl_lightning.commands.federate"]
     assert "fl_lightning.app.pretraining" in edges["fl_lightning.app.federation"]
     assert "fl_lightning.app" in edges["fl_lightning"]  # the lazy re-export
+
+
+def test_data_does_not_import_models() -> None:
+    """Within layer 1 datasets sit below models: a model is built for a dataset's shape
+    (`ImageShape` lives in `data/shape.py`), never the reverse."""
+    edges = graph()
+    found = [
+        f"{a} imports {b}"
+        for a, targets in sorted(edges.items())
+        if layer(a) == "data"
+        for b in sorted(targets)
+        if layer(b) == "models"
+    ]
+    assert not found, "\n".join(found)

@@ -17,12 +17,13 @@ from fl_lightning.atomic import check_can_create
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
 from fl_lightning.config_paths import config_files, resolve_config_path
 from fl_lightning.errors import UsageError, check_range
-from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
+from fl_lightning.experiments.methods import PRUNED, STRUCTURED, needs_checkpoint
 from fl_lightning.federated.client import ClientConfig, lean_trainer
 from fl_lightning.federated.config import SEED_SOURCES, Seeds
 from fl_lightning.federated.metric_names import CUM_BYTES, upgrade_row
 from fl_lightning.federated.results import WANDB_RUN_ID_KEY, RunFiles
 from fl_lightning.models.classifier import check_options as check_model_options
+from fl_lightning.models.components import unit_layers
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.run_lock import FOLDER_LOCK_NAME
 from fl_lightning.tracking.offline_reader import read_offline_run
@@ -61,6 +62,8 @@ def resolve(cfg: Namespace) -> Namespace:
     # The model group is Classifier's signature; its own check refuses a bad value now, before
     # a pre-training or a data split is spent on it.
     check_model_options(**vars(cfg.model), prefix="model.")
+    if cfg.method in STRUCTURED:  # before a pre-training is spent on a model it cannot narrow
+        unit_layers(cfg.model.model, f"--method={cfg.method}")
     if cfg.method not in PRUNED and cfg.ticket:
         raise UsageError(f"--ticket is for the pruned methods; --method={cfg.method} is dense.")
     if needs_checkpoint(cfg.method, cfg.ticket) and not cfg.checkpoint:

@@ -45,6 +45,7 @@ from fl_lightning.federated.transport import InProcess, Transport
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.models.dae import file_sha256
+from fl_lightning.models.saved_classifier import model_file_info
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
@@ -254,6 +255,7 @@ def _federate_locked(
     # command's run in the same folder's wandb/ (`prune --output DIR/ticket.pt` writes one).
     previous = wandb_run_id(files, resumed)
     files.wandb_run_id = previous or (new_run_id() if cfg.wandb.enabled else None)
+    files.model_info = model_file_info(model)
     if resumed is None:  # the checkpoint first: a run killed from here on can be resumed
         files.write_checkpoint(engine.state_dict())
     files.write_config(config_text)

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from fl_lightning.atomic import atomic_write_bytes
 from fl_lightning.data.partition import PARTITIONS, PartitionName, make_partitioner, server_split
-from fl_lightning.data.sources import DatasetInfo, available_datasets, dataset_info, load_split
+from fl_lightning.data.sources import DatasetInfo, dataset_info, load_split
 from fl_lightning.errors import UsageError, check_choice, check_range
 
 
@@ -102,8 +102,7 @@ class UnlabeledDataModule(pl.LightningDataModule):
             num_workers: DataLoader worker processes (>= 0).
         """
         super().__init__()
-        check_choice("data.dataset", dataset, available_datasets())
-        info = dataset_info(dataset)
+        info = dataset_info(dataset, "data.dataset")
         check_choice("data.source", source, ("holdout", "dataset"))
         _check_int("data.num_images", num_images, 1)
         _check_int("data.split_seed", split_seed, 0)
@@ -116,8 +115,7 @@ class UnlabeledDataModule(pl.LightningDataModule):
                     "data.source=dataset needs data.source_dataset (e.g. mnist); "
                     "or use data.source=holdout."
                 )
-            check_choice("data.source_dataset", source_dataset, available_datasets())
-            other = dataset_info(source_dataset)
+            other = dataset_info(source_dataset, "data.source_dataset")
             if other.shape != info.shape:
                 raise UsageError(
                     f"data.source_dataset={source_dataset!r} has images of shape "
@@ -229,7 +227,8 @@ class FederatedDataModule(pl.LightningDataModule):
         """Check every argument (a bad one is a `UsageError`); the data is read in `setup`.
 
         Args:
-            dataset: registered dataset name (`fashion_mnist`, `mnist`, `cifar10`).
+            dataset: registered dataset name (`fashion_mnist`, `mnist`, `cifar10`, a plugin's),
+                or `module:object` naming a `DatasetInfo`.
             root: folder with its files; None looks in the standard places.
             num_clients: number of clients (>= 1, at most the examples left to them).
             partition: `iid`, `dirichlet` (label skew by `alpha`) or `shards` (McMahan).
@@ -245,7 +244,7 @@ class FederatedDataModule(pl.LightningDataModule):
             test_batch_size: evaluation batch size (>= 1).
         """
         super().__init__()
-        check_choice("data.dataset", dataset, available_datasets())
+        dataset_info(dataset, "data.dataset")
         _check_int("data.num_clients", num_clients, 1)
         check_choice("data.partition", partition, PARTITIONS)
         if not alpha > 0:

@@ -1,6 +1,9 @@
-"""The dataset registry: which image datasets exist, where their files are, and how to load them.
+"""The built-in datasets (Fashion-MNIST, MNIST, CIFAR-10), and `load_split`, which reads any
+registered dataset's split into normalised tensors.
 
-Every dataset is read through its torchvision class. Files are looked for, in order:
+The built-ins are `DatasetInfo`s registered with `fl_lightning.data.registry.register_dataset`,
+the call a user's own dataset uses too; their loaders read the files through torchvision.
+Files are looked for, in order:
 
 1. an explicit `root` (`--data.root`): the IDX / batch files directly in it, or torchvision's
    own layout below it; a root without the files is a usage error, never a silent fallback;
@@ -20,13 +23,15 @@ import os
 import shutil
 import tempfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch.utils.data import Dataset
 
-from fl_lightning.errors import UsageError, check_choice
-from fl_lightning.models.components import ImageShape
+from fl_lightning.data.dataset_info import DatasetInfo
+from fl_lightning.data.registry import lookup, register_dataset, registered_datasets
+from fl_lightning.errors import UsageError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 MNIST_FILES = (
@@ -37,51 +42,46 @@ MNIST_FILES = (
 )
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What models and data modules need to know about a dataset, without loading it."""
-
-    name: str
-    channels: int
-    height: int
-    width: int
-    num_classes: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    #: label -> name, as the dataset's authors give them (plots and reports)
-    class_names: tuple[str, ...] = ()
-
-    @property
-    def shape(self) -> ImageShape:
-        return ImageShape(self.channels, self.height, self.width)
+def _torchvision_split(name: str, train: bool, root: str | None) -> tuple[Any, Any]:
+    """The loader of built-in dataset `name`: its torchvision dataset's images and labels."""
+    ds = _open(name, root, train)
+    return ds.data, ds.targets  # type: ignore[attr-defined]
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "fashion_mnist": DatasetInfo(
-        "fashion_mnist", 1, 28, 28, 10, (0.2860,), (0.3530,),
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-         "Bag", "Ankle boot"),
-    ),
-    "mnist": DatasetInfo(
-        "mnist", 1, 28, 28, 10, (0.1307,), (0.3081,), tuple(str(d) for d in range(10))
-    ),
-    "cifar10": DatasetInfo(
-        "cifar10", 3, 32, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
-        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-         "truck"),
-    ),
+    info.name: register_dataset(info)
+    for info in (
+        DatasetInfo(
+            "fashion_mnist", 1, 28, 28, 10, (0.2860,), (0.3530,),
+            ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+             "Sneaker", "Bag", "Ankle boot"),
+            load=functools.partial(_torchvision_split, "fashion_mnist"),
+        ),
+        DatasetInfo(
+            "mnist", 1, 28, 28, 10, (0.1307,), (0.3081,), tuple(str(d) for d in range(10)),
+            load=functools.partial(_torchvision_split, "mnist"),
+        ),
+        DatasetInfo(
+            "cifar10", 3, 32, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+            ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+             "truck"),
+            load=functools.partial(_torchvision_split, "cifar10"),
+        ),
+    )
 }  # fmt: skip
+"""The built-in datasets, registered like any other."""
 
 
 def available_datasets() -> list[str]:
-    """Names accepted by `dataset_info` and `load_split`."""
-    return sorted(DATASETS)
+    """Registered names accepted by `dataset_info` and `load_split` (besides `module:object`
+    references to a `DatasetInfo`)."""
+    return registered_datasets()
 
 
-def dataset_info(name: str) -> DatasetInfo:
-    """Shape, classes and normalisation of dataset `name`; `UsageError` for an unknown name."""
-    check_choice("dataset", name, available_datasets())
-    return DATASETS[name]
+def dataset_info(name: str, option: str = "dataset") -> DatasetInfo:
+    """Shape, classes, normalisation and loader of dataset `name` (registered, `module:object`
+    or an installed plugin's); `UsageError` naming `option` for an unknown name."""
+    return lookup(name, option)
 
 
 def cache_dir() -> Path:
@@ -135,6 +135,8 @@ def _stage_idx(files: dict[str, Path], raw_folder: Path, name: str) -> None:
 
 
 def _hint(name: str) -> str:
+    if name not in DATASETS:  # a plugin's dataset: its loader's own message says what failed
+        return ""
     if name == "fashion_mnist":
         return (
             "Fix: run `make data` (or `apt-get install dataset-fashion-mnist`), or pass "
@@ -152,7 +154,9 @@ def _torchvision_dataset(name: str, root: Path, train: bool, download: bool) -> 
         return datasets.FashionMNIST(str(root), train=train, download=download)
     if name == "mnist":
         return datasets.MNIST(str(root), train=train, download=download)
-    return datasets.CIFAR10(str(root), train=train, download=download)
+    if name == "cifar10":
+        return datasets.CIFAR10(str(root), train=train, download=download)
+    raise ValueError(f"{name!r} is not a torchvision dataset of this package")
 
 
 def _class_folder(name: str) -> str:
@@ -221,17 +225,19 @@ def load_split(
     Cached per process: federation reads the split once and slices it per client.
     """
     info = dataset_info(name)
-    ds = _open(name, root, train)
-    data = ds.data  # type: ignore[attr-defined]
+    if info.load is None:
+        raise UsageError(f"dataset {name!r} has no loader (DatasetInfo.load is None).")
+    raw = info.load(train, root)
     try:
-        images = torch.as_tensor(data)
-        labels = torch.as_tensor(ds.targets, dtype=torch.int64)  # type: ignore[attr-defined]
+        images, labels = _as_tensors(raw)
+    except UsageError:
+        raise
     except Exception as err:
         raise UsageError(f"dataset {name!r}: unreadable contents ({err}). {_hint(name)}") from None
-    if images.ndim == 3:  # (N, H, W) grey
+    if images.ndim == 3 and info.channels == 1:  # (N, H, W) grey
         images = images.unsqueeze(1)
-    elif images.ndim == 4 and images.shape[-1] == info.channels:  # CIFAR: (N, H, W, C)
-        images = images.permute(0, 3, 1, 2)
+    elif images.ndim == 4 and images.shape[1] != info.channels == images.shape[-1]:
+        images = images.permute(0, 3, 1, 2)  # CIFAR: (N, H, W, C)
     expected = (info.channels, info.height, info.width)
     if tuple(images.shape[1:]) != expected or len(images) != len(labels) or len(images) == 0:
         raise UsageError(
@@ -247,5 +253,26 @@ def load_split(
     # In place on the fresh float copy: peak memory stays at one float copy of the split.
     mean = torch.tensor(info.mean).view(1, -1, 1, 1)
     std = torch.tensor(info.std).view(1, -1, 1, 1)
-    images = images.float().div_(255.0).sub_(mean).div_(std)
+    images = images.to(torch.float32, copy=True).div_(info.pixel_max).sub_(mean).div_(std)
     return images.contiguous(), labels
+
+
+def _as_tensors(raw: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """A loader's `(images, labels)` or `Dataset` of `(image, label)` items as two tensors."""
+    if isinstance(raw, Dataset):
+        items = [raw[i] for i in range(len(raw))]  # type: ignore[arg-type]
+        if not items:
+            return torch.empty(0), torch.empty(0, dtype=torch.int64)
+        images = torch.stack([torch.as_tensor(_array(x)) for x, _ in items])
+        return images, torch.tensor([int(y) for _, y in items], dtype=torch.int64)
+    images, labels = raw
+    return torch.as_tensor(_array(images)), torch.as_tensor(_array(labels), dtype=torch.int64)
+
+
+def _array(value: Any) -> Any:
+    """Tensors and numpy arrays as they are; anything else (a PIL image, lists) via numpy."""
+    if isinstance(value, torch.Tensor):
+        return value
+    import numpy as np
+
+    return np.asarray(value)

@@ -3,7 +3,8 @@
     DIR/metrics.csv     one row per round, columns as in `metric_names.ROUND_METRICS`
     DIR/summary.json    totals, final / best accuracy, the per-round history
     DIR/config.yaml     the resolved configuration, seeds included
-    DIR/model.pt        the final global model (state_dict + mask)
+    DIR/model.pt        the final global model (state_dict + mask) and what rebuilds it
+                        (`model_info`: family, dataset, widths, options, package version)
     DIR/checkpoint.pt   the engine's state after the last finished round (for `--resume`), with
                         a copy of config.yaml's text (what a resume must match) and the id
                         of the run's W&B run (the one a resume continues)
@@ -49,6 +50,8 @@ class RunFiles:
         self.run_config: str | None = None
         #: the id of the run's W&B run, stored in every checkpoint (set by `federate` too)
         self.wandb_run_id: str | None = None
+        #: stored in model.pt beside the weights (set by `federate`): what rebuilds the model
+        self.model_info: dict[str, Any] | None = None
 
     def run_files(self) -> list[Path]:
         """The run's own result files that exist now (the checkpoint apart)."""
@@ -101,7 +104,8 @@ class RunFiles:
         atomic_write_bytes(self.config, text.encode())
 
     def write_model(self, state: Mapping[str, torch.Tensor], mask_state: Mapping[str, Any]) -> None:
-        atomic_torch_save({"state_dict": dict(state), "mask": dict(mask_state)}, self.model)
+        saved = {"state_dict": dict(state), "mask": dict(mask_state), **(self.model_info or {})}
+        atomic_torch_save(saved, self.model)
 
     def write_checkpoint(self, state: Mapping[str, Any]) -> None:
         extra: dict[str, Any] = {} if self.run_config is None else {"config": self.run_config}

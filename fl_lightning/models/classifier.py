@@ -12,7 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from fl_lightning.data.sources import dataset_info
 from fl_lightning.errors import UsageError, check_choice, check_range
-from fl_lightning.models.components import available_models, build_encoder, build_head
+from fl_lightning.models.components import build_encoder, build_head, model_spec
 
 Optimizer = Literal["sgd", "adam", "adamw"]
 OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
@@ -30,7 +30,7 @@ def check_options(
     """`UsageError` unless `Classifier` can be built with these values; each message names the
     option as `<prefix><argument>` (`fl-lightning federate` passes `model.`, its option group,
     to refuse a bad value before any work starts)."""
-    check_choice(f"{prefix}model", model, available_models())
+    model_spec(model, f"{prefix}model")
     check_choice(f"{prefix}optimizer", optimizer, OPTIMIZERS)
     if not lr > 0:  # NaN too
         raise UsageError(f"{prefix}lr={lr!r} must be > 0.")
@@ -56,7 +56,8 @@ class Classifier(pl.LightningModule):
         """Build the classifier; every argument is checked here.
 
         Args:
-            model: encoder architecture (`cnn`, `mlp`), the same name the DAE was built with.
+            model: registered model family (`cnn`, `mlp`, a plugin's name or `module:object`
+                naming a `ModelSpec`), the same name the DAE was built with.
             dataset: registered dataset: input shape and number of classes.
             optimizer: local optimizer: `sgd` (with `momentum`), `adam` or `adamw`.
             lr: learning rate (> 0).
@@ -76,7 +77,7 @@ class Classifier(pl.LightningModule):
         info = dataset_info(dataset)
         self.encoder = build_encoder(model, info.shape, widths)
         out_features: int = self.encoder.out_features  # type: ignore[assignment]
-        self.head = build_head(out_features, info.num_classes)
+        self.head = build_head(out_features, info.num_classes, model)
         self.test_acc = MulticlassAccuracy(num_classes=info.num_classes, average="micro")
         if dae_checkpoint is not None:
             from fl_lightning.models.dae import load_dae_checkpoint

@@ -1,4 +1,8 @@
-"""Plain `nn.Module`s: encoders, mirrored decoders and output heads, behind a registry by name.
+"""The built-in model families (`cnn`, `mlp`, `resnet8`) and the builders of any family's parts.
+
+Plain `nn.Module`s: encoders, mirrored decoders and output heads. The families are `ModelSpec`s
+(the contract: `fl_lightning.models.model_spec`) registered with
+`fl_lightning.models.registry.register_model`, the call a user's own model uses too.
 
 An *encoder* is the classifier without its output layer; it maps an image batch
 `(N, C, H, W)` to features `(N, out_features)`. Its *decoder* mirrors it back to the image
@@ -11,28 +15,23 @@ weights as `encoder.<layer>.weight` / `head.weight`, the names they have inside 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from fl_lightning.errors import UsageError, check_choice
+from fl_lightning.data.shape import ImageShape
+from fl_lightning.errors import UsageError
+from fl_lightning.models.dense_decoder import DenseDecoder
+from fl_lightning.models.model_spec import ModelSpec
+from fl_lightning.models.registry import lookup, register_model, registered_models
+from fl_lightning.models.resnet import RESNET8
 
 
 def _check_widths(**widths: int) -> None:
     for name, width in widths.items():
         if not isinstance(width, int) or isinstance(width, bool) or width < 1:
             raise ValueError(f"width {name}={width!r} must be an int >= 1")
-
-
-@dataclass(frozen=True)
-class ImageShape:
-    """Shape of one input image."""
-
-    channels: int
-    height: int
-    width: int
 
 
 class CNNEncoder(nn.Module):
@@ -109,35 +108,45 @@ class MLPDecoder(nn.Module):
         return x.view(-1, self.shape.channels, self.shape.height, self.shape.width)
 
 
-@dataclass(frozen=True)
-class Architecture:
-    """A registered model family: how to build its encoder and the mirrored decoder.
-
-    `widths` names the encoder's hidden layers in the order the data flows through them (each
-    feeds the next, the last feeds the head); they are the encoder's width keyword arguments
-    and its layer names, so `encoder.<name>.weight` is the layer whose outputs the width counts.
-    """
-
-    encoder: Callable[..., nn.Module]
-    decoder: Callable[[ImageShape], nn.Module]
-    widths: tuple[str, ...]
-
-
-MODELS: dict[str, Architecture] = {
-    "cnn": Architecture(encoder=CNNEncoder, decoder=CNNDecoder, widths=("conv1", "conv2", "fc")),
-    "mlp": Architecture(encoder=MLPEncoder, decoder=MLPDecoder, widths=("fc1", "fc2")),
+MODELS: dict[str, ModelSpec] = {
+    spec.name: register_model(spec)
+    for spec in (
+        ModelSpec("cnn", encoder=CNNEncoder, widths=("conv1", "conv2", "fc"), decoder=CNNDecoder),
+        ModelSpec("mlp", encoder=MLPEncoder, widths=("fc1", "fc2"), decoder=MLPDecoder),
+        RESNET8,
+    )
 }
+"""The built-in model families, registered like any other."""
 
 
 def available_models() -> list[str]:
-    """Names accepted by `build_encoder` / `build_decoder`."""
-    return sorted(MODELS)
+    """Registered names accepted by `build_encoder` / `build_decoder` (besides `module:object`
+    references to a `ModelSpec`)."""
+    return registered_models()
+
+
+def model_spec(name: str, option: str = "model") -> ModelSpec:
+    """The family `name` (registered, `module:object` or an installed plugin's); `UsageError`
+    naming `option` for an unknown name."""
+    return lookup(name, option)
 
 
 def width_names(name: str) -> tuple[str, ...]:
-    """The hidden layers of model `name` whose widths `build_encoder` takes, input to output."""
-    check_choice("model", name, available_models())
-    return MODELS[name].widths
+    """The hidden layers of model `name` whose widths `build_encoder` takes, input to output;
+    empty for a family without unit structure."""
+    return model_spec(name).widths
+
+
+def unit_layers(name: str, needed_by: str) -> tuple[str, ...]:
+    """`width_names(name)`, or a `UsageError` saying that `needed_by` (an option as the user
+    typed it) needs unit structure when model `name` declares none."""
+    widths = model_spec(name).widths
+    if not widths:
+        raise UsageError(
+            f"{needed_by} needs a model with unit structure, and model {name!r} declares none "
+            "(its ModelSpec has no widths); use an unstructured method such as proposed."
+        )
+    return widths
 
 
 def build_encoder(
@@ -148,27 +157,42 @@ def build_encoder(
     `widths` (keys from `width_names(name)`) narrows hidden layers; absent keys keep the
     family's default width.
     """
-    check_choice("model", name, available_models())
+    spec = model_spec(name)
     widths = dict(widths or {})
-    unknown = sorted(set(widths) - set(MODELS[name].widths))
+    unknown = sorted(set(widths) - set(spec.widths))
     if unknown:
         raise UsageError(
-            f"widths {unknown} are not layers of model {name!r}; "
-            f"allowed: {list(MODELS[name].widths)}."
+            f"widths {unknown} are not layers of model {name!r}; allowed: {list(spec.widths)}."
         )
     try:
         _check_widths(**widths)
     except ValueError as err:
         raise UsageError(f"widths={widths!r} for model {name!r}: {err}.") from None
-    return MODELS[name].encoder(shape, **widths)
+    encoder = spec.encoder(shape, **widths)
+    features = getattr(encoder, "out_features", None)
+    if not isinstance(encoder, nn.Module) or not isinstance(features, int):
+        raise UsageError(
+            f"model {name!r}: its encoder must be an nn.Module with an int `out_features` "
+            f"attribute (got {type(encoder).__name__}, out_features={features!r})."
+        )
+    return encoder
 
 
-def build_decoder(name: str, shape: ImageShape) -> nn.Module:
-    """The decoder mirroring `build_encoder(name, shape)` back to `shape`."""
-    check_choice("model", name, available_models())
-    return MODELS[name].decoder(shape)
+def build_decoder(name: str, shape: ImageShape, in_features: int | None = None) -> nn.Module:
+    """The DAE decoder of model `name`: features (`in_features`, default the full-width
+    encoder's) back to `shape`; `DenseDecoder` when the family brings none."""
+    spec = model_spec(name)
+    if in_features is None:
+        in_features = int(build_encoder(name, shape).out_features)  # type: ignore[arg-type]
+    if spec.decoder is None:
+        return DenseDecoder(shape, in_features)
+    return spec.decoder(shape, in_features)
 
 
-def build_head(in_features: int, num_classes: int) -> nn.Linear:
-    """The output layer: a dense linear map from features to class logits."""
-    return nn.Linear(in_features, num_classes)
+def build_head(in_features: int, num_classes: int, model: str | None = None) -> nn.Module:
+    """The output layer: the family's own head, or a dense linear map from features to class
+    logits (the default, and what `model=None` gives)."""
+    head = model_spec(model).head if model is not None else None
+    return (
+        head(in_features, num_classes) if head is not None else nn.Linear(in_features, num_classes)
+    )

@@ -21,7 +21,7 @@ from torch import nn
 from fl_lightning.data.holdout import holdout_provenance
 from fl_lightning.data.sources import dataset_info
 from fl_lightning.errors import UsageError, check_choice, check_range
-from fl_lightning.models.components import available_models, build_decoder, build_encoder
+from fl_lightning.models.components import build_decoder, build_encoder, model_spec
 from fl_lightning.version import __version__
 
 CHECKPOINT_KIND = "dae"
@@ -45,7 +45,7 @@ class DAEPretrainer(pl.LightningModule):
         """Build the encoder and its mirrored decoder; every argument is checked here.
 
         Args:
-            model: encoder architecture from `fl_lightning.models.components` (`cnn`, `mlp`).
+            model: registered model family (`cnn`, `mlp`, a plugin's name or `module:object`).
             dataset: registered dataset whose image shape the model takes.
             noise: corruption: `gaussian` adds N(0, noise_std^2) in normalised pixel space;
                 `masking` sets each pixel to black with probability `mask_prob`.
@@ -58,7 +58,7 @@ class DAEPretrainer(pl.LightningModule):
                 validation epoch (0 turns the picture off).
         """
         super().__init__()
-        check_choice("model.model", model, available_models())
+        model_spec(model, "model.model")
         check_choice("model.noise", noise, ("gaussian", "masking"))
         check_choice("model.optimizer", optimizer, ("adam", "adamw", "sgd"))
         check_range("model.mask_prob", mask_prob, 0.0, 1.0)
@@ -71,7 +71,7 @@ class DAEPretrainer(pl.LightningModule):
         self.save_hyperparameters()
         info = dataset_info(dataset)
         self.encoder = build_encoder(model, info.shape)
-        self.decoder = build_decoder(model, info.shape)
+        self.decoder = build_decoder(model, info.shape, self.encoder.out_features)  # type: ignore[arg-type]
         # one image: Lightning's model summary measures its FLOPs on it (0 without one)
         self.example_input_array = torch.zeros(1, info.channels, info.height, info.width)
         # Black in normalised space: what `masking` writes into dropped pixels.
@@ -209,11 +209,10 @@ def load_dae_checkpoint(path: str | Path, option: str = "--checkpoint") -> DAECh
         raise UsageError(
             f"{option}={str(path)!r} is not a DAE checkpoint written by `fl-lightning pretrain`."
         )
-    if meta.get("model") not in available_models():
-        raise UsageError(
-            f"{option}={str(path)!r} holds model {meta.get('model')!r}; "
-            f"known models: {', '.join(available_models())}."
-        )
+    try:
+        model_spec(meta.get("model"), "model")  # type: ignore[arg-type]
+    except UsageError as err:
+        raise UsageError(f"{option}={str(path)!r} holds a model not known here: {err}") from None
     state = ckpt["state_dict"]
     encoder_state = {k: v for k, v in state.items() if k.startswith("encoder.")}
     initial = ckpt.get("initial_encoder_state")

@@ -18,7 +18,7 @@ import torch
 from fl_lightning.data.sources import dataset_info
 from fl_lightning.errors import check_choice, check_range
 from fl_lightning.models.classifier import Classifier
-from fl_lightning.models.components import build_encoder, width_names
+from fl_lightning.models.components import build_encoder, unit_layers, width_names
 from fl_lightning.models.cost import forward_flops, parameter_count
 from fl_lightning.models.dae import load_dae_checkpoint
 from fl_lightning.models.surgery import narrow_encoder_state
@@ -36,12 +36,14 @@ from fl_lightning.version import __version__
 
 Structure = Literal["unstructured", "channel"]
 STRUCTURES: tuple[str, ...] = ("unstructured", "channel")
+#: What needs a model's unit structure, as users ask for it.
+CHANNEL_TICKET = "a channel ticket (prune --structure channel, --method proposed_structured)"
 
 
 def _chain_shapes(model: str, dataset: str) -> tuple[list[str], list[tuple[int, ...]]]:
     """The width names of `model` and the full-width weight shapes of those layers."""
+    names = list(unit_layers(model, CHANNEL_TICKET))
     encoder = build_encoder(model, dataset_info(dataset).shape)
-    names = list(width_names(model))
     params = dict(encoder.named_parameters())
     return names, [tuple(params[f"{n}.weight"].shape) for n in names]
 

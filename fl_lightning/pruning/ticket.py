@@ -252,7 +252,7 @@ def fresh_state(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         encoder = build_encoder(model, info.shape, widths)
-        head = build_head(encoder.out_features, info.num_classes)  # type: ignore[arg-type]
+        head = build_head(encoder.out_features, info.num_classes, model)  # type: ignore[arg-type]
     return prefixed_state(encoder, "encoder."), prefixed_state(head, "head.")
 
 

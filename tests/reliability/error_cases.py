@@ -202,7 +202,14 @@ CASES: tuple[ErrorCase, ...] = (
              "shards."),
     federate("unknown dataset", "--data.dataset", "imagenet",
              expected="data.dataset='imagenet' is not known; choose one of: cifar10, "
-             "fashion_mnist, mnist."),
+             "fashion_mnist, mnist, or module:object naming a DatasetInfo"),
+    federate("dataset from a module that cannot be imported", "--data.dataset",
+             "no_such_plugin:DATA",
+             expected="data.dataset='no_such_plugin:DATA': cannot import module "
+             "'no_such_plugin'"),
+    federate("dataset reference to something else than a DatasetInfo", "--data.dataset",
+             "fl_lightning.errors:UsageError",
+             expected="points at a type, not a fl_lightning.data.DatasetInfo."),
     federate("data folder without the files", "--data.root", "M/empty",
              expected="--data.root='M/empty' does not hold the fashion_mnist files"),
     federate("truncated gzip data file", "--data.root", "M/truncated_gz",
@@ -216,7 +223,16 @@ CASES: tuple[ErrorCase, ...] = (
              expected="--method='propsed' is not known (did you mean proposed?); choose one of: "
              "fedavg,"),
     federate("unknown model", "--model.model", "resnet",
-             expected="model.model='resnet' is not known; choose one of: cnn, mlp."),
+             expected="model.model='resnet' is not known; choose one of: cnn, mlp, resnet8, "
+             "or "
+             "module:object naming a ModelSpec"),
+    federate("model reference to a missing object", "--model.model",
+             "fl_lightning.errors:NoSuchModel",
+             expected="module 'fl_lightning.errors' has no attribute 'NoSuchModel'."),
+    federate("structured method on a model without unit structure", "--method",
+             "proposed_structured", "--model.model", "tests.reliability.plugin_model:NO_UNITS",
+             expected="--method=proposed_structured needs a model with unit structure, and "
+             "model 'tests.reliability.plugin_model:NO_UNITS' declares none"),
     federate("unknown engine", "--engine", "grpc",
              expected="--engine='grpc' is not known; choose one of: local, flower."),
     federate("missing checkpoint", "--method", "proposed", "--checkpoint", "M/none.ckpt",
