@@ -136,7 +136,7 @@ def test_a_misspelt_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (
         "fl-lightning: error: unknown command 'federat' (did you mean federate?); choose one of: "
-        "pretrain, prune, federate, compare.\n"
+        "pretrain, prune, federate, compare, evaluate.\n"
     )
 
 
@@ -273,7 +273,7 @@ def test_pretrain_has_one_optimizer_setting(
         message = error_line([*run, "--config", "opt.yaml"], capsys)
         assert message.startswith(
             "--config='opt.yaml': unknown option optimizer (did you mean model.optimizer?); "
-            "allowed: data.*, model.*, output, seed_everything, trainer.*, wandb.*."
+            "allowed: data.*, model.*, output, seed_everything, trainer.*, verbose, wandb.*."
         )
     else:
         message = error_line([*run, "--optimizer", "torch.optim.SGD"], capsys)
