@@ -23,6 +23,8 @@ from fl_lightning.federated.config import SEED_SOURCES, Seeds
 from fl_lightning.federated.metric_names import CUM_BYTES, upgrade_row
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.models.classifier import check_options as check_model_options
+from fl_lightning.pruning.ticket import Ticket
+from fl_lightning.recorded_paths import recorded_tree
 from fl_lightning.run_lock import FOLDER_LOCK_NAME
 from fl_lightning.tracking.offline_reader import read_offline_run
 
@@ -68,6 +70,8 @@ def resolve(cfg: Namespace) -> Namespace:
         value = cfg[option]
         if value and not Path(value).is_file():
             raise UsageError(f"--{option}={value!r}: no such file.")
+    if cfg.ticket:  # the ticket is the mask: record its sparsity, not the YAML's (W&B filters)
+        cfg.sparsity = Ticket.load(cfg.ticket, option="--ticket").sparsity
     return cfg
 
 
@@ -148,7 +152,8 @@ def check_resume_config(files: RunFiles, config_text: str, checkpoint: dict[str,
             return
         saved_text, source = files.config.read_text(errors="replace"), str(files.config)
     try:
-        saved = _flat(yaml.safe_load(saved_text) or {})
+        # recorded: a run started before paths were recorded relative compares the same
+        saved = _flat(recorded_tree(yaml.safe_load(saved_text) or {}))
     except yaml.YAMLError as err:
         raise UsageError(
             f"--resume: the run's options in {source} are unreadable ({_first_line(err)}); "

@@ -42,6 +42,7 @@ from fl_lightning.federated.transport import InProcess, Transport
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.models.dae import file_sha256
+from fl_lightning.recorded_paths import recorded_config_text
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
@@ -51,6 +52,7 @@ from fl_lightning.tracking.wandb_run import (
     artifact_name,
     use_offline_default,
 )
+from fl_lightning.version import code_version
 
 #: The clients x classes heatmap of the run's partition (class names on the axis).
 LABELS_PNG = "label_distribution.png"
@@ -175,7 +177,7 @@ def _federate_locked(
         print(f"--resume: {files.dir} was stopped before its first checkpoint; from round 0")
     saved_cfg = cfg.clone()
     saved_cfg.resume = False  # config.yaml describes the run, not how this part was started
-    config_text = parser.dump(saved_cfg, skip_none=False)
+    config_text = recorded_config_text(parser.dump(saved_cfg, skip_none=False))
     if resumed is not None:
         check_resume_config(files, config_text, resumed)
     init = parser.instantiate_classes(cfg)
@@ -204,7 +206,7 @@ def _federate_locked(
         split_seed=cfg.data.split_seed,
     )
     cfg.provenance = saved_cfg.provenance = start.provenance
-    config_text = parser.dump(saved_cfg, skip_none=False)
+    config_text = recorded_config_text(parser.dump(saved_cfg, skip_none=False))
     # A structured method's model is the family's network at the ticket's narrower widths.
     model = Classifier(dataset=cfg.data.dataset, widths=start.widths or None, **vars(cfg.model))
     engine = LocalEngine(
@@ -259,6 +261,7 @@ def _federate_locked(
         wandb.finish()
     summary["provenance"] = start.provenance
     summary["seeds"] = vars(cfg.seeds)
+    summary["code"] = code_version()  # the package version and git commit that ran it
     files.write_summary(summary)
     files.write_done({"rounds": summary["rounds"], "stopped": summary["stopped"]})
     return summary

@@ -50,6 +50,7 @@ from fl_lightning.experiments.grid_progress import GridProgress
 from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
 from fl_lightning.experiments.to_target import Arm, RunCurve
 from fl_lightning.federated.results import RunFiles
+from fl_lightning.recorded_paths import recorded_arg, recorded_config_text
 
 #: config.yaml keys that may differ between a finished run and the grid's request (a moved
 #: comparison folder keeps its runs).
@@ -303,7 +304,7 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser, *, train: b
             config.config, config.output, config.settings, (*config.args, *_flags(logger))
         )
     pretrain(config)
-    atomic_write_json(record, args)
+    atomic_write_json(record, [recorded_arg(arg) for arg in args])
     return str(ckpt)
 
 
@@ -319,7 +320,7 @@ def _placeless(args: Sequence[str]) -> list[str]:
         elif arg in ("--config", "--output"):
             skip = True
         elif not arg.startswith(("--config=", "--output=")):
-            kept.append(arg)
+            kept.append(recorded_arg(arg))  # an older record may hold absolute paths
     return kept
 
 
@@ -384,7 +385,7 @@ def _checked_summary(parser: ArgumentParser, run: PlannedRun, cfg: Namespace) ->
     the grid asks for now: a finished run made with another config is refused (`UsageError`)
     rather than silently mixed in."""
     config_path = run.directory / "config.yaml"
-    wanted = _comparable(parser.dump(cfg, skip_none=False))
+    wanted = _comparable(recorded_config_text(parser.dump(cfg, skip_none=False)))
     if config_path.is_file() and _comparable(config_path.read_text()) != wanted:
         raise UsageError(
             f"{run.directory} holds a finished run made with another config than this "

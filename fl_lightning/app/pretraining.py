@@ -39,6 +39,7 @@ from fl_lightning.data.holdout import holdout_provenance
 from fl_lightning.data.modules import UnlabeledDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.models.dae import DAEPretrainer, file_sha256
+from fl_lightning.recorded_paths import recorded_config_text
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
@@ -46,6 +47,7 @@ from fl_lightning.tracking.wandb_run import (
     finish_wandb_writes,
     use_offline_default,
 )
+from fl_lightning.version import code_version
 
 CHECKPOINT_NAME = "dae.ckpt"
 
@@ -136,9 +138,10 @@ class PretrainCLI(LightningCLI):
                 callback.dirpath = str(out / "checkpoints")
 
     def write_config(self) -> None:
-        """The resolved config (seed included) as DIR/config.yaml, on the main process."""
+        """The resolved config (seed included) as DIR/config.yaml, on the main process; its
+        paths are recorded relative (`recorded_paths`), never as absolute machine paths."""
         if self.trainer.is_global_zero:
-            text = self.parser.dump(self.config, skip_none=False)
+            text = recorded_config_text(self.parser.dump(self.config, skip_none=False))
             atomic_write_bytes(Path(self.config["output"]) / "config.yaml", text.encode())
 
 
@@ -167,7 +170,8 @@ def _log_checkpoint(trainer: Trainer, cli: PretrainCLI, checkpoint: Path) -> Non
             holdout = holdout_provenance(dict(cli.datamodule.hparams))
             seed = cli.config.get("seed_everything")
             run = WandbRun.around(logger.experiment)
-            run.run.config.update({"seed": seed, "holdout": holdout}, allow_val_change=True)
+            record = {"seed": seed, "holdout": holdout, "code": code_version()}
+            run.run.config.update(record, allow_val_change=True)
             run.log_artifact(
                 checkpoint,
                 kind=DAE_ARTIFACT,

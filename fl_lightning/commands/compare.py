@@ -9,7 +9,6 @@ interrupted comparison: finished runs are reused.
 
 from __future__ import annotations
 
-import shlex
 import sys
 
 from fl_lightning.app.compare_options import build_parser
@@ -17,6 +16,7 @@ from fl_lightning.app.comparison import compare
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.grid import GridFailed
 from fl_lightning.config_files import check_config_args
+from fl_lightning.recorded_paths import recorded_command
 
 __all__ = ["build_parser", "main"]
 
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> None:
     check_config_args(argv, parser.get_defaults())
     cfg = parser.parse_args(argv)
     try:
-        report = compare(cfg, command="fl-lightning compare " + shlex.join(argv))
+        report = compare(cfg, command="fl-lightning compare " + recorded_command(argv))
     except GridFailed as err:  # not a usage error: the runs that failed are named, exit 1
         print(f"fl-lightning compare: {err}", file=sys.stderr)
         raise SystemExit(1) from None

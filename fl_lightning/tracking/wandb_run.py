@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from fl_lightning.federated.metric_names import ROUND, TEST_ACC
+from fl_lightning.recorded_paths import recorded_tree
+from fl_lightning.version import code_version
 
 
 def use_offline_default() -> str:
@@ -45,7 +47,10 @@ class WandbRun:
         job_type: str = "federate",
         run_id: str | None = None,
     ) -> None:
-        """`run_id` continues the W&B run with that id (a resumed federation); None starts one."""
+        """`run_id` continues the W&B run with that id (a resumed federation); None starts one.
+
+        The run config is `config` with its absolute paths made relative (`recorded_tree`) and
+        the code that made the run (`code`: `version.code_version`)."""
         self.run: Any = None
         if not enabled:
             return
@@ -59,7 +64,7 @@ class WandbRun:
             group=group,
             job_type=job_type,
             dir=str(save_dir),
-            config=dict(config),
+            config={**recorded_tree(dict(config)), "code": code_version()},
             reinit="create_new",
             id=run_id,
             resume="allow" if run_id else None,
