@@ -49,14 +49,17 @@ def recorded_path(value: str | os.PathLike[str], base: str | os.PathLike[str] | 
 
 
 def recorded_tree(tree: Any, base: str | os.PathLike[str] | None = None) -> Any:
-    """`tree` (nested dicts, lists, strings: a config or a provenance record) with every string
-    that is an absolute path replaced by its `recorded_path`."""
+    """`tree` (nested dicts, lists, strings: a config or a provenance record) with every path
+    object, and every string that is an absolute path or an argument holding one, recorded
+    (`recorded_path`, `recorded_arg`)."""
     if isinstance(tree, dict):
         return {key: recorded_tree(value, base) for key, value in tree.items()}
     if isinstance(tree, list | tuple):
         return [recorded_tree(value, base) for value in tree]
-    if isinstance(tree, str) and len(tree) > 1 and os.path.isabs(tree):
-        return recorded_path(tree, base)
+    if isinstance(tree, os.PathLike):  # e.g. the `config` file of a jsonargparse Namespace
+        return recorded_path(os.fspath(tree), base)
+    if isinstance(tree, str):  # a path, or an argument holding one (`overrides` lists)
+        return recorded_arg(tree, base)
     return tree
 
 

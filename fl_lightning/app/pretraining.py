@@ -39,7 +39,7 @@ from fl_lightning.data.holdout import holdout_provenance
 from fl_lightning.data.modules import UnlabeledDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.models.dae import DAEPretrainer, file_sha256
-from fl_lightning.recorded_paths import recorded_config_text
+from fl_lightning.recorded_paths import recorded_config_text, recorded_tree
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
@@ -136,6 +136,9 @@ class PretrainCLI(LightningCLI):
         for callback in self.trainer.checkpoint_callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(out / "checkpoints")
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                _log_recorded_hyperparameters(logger)
 
     def write_config(self) -> None:
         """The resolved config (seed included) as DIR/config.yaml, on the main process; its
@@ -154,6 +157,19 @@ def check_finite(model: DAEPretrainer) -> None:
             f"pre-training diverged: {len(bad)} weight tensors hold NaN or infinite values "
             f"(first: {bad[0]}); model.lr={lr!r} is likely too high. No dae.ckpt was written."
         )
+
+
+def _log_recorded_hyperparameters(logger: WandbLogger) -> None:
+    """Make `logger` put the model's and data's hyperparameters (Lightning logs them at fit's
+    start) into the W&B run config with their paths recorded relative (`recorded_tree`): a
+    `--data.root` typed as an absolute path names no machine folder there."""
+    log = logger.log_hyperparams
+
+    def log_recorded(params: Any, *args: Any, **kwargs: Any) -> None:
+        plain = params if isinstance(params, Mapping) else vars(params)
+        log(recorded_tree(dict(plain)), *args, **kwargs)
+
+    logger.log_hyperparams = log_recorded  # type: ignore[method-assign]
 
 
 def _is_wandb(logger: Any) -> bool:
