@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     "interrupts": 0,
     "config_files": 0,
     "config_paths": 0,
+    "recorded_paths": 0,
     "data": 1,
     "models": 1,
     "pruning": 1,
