@@ -29,7 +29,8 @@ def test_the_check_sees_a_machine_path() -> None:
     assert absolute_paths('"checkpoint": "/work/runs/pretrain/seed0/dae.ckpt"') == [
         "/work/runs/pretrain/seed0/dae.ckpt"
     ]
-    assert absolute_paths("output: /srv/runs/x\n  save_dir: ~/runs/x") == ["/srv/runs/x", "~/runs/x"]
+    yaml_text = "output: /srv/runs/x\n  save_dir: ~/runs/x"
+    assert absolute_paths(yaml_text) == ["/srv/runs/x", "~/runs/x"]
     assert absolute_paths("Command: `fl-lightning compare --config /a/b.yaml`") == ["/a/b.yaml"]
     relative = "--config configs/compare/x.yaml; 1 MB = 10^6 B; down/up; bits/param; ../x/y"
     assert absolute_paths(relative) == []
