@@ -1,7 +1,8 @@
 """`make demo`: the whole method on real Fashion-MNIST, reduced to run in minutes on 2 CPU cores.
 
 pretrain (DAE, 2 epochs) -> prune (sparsity 0.9) -> federate (`proposed`, reduced config) ->
-compare (`fedavg` vs `proposed`, reduced), each step through the same `fl-lightning` commands a
+compare (`fedavg` vs `proposed`, reduced; step 3's federation is the comparison's `proposed`
+run, reused, so only `fedavg` runs there), each step through the same `fl-lightning` commands a
 user would type, printed before it runs. Outputs go to `--output` (default `runs/demo`). An old
 demo folder there is replaced, but only one the demo made (it holds the marker file
 `.fl-lightning-demo`): any other non-empty folder is refused, never deleted.
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
             str(out / "ticket.pt"),
         ],
     )
+    # Into the folder where step 4's comparison looks for its `proposed` run: the ticket is the
+    # pruning that run would make of the same checkpoint, so the comparison reuses it.
+    federation = out / "compare" / "runs" / "iid" / "proposed-s0.9" / "seed0"
     step(
         "3/4 FedAvg on the sparse subnetwork (reduced: 100 clients x <=100 examples, 15 rounds)",
         [
@@ -91,12 +95,17 @@ def main(argv: list[str] | None = None) -> None:
             "proposed",
             "--ticket",
             str(out / "ticket.pt"),
+            "--wandb.group",
+            "demo-compare",
+            "--wandb.name",
+            "iid/proposed-s0.9/seed0",
             "--output",
-            str(out / "federate"),
+            str(federation),
         ],
     )
     step(
-        "4/4 Side by side: fedavg vs proposed, traffic and compute to the target accuracy",
+        "4/4 Side by side: fedavg vs proposed (step 3's run, reused), traffic and compute to "
+        "the target accuracy",
         [
             "compare",
             "--config",

@@ -50,6 +50,7 @@ from fl_lightning.experiments.grid_progress import GridProgress
 from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
 from fl_lightning.experiments.to_target import Arm, RunCurve
 from fl_lightning.federated.results import RunFiles
+from fl_lightning.models.dae import file_sha256
 from fl_lightning.recorded_paths import recorded_arg, recorded_config_text
 
 #: config.yaml keys that may differ between a finished run and the grid's request (a moved
@@ -347,6 +348,30 @@ def _comparable(config_text: str) -> dict[str, Any]:
     return comparable
 
 
+def _found(config_text: str, cfg: Namespace, wanted: dict[str, Any]) -> dict[str, Any]:
+    """A finished run's comparable config (`_comparable`), where a `proposed` run that started
+    from a ticket counts as the run that prunes the DAE checkpoint `cfg` names itself (`wanted`:
+    `cfg`'s comparable config) if the ticket is that pruning: made from that checkpoint
+    (sha256) at the run's sparsity and scope, with the pre-trained weights and a dense head.
+    `make demo` federates its ticket once; its comparison reuses that run."""
+    config = yaml.safe_load(config_text) or {}
+    found = _comparable(config_text)
+    given = cfg.method == "proposed" and cfg.checkpoint and not cfg.ticket
+    if not (given and config.get("ticket") and not config.get("checkpoint")):
+        return found
+    pruned_here = {
+        "source_sha256": file_sha256(Path(cfg.checkpoint)),
+        "sparsity": cfg.sparsity,
+        "scope": cfg.scope,
+        "policy": "pretrained",
+        "include_head": False,
+    }
+    provenance = config.get("provenance") or {}
+    if any(provenance.get(k) != v for k, v in pruned_here.items()):
+        return found
+    return {**found, "ticket": wanted.get("ticket"), "checkpoint": wanted.get("checkpoint")}
+
+
 def grid_relative(checkpoint: str, run_output: str) -> str:
     """`checkpoint` as `OUTPUT/...` when it lies in the comparison folder of the run whose
     folder is `run_output` (OUTPUT/runs/<partition>/<arm>/seed<S>, so OUTPUT is three levels
@@ -386,7 +411,7 @@ def _checked_summary(parser: ArgumentParser, run: PlannedRun, cfg: Namespace) ->
     rather than silently mixed in."""
     config_path = run.directory / "config.yaml"
     wanted = _comparable(recorded_config_text(parser.dump(cfg, skip_none=False)))
-    if config_path.is_file() and _comparable(config_path.read_text()) != wanted:
+    if config_path.is_file() and _found(config_path.read_text(), cfg, wanted) != wanted:
         raise UsageError(
             f"{run.directory} holds a finished run made with another config than this "
             "comparison asks for; delete it or choose another --output."
