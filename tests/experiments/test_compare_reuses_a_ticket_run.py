@@ -37,9 +37,10 @@ def federate_ticket(root: Path, checkpoint: Path, folder: Path, *prune: str) -> 
 
 
 def compare(root: Path, checkpoint: Path, folder: Path) -> None:
+    overrides = json.dumps([f"--data.root={root}", *DATA])
     main(["compare", "--config", "configs/compare/smoke.yaml", "--methods", "[proposed]",
-          "--checkpoint", str(checkpoint), "--overrides", json.dumps([f"--data.root={root}", *DATA]),
-          "--wandb.enabled", "false", "--output", str(folder)])  # fmt: skip
+          "--checkpoint", str(checkpoint), "--overrides", overrides, "--wandb.enabled", "false",
+          "--output", str(folder)])  # fmt: skip
 
 
 def test_the_federation_of_the_ticket_is_reused(
