@@ -21,6 +21,9 @@ from fl_lightning.errors import UsageError
 
 #: Written into every demo folder: the proof that replacing the folder deletes nothing else.
 MARKER = ".fl-lightning-demo"
+#: Step 3's federation, in the demo folder: where step 4's comparison (configs/compare/demo.yaml
+#: into `compare/`) keeps its `proposed` run, so that it reuses this one instead of re-running it.
+FEDERATION = Path("compare", "runs", "iid", "proposed-s0.9", "seed0")
 
 
 def prepare_output(out: Path) -> None:
@@ -43,9 +46,12 @@ def prepare_output(out: Path) -> None:
 
 
 def step(title: str, args: list[str]) -> None:
-    """Print the equivalent shell command, then run it in-process."""
+    """Print the equivalent shell command, run it in-process, then say how long it took (the
+    README's and the configs' durations are these, measured on an idle machine)."""
     print(f"\n=== {title}\n$ fl-lightning {shlex.join(args)}", flush=True)
+    start = time.perf_counter()
     cli(args)
+    print(f"=== {title.split()[0]} took {time.perf_counter() - start:.0f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,9 +88,9 @@ def main(argv: list[str] | None = None) -> None:
             str(out / "ticket.pt"),
         ],
     )
-    # Into the folder where step 4's comparison looks for its `proposed` run: the ticket is the
-    # pruning that run would make of the same checkpoint, so the comparison reuses it.
-    federation = out / "compare" / "runs" / "iid" / "proposed-s0.9" / "seed0"
+    # The ticket is the pruning the comparison's `proposed` run would make of the same
+    # checkpoint, so step 4 reuses this run (`FEDERATION`) rather than running it again.
+    federation = out / FEDERATION
     step(
         "3/4 FedAvg on the sparse subnetwork (reduced: 100 clients x <=100 examples, 15 rounds)",
         [
