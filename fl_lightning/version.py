@@ -7,38 +7,29 @@ package's public API (`fl_lightning/__init__.py`).
 from __future__ import annotations
 
 import functools
-import json
 import subprocess
+import tomllib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-#: This source tree's version: pyproject.toml's `version` (a test keeps the two equal). Used
-#: when no installed distribution describes this tree (run from a checkout on PYTHONPATH).
-SOURCE_VERSION = "0.4.0"
 
 #: The folder holding the `fl_lightning` package: the checkout's root when it is one.
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _installed_here(dist: metadata.Distribution) -> bool:
-    """Whether the installed distribution `dist` is this very source tree (not an install of
-    another checkout that PYTHONPATH shadows): its editable source, or its files, are here."""
-    direct = json.loads(dist.read_text("direct_url.json") or "{}")
-    url = str(direct.get("url", ""))
-    if direct.get("dir_info", {}).get("editable") and url.startswith("file://"):
-        return Path(url.removeprefix("file://")).resolve() == PACKAGE_ROOT
-    return Path(str(dist.locate_file("fl_lightning"))).resolve() == PACKAGE_ROOT / "fl_lightning"
-
-
 def package_version() -> str:
-    """The version of the code running now: the installed distribution's (importlib.metadata)
-    when it is this tree, else `SOURCE_VERSION`."""
+    """The version of the code running now: in a source checkout, its pyproject.toml's (an
+    editable install's metadata is only as new as its last `pip install`); otherwise the
+    installed distribution's (importlib.metadata); `0+unknown` when neither says."""
+    pyproject = PACKAGE_ROOT / "pyproject.toml"
+    if pyproject.is_file():
+        project = tomllib.loads(pyproject.read_text()).get("project", {})
+        if project.get("name") == "fl_lightning" and project.get("version"):
+            return str(project["version"])
     try:
-        dist = metadata.distribution("fl_lightning")
+        return metadata.version("fl_lightning")
     except metadata.PackageNotFoundError:
-        return SOURCE_VERSION
-    return dist.version if _installed_here(dist) else SOURCE_VERSION
+        return "0+unknown"
 
 
 __version__ = package_version()
