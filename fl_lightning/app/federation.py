@@ -201,6 +201,7 @@ def _federate_locked(
     check_holdout(
         start.provenance,
         option="--ticket" if cfg.ticket else "--checkpoint",
+        value=cfg.ticket or checkpoint,
         dataset=cfg.data.dataset,
         server_images=cfg.data.server_images,
         split_seed=cfg.data.split_seed,
