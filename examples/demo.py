@@ -1,7 +1,8 @@
 """`make demo`: the whole method on real Fashion-MNIST, reduced to run in minutes on 2 CPU cores.
 
 pretrain (DAE, 2 epochs) -> prune (sparsity 0.9) -> federate (`proposed`, reduced config) ->
-compare (`fedavg` vs `proposed`, reduced), each step through the same `fl-lightning` commands a
+compare (`fedavg` vs `proposed`, reduced; step 3's federation is the comparison's `proposed`
+run, reused, so only `fedavg` runs there), each step through the same `fl-lightning` commands a
 user would type, printed before it runs. Outputs go to `--output` (default `runs/demo`). An old
 demo folder there is replaced, but only one the demo made (it holds the marker file
 `.fl-lightning-demo`): any other non-empty folder is refused, never deleted.
@@ -20,6 +21,9 @@ from fl_lightning.errors import UsageError
 
 #: Written into every demo folder: the proof that replacing the folder deletes nothing else.
 MARKER = ".fl-lightning-demo"
+#: Step 3's federation, in the demo folder: where step 4's comparison (configs/compare/demo.yaml
+#: into `compare/`) keeps its `proposed` run, so that it reuses this one instead of re-running it.
+FEDERATION = Path("compare", "runs", "iid", "proposed-s0.9", "seed0")
 
 
 def prepare_output(out: Path) -> None:
@@ -42,9 +46,12 @@ def prepare_output(out: Path) -> None:
 
 
 def step(title: str, args: list[str]) -> None:
-    """Print the equivalent shell command, then run it in-process."""
+    """Print the equivalent shell command, run it in-process, then say how long it took (the
+    README's and the configs' durations are these, measured on an idle machine)."""
     print(f"\n=== {title}\n$ fl-lightning {shlex.join(args)}", flush=True)
+    start = time.perf_counter()
     cli(args)
+    print(f"=== {title.split()[0]} took {time.perf_counter() - start:.0f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,6 +88,9 @@ def main(argv: list[str] | None = None) -> None:
             str(out / "ticket.pt"),
         ],
     )
+    # The ticket is the pruning the comparison's `proposed` run would make of the same
+    # checkpoint, so step 4 reuses this run (`FEDERATION`) rather than running it again.
+    federation = out / FEDERATION
     step(
         "3/4 FedAvg on the sparse subnetwork (reduced: 100 clients x <=100 examples, 15 rounds)",
         [
@@ -91,12 +101,17 @@ def main(argv: list[str] | None = None) -> None:
             "proposed",
             "--ticket",
             str(out / "ticket.pt"),
+            "--wandb.group",
+            "demo-compare",
+            "--wandb.name",
+            "iid/proposed-s0.9/seed0",
             "--output",
-            str(out / "federate"),
+            str(federation),
         ],
     )
     step(
-        "4/4 Side by side: fedavg vs proposed, traffic and compute to the target accuracy",
+        "4/4 Side by side: fedavg vs proposed (step 3's run, reused), traffic and compute to "
+        "the target accuracy",
         [
             "compare",
             "--config",

@@ -32,11 +32,9 @@ def pipeline(output: Path, root: str | None = None, rounds: int = 3) -> dict[str
         fl.PretrainConfig(
             PRETRAIN_CONFIG,
             output=str(output / "pretrain"),
-            # the federation's model and hold-out, so the ticket fits its clients
+            # the smoke pre-training fits the smoke federation (model, hold-out) as it is
             settings={
                 **data,
-                "model.model": "mlp",
-                "data.num_images": 256,
                 "trainer.logger": False,
                 "trainer.enable_progress_bar": False,
             },

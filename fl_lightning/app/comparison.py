@@ -46,6 +46,7 @@ from fl_lightning.experiments.report import write_reports
 from fl_lightning.experiments.to_target import RunCurve, summary_rows
 from fl_lightning.federated.config import check_seed
 from fl_lightning.interrupts import Interrupted
+from fl_lightning.recorded_paths import recorded_arg, recorded_path
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (
     WandbRun,
@@ -53,6 +54,7 @@ from fl_lightning.tracking.wandb_run import (
     stable_run_id,
     use_offline_default,
 )
+from fl_lightning.version import code_version
 from fl_lightning.write_errors import write_errors_as_usage
 
 
@@ -312,17 +314,22 @@ def _report(
         "command": command,
         "seeds": list(grid.seeds),
         "partitions": [p.folder for p in grid.partitions],
-        "federate_config": grid.federate_config,
-        "overrides": list(grid.overrides),
+        "federate_config": recorded_path(grid.federate_config),
+        "overrides": [recorded_arg(a) for a in grid.overrides],
         "codecs": [
-            {"name": c.name, "methods": list(c.methods), "overrides": list(c.overrides)}
+            {
+                "name": c.name,
+                "methods": list(c.methods),
+                "overrides": [recorded_arg(a) for a in c.overrides],
+            }
             for c in grid.codecs
         ],
         "wandb_group": grid.wandb_group,
-        "checkpoint": grid.checkpoint,
+        "checkpoint": None if grid.checkpoint is None else recorded_path(grid.checkpoint),
         "row_seeds": dict(grid.row_seeds),
         "threads": cfg.threads,  # torch threads per federation (None: cores // jobs)
         "pending": [run.describe() for run in pending],  # not finished: in no figure
+        "code": code_version(),  # the package version and git commit that wrote the report
     }
     budget = budget_rows(curves, cfg.budget_rounds)
     files = write_reports(grid.output, rows, curves, targets, meta, budget)

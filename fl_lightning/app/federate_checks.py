@@ -25,6 +25,8 @@ from fl_lightning.federated.results import WANDB_RUN_ID_KEY, RunFiles
 from fl_lightning.models.classifier import check_options as check_model_options
 from fl_lightning.models.components import unit_layers
 from fl_lightning.models.dae import file_sha256
+from fl_lightning.pruning.ticket import Ticket
+from fl_lightning.recorded_paths import recorded_tree
 from fl_lightning.run_lock import FOLDER_LOCK_NAME
 from fl_lightning.tracking.offline_reader import read_offline_run
 
@@ -72,6 +74,8 @@ def resolve(cfg: Namespace) -> Namespace:
         value = cfg[option]
         if value and not Path(value).is_file():
             raise UsageError(f"--{option}={value!r}: no such file.")
+    if cfg.ticket:  # the ticket is the mask: record its sparsity, not the YAML's (W&B filters)
+        cfg.sparsity = Ticket.load(cfg.ticket, option="--ticket").sparsity
     return cfg
 
 
@@ -166,7 +170,8 @@ def check_resume_config(files: RunFiles, config_text: str, checkpoint: dict[str,
             return
         saved_text, source = files.config.read_text(errors="replace"), str(files.config)
     try:
-        saved = _flat(yaml.safe_load(saved_text) or {})
+        # recorded: a run started before paths were recorded relative compares the same
+        saved = _flat(recorded_tree(yaml.safe_load(saved_text) or {}))
     except yaml.YAMLError as err:
         raise UsageError(
             f"--resume: the run's options in {source} are unreadable ({_first_line(err)}); "

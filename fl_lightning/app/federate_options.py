@@ -82,8 +82,9 @@ def build_parser() -> ArgumentParser:
         "--sparsity",
         type=float | None,
         default=0.9,
-        help="Fraction of prunable weights removed by the pruned methods, in [0, 1); the "
-        "dense methods (fedavg, dae_dense) ignore it and record none.",
+        help="Fraction of prunable weights removed by the pruned methods, in [0, 1); with "
+        "--ticket the ticket's own (it is the mask) is used and recorded; the dense methods "
+        "(fedavg, dae_dense) ignore it and record none.",
     )
     parser.add_argument(
         "--scope",

@@ -46,6 +46,7 @@ from fl_lightning.interrupts import Interrupted
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.models.saved_classifier import model_file_info
+from fl_lightning.recorded_paths import recorded_config_text
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
@@ -57,6 +58,7 @@ from fl_lightning.tracking.wandb_run import (
     new_run_id,
     use_offline_default,
 )
+from fl_lightning.version import code_version
 from fl_lightning.write_errors import write_errors_as_usage
 
 if TYPE_CHECKING:
@@ -198,7 +200,7 @@ def _federate_locked(
         print(f"--resume: {files.dir} was stopped before its first checkpoint; from round 0")
     saved_cfg = cfg.clone()
     saved_cfg.resume = False  # config.yaml describes the run, not how this part was started
-    config_text = parser.dump(saved_cfg, skip_none=False)
+    config_text = recorded_config_text(parser.dump(saved_cfg, skip_none=False))
     if resumed is not None:
         check_resume_config(files, config_text, resumed)
     init = parser.instantiate_classes(cfg)
@@ -222,12 +224,13 @@ def _federate_locked(
     check_holdout(
         start.provenance,
         option="--ticket" if cfg.ticket else "--checkpoint",
+        value=cfg.ticket or checkpoint,
         dataset=cfg.data.dataset,
         server_images=cfg.data.server_images,
         split_seed=cfg.data.split_seed,
     )
     cfg.provenance = saved_cfg.provenance = start.provenance
-    config_text = parser.dump(saved_cfg, skip_none=False)
+    config_text = recorded_config_text(parser.dump(saved_cfg, skip_none=False))
     # A structured method's model is the family's network at the ticket's narrower widths.
     model = Classifier(dataset=cfg.data.dataset, widths=start.widths or None, **vars(cfg.model))
     engine = LocalEngine(
@@ -287,6 +290,7 @@ def _federate_locked(
         wandb.finish()
     summary["provenance"] = start.provenance
     summary["seeds"] = vars(cfg.seeds)
+    summary["code"] = code_version()  # the package version and git commit that ran it
     files.write_summary(summary)
     files.write_done({"rounds": summary["rounds"], "stopped": summary["stopped"]})
     return summary

@@ -51,6 +51,8 @@ from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
 from fl_lightning.experiments.to_target import Arm, RunCurve
 from fl_lightning.federated.progress import RoundLines
 from fl_lightning.federated.results import RunFiles
+from fl_lightning.models.dae import file_sha256
+from fl_lightning.recorded_paths import recorded_arg, recorded_config_text
 
 #: config.yaml keys that may differ between a finished run and the grid's request (a moved
 #: comparison folder keeps its runs).
@@ -309,7 +311,7 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser, *, train: b
             config.config, config.output, config.settings, (*config.args, *_flags(logger))
         )
     pretrain(config, config_option="--pretrain_config")
-    atomic_write_json(record, args)
+    atomic_write_json(record, [recorded_arg(arg) for arg in args])
     return str(ckpt)
 
 
@@ -325,7 +327,7 @@ def _placeless(args: Sequence[str]) -> list[str]:
         elif arg in ("--config", "--output"):
             skip = True
         elif not arg.startswith(("--config=", "--output=")):
-            kept.append(arg)
+            kept.append(recorded_arg(arg))  # an older record may hold absolute paths
     return kept
 
 
@@ -350,6 +352,30 @@ def _comparable(config_text: str) -> dict[str, Any]:
     if config.get("method") not in PRUNED:
         comparable.pop("sparsity", None)  # dense: recorded as none since 0.2, 0.9 before
     return comparable
+
+
+def _found(config_text: str, cfg: Namespace, wanted: dict[str, Any]) -> dict[str, Any]:
+    """A finished run's comparable config (`_comparable`), where a `proposed` run that started
+    from a ticket counts as the run that prunes the DAE checkpoint `cfg` names itself (`wanted`:
+    `cfg`'s comparable config) if the ticket is that pruning: made from that checkpoint
+    (sha256) at the run's sparsity and scope, with the pre-trained weights and a dense head.
+    `make demo` federates its ticket once; its comparison reuses that run."""
+    config = yaml.safe_load(config_text) or {}
+    found = _comparable(config_text)
+    given = cfg.method == "proposed" and cfg.checkpoint and not cfg.ticket
+    if not (given and config.get("ticket") and not config.get("checkpoint")):
+        return found
+    pruned_here = {
+        "source_sha256": file_sha256(Path(cfg.checkpoint)),
+        "sparsity": cfg.sparsity,
+        "scope": cfg.scope,
+        "policy": "pretrained",
+        "include_head": False,
+    }
+    provenance = config.get("provenance") or {}
+    if any(provenance.get(k) != v for k, v in pruned_here.items()):
+        return found
+    return {**found, "ticket": wanted.get("ticket"), "checkpoint": wanted.get("checkpoint")}
 
 
 def grid_relative(checkpoint: str, run_output: str) -> str:
@@ -389,8 +415,8 @@ def _checked_summary(parser: ArgumentParser, run: PlannedRun, cfg: Namespace) ->
     """The summary of the finished `run`, once the options it ran with are checked against
     `cfg`, what the grid asks for now: a finished run made with another config, or one whose
     options cannot be read, is refused (`UsageError`) rather than silently mixed in."""
-    wanted = _comparable(parser.dump(cfg, skip_none=False))
-    if _comparable(_run_options(run)) != wanted:
+    wanted = _comparable(recorded_config_text(parser.dump(cfg, skip_none=False)))
+    if _found(_run_options(run), cfg, wanted) != wanted:
         raise UsageError(
             f"{run.directory} holds a finished run made with another config than this "
             "comparison asks for; delete it or choose another --output."

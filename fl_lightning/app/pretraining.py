@@ -48,6 +48,7 @@ from fl_lightning.data.modules import UnlabeledDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.models.dae import DAEPretrainer, file_sha256
 from fl_lightning.parse_errors import explain
+from fl_lightning.recorded_paths import recorded_config_text, recorded_tree
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
@@ -57,6 +58,7 @@ from fl_lightning.tracking.wandb_run import (
     use_offline_default,
     wandb_write_errors,
 )
+from fl_lightning.version import code_version
 from fl_lightning.write_errors import write_errors_as_usage
 
 CHECKPOINT_NAME = "dae.ckpt"
@@ -179,11 +181,15 @@ class PretrainCLI(LightningCLI):
                 init = getattr(logger, "_wandb_init", None)
                 if isinstance(logger, WandbLogger) and init and init.get("anonymous") is None:
                     init.pop("anonymous", None)
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                _log_recorded_hyperparameters(logger)
 
     def write_config(self) -> None:
-        """The resolved config (seed included) as DIR/config.yaml, on the main process."""
+        """The resolved config (seed included) as DIR/config.yaml, on the main process; its
+        paths are recorded relative (`recorded_paths`), never as absolute machine paths."""
         if self.trainer.is_global_zero:
-            text = self.parser.dump(self.config, skip_none=False)
+            text = recorded_config_text(self.parser.dump(self.config, skip_none=False))
             atomic_write_bytes(Path(self.config["output"]) / "config.yaml", text.encode())
 
 
@@ -212,6 +218,19 @@ def check_finite(model: DAEPretrainer) -> None:
         )
 
 
+def _log_recorded_hyperparameters(logger: WandbLogger) -> None:
+    """Make `logger` put the model's and data's hyperparameters (Lightning logs them at fit's
+    start) into the W&B run config with their paths recorded relative (`recorded_tree`): a
+    `--data.root` typed as an absolute path names no machine folder there."""
+    log = logger.log_hyperparams
+
+    def log_recorded(params: Any, *args: Any, **kwargs: Any) -> None:
+        plain = params if isinstance(params, Mapping) else vars(params)
+        log(recorded_tree(dict(plain)), *args, **kwargs)
+
+    logger.log_hyperparams = log_recorded  # type: ignore[method-assign]
+
+
 def _is_wandb(logger: Any) -> bool:
     """Whether the parsed `trainer.logger` value is a W&B logger given by class path."""
     getter = getattr(logger, "get", None)
@@ -226,7 +245,8 @@ def _log_checkpoint(trainer: Trainer, cli: PretrainCLI, checkpoint: Path) -> Non
             holdout = holdout_provenance(dict(cli.datamodule.hparams))
             seed = cli.config.get("seed_everything")
             run = WandbRun.around(logger.experiment)
-            run.run.config.update({"seed": seed, "holdout": holdout}, allow_val_change=True)
+            record = {"seed": seed, "holdout": holdout, "code": code_version()}
+            run.run.config.update(record, allow_val_change=True)
             run.log_artifact(
                 checkpoint,
                 kind=DAE_ARTIFACT,

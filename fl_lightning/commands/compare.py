@@ -9,7 +9,6 @@ interrupted comparison: finished runs are reused.
 
 from __future__ import annotations
 
-import shlex
 import sys
 
 from fl_lightning.app.compare_options import build_parser
@@ -19,6 +18,7 @@ from fl_lightning.app.grid import GridFailed
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.config_files import check_config_args
 from fl_lightning.parse_errors import parse_args
+from fl_lightning.recorded_paths import recorded_command
 from fl_lightning.tracking.wandb_run import sync_command
 
 __all__ = ["build_parser", "main"]
@@ -34,7 +34,7 @@ def main(argv: list[str]) -> None:
     )
     cfg = parse_args(parser, argv)
     try:
-        report = compare(cfg, command="fl-lightning compare " + shlex.join(argv))
+        report = compare(cfg, command="fl-lightning compare " + recorded_command(argv))
     except GridFailed as err:  # not a usage error: the runs that failed are named, exit 1
         print(f"fl-lightning compare: {err}", file=sys.stderr)
         raise SystemExit(1) from None

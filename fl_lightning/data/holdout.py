@@ -43,12 +43,14 @@ def check_holdout(
     dataset: str,
     server_images: int,
     split_seed: int,
+    value: str | None = None,
 ) -> None:
     """`UsageError` (exit 2) unless the images behind `provenance` are within the run's hold-out.
 
     `provenance` is a ticket's or start's provenance (`holdout` and `source_checkpoint` keys);
     one without a DAE behind it passes. One from before hold-outs were recorded passes with a
-    warning (it cannot be checked).
+    warning (it cannot be checked). A message names `option` with `value`, the file as the user
+    gave it (default: the provenance's checkpoint).
     """
     holdout = provenance.get("holdout")
     source = provenance.get("source_checkpoint")
@@ -68,7 +70,8 @@ def check_holdout(
                 f"(data.source=dataset), the clients' data included; pre-train on a hold-out."
             )
         return  # images of another dataset: no client image among them
-    where = f"{option}={source!r}" if source else option
+    shown = value or source
+    where = f"{option}={shown!r}" if shown else option
     if holdout.get("dataset") != dataset:
         raise UsageError(
             f"{where}: its DAE was pre-trained on {holdout.get('dataset')!r}, but this run "

@@ -41,6 +41,7 @@ from fl_lightning.pruning.ticket import (
     make_ticket,
     random_ticket,
 )
+from fl_lightning.recorded_paths import recorded_path
 
 MethodName = Literal[
     "fedavg",
@@ -137,7 +138,7 @@ def build_start(
         _check_model(ckpt.model, ckpt.dataset, model, dataset, "--checkpoint")
         provenance = {
             "method": method,
-            "source_checkpoint": str(ckpt.path),
+            "source_checkpoint": recorded_path(ckpt.path),
             "source_sha256": ckpt.sha256,
             "holdout": ckpt.holdout,
         }

@@ -127,6 +127,8 @@ def summary_markdown(
         )
     if meta.get("command"):
         lines.append(f"Command: `{meta['command']}`.")
+    if meta.get("code"):
+        lines.append(f"Code: {describe_code(meta['code'])}.")
     lines += _pending_lines(meta.get("pending") or [])
     pairing = (
         "Ratios are paired by seed: each seed's cost over the reference's cost for the same "
@@ -156,6 +158,16 @@ def summary_markdown(
             lines += ["", "Best dense method: " + ", ".join(named) + "."]
     lines += budget_markdown(budget)
     return "\n".join(lines) + "\n"
+
+
+def describe_code(code: Mapping[str, Any]) -> str:
+    """`fl_lightning 0.4.0, commit 0123456789ab (uncommitted changes)`: `version.code_version`
+    in words."""
+    text = f"fl_lightning {code.get('fl_lightning_version')}"
+    if code.get("git_commit"):
+        text += f", commit {str(code['git_commit'])[:12]}"
+        text += " (with uncommitted changes)" if code.get("git_dirty") else ""
+    return text
 
 
 def _pending_lines(pending: Sequence[str]) -> list[str]:

@@ -32,6 +32,7 @@ from fl_lightning.pruning.structured import (
     uniform_widths,
 )
 from fl_lightning.pruning.ticket import POLICIES, Policy, Ticket, fresh_state
+from fl_lightning.recorded_paths import recorded_path
 from fl_lightning.version import __version__
 
 Structure = Literal["unstructured", "channel"]
@@ -140,7 +141,7 @@ def make_channel_ticket(
         "method": "channel_magnitude",
         "structure": "channel",
         "norm": norm,
-        "source_checkpoint": str(ckpt.path),
+        "source_checkpoint": recorded_path(ckpt.path),
         "source_sha256": ckpt.sha256,
         "holdout": ckpt.holdout,
         "sparsity": sparsity,

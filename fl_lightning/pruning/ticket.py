@@ -31,6 +31,7 @@ from fl_lightning.pruning.magnitude import (
 )
 from fl_lightning.pruning.mask import Mask
 from fl_lightning.pruning.ticket_checks import TICKET_FORMAT, ticket_problem
+from fl_lightning.recorded_paths import recorded_path
 from fl_lightning.version import __version__
 
 Policy = Literal["pretrained", "rewind_init", "reinit"]
@@ -97,6 +98,13 @@ class Ticket:
     def structure(self) -> str:
         """`channel` for a structured ticket (a narrower model), else `unstructured` (a mask)."""
         return "channel" if self.widths else "unstructured"
+
+    @property
+    def sparsity(self) -> float:
+        """The sparsity the ticket was pruned at (`prune --sparsity`, in its provenance); for a
+        ticket without that record, the fraction of its masked weights that are pruned."""
+        recorded = self.provenance.get("sparsity")
+        return float(recorded) if recorded is not None else self.mask.sparsity
 
     def state(self) -> State:
         """Encoder (and head) weights under the classifier's parameter names."""
@@ -323,7 +331,7 @@ def make_ticket(
     }[policy]
     return _ticket(
         ckpt.model, ckpt.dataset, encoder, head, mask,
-        method="magnitude", source_checkpoint=str(ckpt.path), source_sha256=ckpt.sha256,
+        method="magnitude", source_checkpoint=recorded_path(ckpt.path), source_sha256=ckpt.sha256,
         holdout=ckpt.holdout,
         sparsity=sparsity, scope=scope, policy=policy, seed=seed, include_head=include_head,
         iterative_mask=current is not None,

@@ -22,6 +22,8 @@ from typing import Any
 
 from fl_lightning.atomic import check_can_create
 from fl_lightning.federated.metric_names import ROUND, TEST_ACC
+from fl_lightning.recorded_paths import recorded_tree
+from fl_lightning.version import code_version
 from fl_lightning.write_errors import is_write_error
 
 
@@ -106,7 +108,10 @@ class WandbRun:
         """`run_id` continues the W&B run with that id (a resumed federation, the summary run
         of a comparison run again); None starts one. `round_metrics` defines `round` as the
         step of every metric and keeps `test/acc`'s best beside its last: for runs that log
-        rounds (federations), not for those that log none (prune, a comparison's summary)."""
+        rounds (federations), not for those that log none (prune, a comparison's summary).
+
+        The run config is `config` with its absolute paths made relative (`recorded_tree`) and
+        the code that made the run (`code`: `version.code_version`)."""
         self.run: Any = None
         self.save_dir = Path(save_dir)
         if not enabled:
@@ -135,7 +140,7 @@ class WandbRun:
             group=group,
             job_type=job_type,
             dir=str(self.save_dir),
-            config=dict(config),
+            config={**recorded_tree(dict(config)), "code": code_version()},
             reinit="create_new",
             id=run_id,
             resume="allow" if run_id else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,8 +51,9 @@ def test_federate_from_python_gives_the_summary_of_the_cli(
     assert len(summary["history"]) == 2
     assert without_wall_clock(summary) == without_wall_clock(written)
     # the run folder holds the same files and the same resolved config, bar the output
-    api_config = (api_out / "config.yaml").read_text().replace(str(api_out), "OUT")
-    cli_config = (cli_out / "config.yaml").read_text().replace(str(cli_out), "OUT")
+    # (recorded relative to the current folder: no file names an absolute path)
+    api_config = (api_out / "config.yaml").read_text().replace(os.path.relpath(api_out), "OUT")
+    cli_config = (cli_out / "config.yaml").read_text().replace(os.path.relpath(cli_out), "OUT")
     assert without_config_file(api_config) == without_config_file(cli_config)
 
 
@@ -77,7 +79,8 @@ def test_the_python_api_example_pretrains_prunes_federates_and_plots(
     assert summary["method"] == "proposed" and summary["rounds"] == 2
     ticket = json.loads((tmp_path / "ticket.json").read_text())
     assert ticket["sparsity"] == 0.8 and ticket["model"] == "mlp"
-    assert summary["provenance"]["source_checkpoint"] == str(tmp_path / "pretrain" / "dae.ckpt")
+    checkpoint = os.path.relpath(tmp_path / "pretrain" / "dae.ckpt")  # not absolute
+    assert summary["provenance"]["source_checkpoint"] == checkpoint
     assert summary["density"] < 1.0  # the sparse ticket was federated, not a dense model
     assert (tmp_path / "acc_vs_traffic.png").stat().st_size > 0
 

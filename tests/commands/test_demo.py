@@ -1,4 +1,4 @@
-"""`make demo` never deletes a folder it did not create."""
+"""`make demo` never deletes a folder it did not create, and runs each federation once."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ assert _SPEC is not None and _SPEC.loader is not None
 demo = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(demo)
 MARKER, main, prepare_output = demo.MARKER, demo.main, demo.prepare_output
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_foreign_folder_is_refused_and_left_intact(tmp_path: Path) -> None:
@@ -50,3 +51,19 @@ def test_new_empty_and_earlier_demo_folders_are_used(tmp_path: Path) -> None:
     (new / "old_result.csv").write_text("from the last demo\n")
     prepare_output(new)  # an earlier demo folder is replaced
     assert [p.name for p in new.iterdir()] == [MARKER]
+
+
+def test_step_3_federates_into_the_folder_of_step_4s_proposed_run(tmp_path: Path) -> None:
+    """Step 4's comparison finds step 3's federation where it keeps its own `proposed` run
+    (`tests/experiments/test_compare_reuses_a_ticket_run.py`: and reuses it)."""
+    from fl_lightning.app.compare_options import compare_config
+    from fl_lightning.app.comparison import grid_of
+    from fl_lightning.app.grid import plan_runs
+
+    out = tmp_path / "demo"
+    cfg = compare_config(
+        str(REPO / "configs/compare/demo.yaml"), values={"output": str(out / "compare")}
+    )
+    runs = {run.arm.method: run.directory for run in plan_runs(grid_of(cfg))}
+    assert runs["proposed"] == out / demo.FEDERATION
+    assert set(runs) == {"fedavg", "proposed"}

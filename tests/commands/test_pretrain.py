@@ -38,7 +38,7 @@ def test_pretrain_smoke_writes_checkpoint_config_and_wandb(
     out = tmp_path / "run"
     main(pretrain_args(tiny_fashion_root, out, "--trainer.max_epochs", "2"))
     ckpt = load_dae_checkpoint(out / "dae.ckpt")
-    assert ckpt.model == "cnn" and ckpt.dataset == "fashion_mnist"
+    assert ckpt.model == "mlp" and ckpt.dataset == "fashion_mnist"  # the smoke config's
     # pre-training changed the encoder; the initial state is kept for `rewind_init`
     changed = [
         not torch.equal(ckpt.encoder_state[k], ckpt.initial_encoder_state[k])

@@ -55,7 +55,9 @@ def steady(value: Any) -> Any:
         return {
             k: steady(v)
             for k, v in value.items()
-            if k not in WALL_CLOCK_FIELDS and "seconds" not in k and k not in ("command", "wandb_group")
+            if k not in WALL_CLOCK_FIELDS
+            and "seconds" not in k
+            and k not in ("command", "wandb_group")
         }
     if isinstance(value, list):
         return [steady(v) for v in value]
