@@ -116,7 +116,9 @@ def test_every_results_folder_says_what_made_it_and_the_readme_links_it() -> Non
         assert (folder / "README.md").is_file(), f"{name} has no README"
         made = re.search(r"^Made by `([^`]+)`", (folder / "README.md").read_text(), re.MULTILINE)
         assert made, f"{name}/README.md has no 'Made by `command`' line"
-        assert made[1] == json.loads((folder / "summary.json").read_text())["command"], name
+        summary = folder / "summary.json"  # a comparison's; a check's figures may be elsewhere
+        if summary.is_file():
+            assert made[1] == json.loads(summary.read_text())["command"], name
         link = re.search(
             rf"^- \[`{name}/`\]\({name}/README\.md\): \*?\*?(\w+)", readme, re.MULTILINE
         )
