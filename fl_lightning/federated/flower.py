@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +53,7 @@ from fl_lightning.federated.flower_messages import (
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.sampling import data_order_seed
 from fl_lightning.federated.transport import RoundHost
+from fl_lightning.interrupts import Interrupted, keep_signal_handlers
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,9 @@ class FlowerGrid:
         """
         self.grid = grid
         self.options = options or FlowerOptions()
+        #: The signal that stopped this process, once it did (set from the main thread while
+        #: the loop runs in another, as in Flower's simulation): the loop stops at its next wait.
+        self.stopping: int | None = None
         self.nodes: dict[int, int] = {}  # client id -> node id
         self._asked: set[int] = set()  # node ids already queried
         self._task_args: tuple[str, str] | None = None  # (data, model) JSON, built once
@@ -114,6 +120,11 @@ class FlowerGrid:
             host.mask_lost(cid)  # fresh nodes know no mask, also after a resume
         self._discover(host.setup.num_clients, wait=True)
         return loop()
+
+    def _check_stopping(self) -> None:
+        """`Interrupted` once the process was told to stop (`stopping`)."""
+        if self.stopping is not None:
+            raise Interrupted(self.stopping)
 
     # -- nodes ----------------------------------------------------------------------------
     def _discover(self, num_clients: int, *, wait: bool) -> None:
@@ -127,6 +138,7 @@ class FlowerGrid:
             missing = sorted(set(range(num_clients)) - set(self.nodes))
             if not missing or not wait or time.monotonic() >= deadline:
                 break
+            self._check_stopping()
             time.sleep(0.5)
         if wait and missing:
             raise UsageError(
@@ -218,6 +230,7 @@ class FlowerGrid:
     ) -> list[ClientResult | Exception]:
         """Send each job as a `train` message to its client's node; gather replies in job order."""
         assert self.grid is not None, "FlowerGrid.deliver outside serve()"
+        self._check_stopping()
         self._discover(host.setup.num_clients, wait=False)  # nodes may have (re)connected
         replies: list[ClientResult | Exception] = [
             ClientUnreachable(f"no SuperNode with partition-id={job.client_id} is connected")
@@ -241,6 +254,7 @@ class FlowerGrid:
         timeout = self.options.round_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         while pending:
+            self._check_stopping()  # the round in flight is abandoned, as on the local engine
             for reply in self.grid.pull_messages(list(pending)):
                 i = pending.pop(reply.metadata.reply_to_message_id, -1)
                 if i >= 0:
@@ -288,23 +302,35 @@ class FlowerSimulation(FlowerGrid):
         return max(1, int(self.options.num_cpus))
 
     def serve(self, host: RoundHost, loop: Callable[[], T]) -> T:
+        """Run `loop` in the simulation's ServerApp (a thread of Flower's); stop Ray after.
+
+        SIGINT / SIGTERM (`Interrupted`) reach this, the main thread, while Flower runs its
+        SuperNodes here: the ServerApp thread is told to stop at its next wait for replies
+        (`deliver` raises `Interrupted` there), is waited for, and the signal is re-raised.
+        """
         from flwr.simulation import run_simulation
 
         outcome: dict[str, Any] = {}
+        started, finished = threading.Event(), threading.Event()
+        self.stopping = None
         server = ServerApp()
 
         @server.main()
         def _main(grid: Grid, context: Context) -> None:
+            started.set()
             self.grid = grid
             try:
+                self._check_stopping()  # stopped before this thread even began
                 outcome["result"] = FlowerGrid.serve(self, host, loop)
             except BaseException as err:  # re-raised in this thread, after Ray is down
                 outcome["error"] = err
             finally:
                 self.grid = None
+                finished.set()
 
         with _quiet_flower(self.options.verbose):
             try:
+                _start_ray(self.options)
                 run_simulation(
                     server_app=server,
                     client_app=client_app,
@@ -312,6 +338,11 @@ class FlowerSimulation(FlowerGrid):
                     backend_config=self.options.backend_config(),
                     verbose_logging=self.options.verbose,
                 )
+            except Interrupted as err:
+                self.stopping = err.signum
+                if started.is_set():  # else it sees `stopping` as it starts, and ends
+                    finished.wait()
+                raise
             finally:
                 _shutdown_ray()
         if "error" in outcome:
@@ -320,6 +351,26 @@ class FlowerSimulation(FlowerGrid):
             raise RuntimeError("Flower's simulation ended without running the federation")
         result: T = outcome["result"]
         return result
+
+
+def _start_ray(options: FlowerOptions) -> None:
+    """Start Ray as Flower's simulation would (it then uses this instance), keeping this
+    process's SIGINT / SIGTERM handlers: `ray.init` replaces SIGTERM's with its own, which ends
+    the process through a native stack dump (exit 134) instead of a clean stop."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    # As Flower's RayBackend.init_ray: the actors import what this process can.
+    pythonpath = os.pathsep.join(sys.path)
+    if os.environ.get("PYTHONPATH"):
+        pythonpath = f"{pythonpath}{os.pathsep}{os.environ['PYTHONPATH']}"
+    os.environ["PYTHONPATH"] = pythonpath
+    with keep_signal_handlers():
+        ray.init(
+            runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
+            **options.backend_config()["init_args"],
+        )
 
 
 def _shutdown_ray() -> None:
