@@ -196,6 +196,11 @@ class FlowerGrid:
         """torch threads for each client (0: the node's own default)."""
         return 0
 
+    #: Whether the server keeps the clients' error-feedback residuals (the tasks bring them,
+    #: the replies take them back; the engine checkpoints them). A deployment's nodes keep
+    #: their own: a residual is the part of an update not sent yet.
+    server_residuals = False
+
     def _task(self, r: int, job: ClientJob, host: RoundHost) -> ClientTask:
         setup = host.setup
         if self._task_args is None:
@@ -218,6 +223,8 @@ class FlowerGrid:
             data=data,
             model=model,
             threads=self.threads(),
+            server_residuals=self.server_residuals,
+            residual=host.residual(job.client_id) if self.server_residuals else None,
         )
 
     def _train_message(self, r: int, job: ClientJob, host: RoundHost) -> Message:
@@ -278,9 +285,13 @@ class FlowerGrid:
                 host.mask_lost(job.client_id)
             return ClientErrorReply(f"error reply (code {reply.error.code}): {_short(reason)}")
         try:
-            return result_from_content(reply.content, job.client_id)
+            result = result_from_content(reply.content, job.client_id)
         except Exception as err:  # a malformed reply is a failed client like any other
             return err
+        if result.residual is not None:  # run state, kept (and checkpointed) by the engine
+            host.keep_residual(job.client_id, result.residual)
+            result.residual = None
+        return result
 
 
 class FlowerSimulation(FlowerGrid):
@@ -295,6 +306,10 @@ class FlowerSimulation(FlowerGrid):
         options: Flower settings (client resources, timeouts, verbosity).
         """
         super().__init__(None, options)
+
+    #: All nodes are this process's: the engine keeps the residuals in its checkpoint, so
+    #: `--resume` continues exactly (a fresh simulation's nodes start with empty Contexts).
+    server_residuals = True
 
     def threads(self) -> int:
         # Each actor holds `num_cpus` cores: more torch threads than that oversubscribe the
