@@ -36,7 +36,6 @@ from fl_lightning.errors import UsageError
 from fl_lightning.interrupts import (
     Interrupted,
     NotStarted,
-    ignore_further_signals,
     raise_if_stopped,
     stop_on_signals,
     stop_when_told,
@@ -210,8 +209,8 @@ def _stop_workers(
     pool: ProcessPoolExecutor, pending: dict[Future[Any], int], signum: int
 ) -> ItemsInterrupted:
     """Cancel the queued items, pass `signum` on to the workers and wait for the running items
-    to stop; what stopped where, as the exception to raise."""
-    ignore_further_signals()  # waiting for the workers must not be interrupted in turn
+    to stop; what stopped where, as the exception to raise. (A second signal meanwhile is
+    ignored: `stop_on_signals` ignores every signal after the first until it is left.)"""
     not_started = sorted(i for future, i in pending.items() if future.cancel())
     # The pool's worker processes, by pid (concurrent.futures keeps them in `_processes`).
     workers: dict[int, Any] = getattr(pool, "_processes", None) or {}

@@ -20,6 +20,12 @@ node a `query` message and records the `partition-id` from its reply (its `node_
 A SuperNode keeps the mask of its first download in its Context state, which Flower saves only
 when the ClientApp returns normally; so when a download that carried the mask gets an error
 reply, the next download to that client carries the mask again (and is counted as sent).
+
+Error-feedback residuals: a deployment's SuperNodes keep theirs in their Context state (a new
+Flower run starts it empty, so such a run cannot be resumed exactly: `federate` refuses); the
+simulation's travel with the tasks and replies, and the engine checkpoints them, as the local
+engine does (`server_residuals`). SIGINT / SIGTERM stop a simulation as they stop the local
+engine: the ServerApp thread abandons the round in flight (`FlowerSimulation.serve`).
 """
 
 from __future__ import annotations
@@ -96,6 +102,11 @@ def _short(reason: str) -> str:
 
 class FlowerGrid:
     """A transport over a Flower `Grid` (deployment's, or the simulation's): one node per client."""
+
+    #: Whether the server keeps the clients' error-feedback residuals (the tasks bring them,
+    #: the replies take them back; the engine checkpoints them). A deployment's nodes keep
+    #: their own: a residual is the part of an update not sent yet.
+    server_residuals = False
 
     def __init__(self, grid: Grid | None, options: FlowerOptions | None = None) -> None:
         """Send each round's tasks over a Flower grid; nothing runs before the engine does.
@@ -195,11 +206,6 @@ class FlowerGrid:
     def threads(self) -> int:
         """torch threads for each client (0: the node's own default)."""
         return 0
-
-    #: Whether the server keeps the clients' error-feedback residuals (the tasks bring them,
-    #: the replies take them back; the engine checkpoints them). A deployment's nodes keep
-    #: their own: a residual is the part of an update not sent yet.
-    server_residuals = False
 
     def _task(self, r: int, job: ClientJob, host: RoundHost) -> ClientTask:
         setup = host.setup
@@ -301,15 +307,15 @@ class FlowerSimulation(FlowerGrid):
     grid, and stops Ray afterwards (also when the loop raises, which is re-raised here).
     """
 
+    #: All nodes are this process's: the engine keeps the residuals in its checkpoint, so
+    #: `--resume` continues exactly (a fresh simulation's nodes start with empty Contexts).
+    server_residuals = True
+
     def __init__(self, options: FlowerOptions | None = None) -> None:
         """Args:
         options: Flower settings (client resources, timeouts, verbosity).
         """
         super().__init__(None, options)
-
-    #: All nodes are this process's: the engine keeps the residuals in its checkpoint, so
-    #: `--resume` continues exactly (a fresh simulation's nodes start with empty Contexts).
-    server_residuals = True
 
     def threads(self) -> int:
         # Each actor holds `num_cpus` cores: more torch threads than that oversubscribe the
