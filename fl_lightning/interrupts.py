@@ -11,16 +11,18 @@ checkpoint stays intact. `cli.main` prints one line and exits with 128 + the sig
 The first signal decides: from then on the process is stopping, and a second one (an impatient
 Ctrl-C, a scheduler's follow-up SIGTERM) is ignored rather than breaking the clean-up half way
 or changing the exit status. Libraries that install their own handlers (Ray does, in `ray.init`)
-are run inside `keep_signal_handlers()`. Worker processes (`compare --jobs N`) call
-`stop_when_told()` first: a signal that reaches an idle worker (Ctrl-C goes to the whole
-process group) is remembered, and `raise_if_stopped()` refuses to start the next task.
+are run inside `keep_signal_handlers()`; a main thread that must not be interrupted (Flower's
+simulation runs there) tells the others to stop instead (`on_first_signal`). Worker processes
+(`compare --jobs N`) call `stop_when_told()` first: a signal that reaches an idle worker (Ctrl-C
+goes to the whole process group) is remembered, and `raise_if_stopped()` refuses to start the
+next task.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -91,6 +93,34 @@ def stop_on_signals(*, exiting: bool = False) -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+@contextmanager
+def on_first_signal(callback: Callable[[int], None]) -> Iterator[None]:
+    """While inside, the first SIGINT or SIGTERM calls `callback(signum)` instead of raising
+    (for a main thread that must not be interrupted: it waits on threads that will stop on
+    their own once told); later ones are ignored. After a signal, the block leaves the
+    process stopping: under `stop_on_signals` later signals stay ignored (main thread only;
+    else a no-op)."""
+    if not _in_main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
+    told: list[int] = []
+
+    def tell(signum: int, frame: FrameType | None) -> None:
+        ignore_further_signals()
+        told.append(signum)
+        callback(signum)
+
+    for s in SIGNALS:
+        signal.signal(s, tell)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            stopping = told and handler is _raise_interrupted
+            signal.signal(s, _already_stopping if stopping else handler)
 
 
 @contextmanager

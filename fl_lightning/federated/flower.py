@@ -33,7 +33,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +40,10 @@ from typing import Any, TypeVar
 
 # Flower reads this once, when first imported; these machines are usually offline.
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+# Read when Ray is first imported (which this module does not do). Ray's failure signal handler
+# turns SIGTERM into a native stack dump (exit 134), and `ray.shutdown` leaves SIGTERM at its
+# default, which ends a stopping run without a word: fl_lightning handles SIGTERM itself.
+os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
 
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
@@ -59,7 +62,7 @@ from fl_lightning.federated.flower_messages import (
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.sampling import data_order_seed
 from fl_lightning.federated.transport import RoundHost
-from fl_lightning.interrupts import Interrupted, keep_signal_handlers
+from fl_lightning.interrupts import Interrupted, keep_signal_handlers, on_first_signal
 
 log = logging.getLogger(__name__)
 
@@ -325,20 +328,21 @@ class FlowerSimulation(FlowerGrid):
     def serve(self, host: RoundHost, loop: Callable[[], T]) -> T:
         """Run `loop` in the simulation's ServerApp (a thread of Flower's); stop Ray after.
 
-        SIGINT / SIGTERM (`Interrupted`) reach this, the main thread, while Flower runs its
-        SuperNodes here: the ServerApp thread is told to stop at its next wait for replies
-        (`deliver` raises `Interrupted` there), is waited for, and the signal is re-raised.
+        SIGINT / SIGTERM reach this, the main thread, while Flower runs its SuperNodes here:
+        raising there would leave Flower's threads waiting forever on actors that Ray no longer
+        runs. So a signal only tells the ServerApp thread to stop (`stopping`): `deliver`
+        raises `Interrupted` at its next poll, abandoning the round in flight; Flower then ends
+        the simulation as usual (the clients' steps in flight finish first), and the
+        `Interrupted` is raised here.
         """
         from flwr.simulation import run_simulation
 
         outcome: dict[str, Any] = {}
-        started, finished = threading.Event(), threading.Event()
         self.stopping = None
         server = ServerApp()
 
         @server.main()
         def _main(grid: Grid, context: Context) -> None:
-            started.set()
             self.grid = grid
             try:
                 self._check_stopping()  # stopped before this thread even began
@@ -347,25 +351,27 @@ class FlowerSimulation(FlowerGrid):
                 outcome["error"] = err
             finally:
                 self.grid = None
-                finished.set()
 
-        with _quiet_flower(self.options.verbose):
+        def stop(signum: int) -> None:
+            self.stopping = signum
+
+        with _quiet_flower(self.options.verbose), on_first_signal(stop):
             try:
                 _start_ray(self.options)
-                run_simulation(
-                    server_app=server,
-                    client_app=client_app,
-                    num_supernodes=host.setup.num_clients,
-                    backend_config=self.options.backend_config(),
-                    verbose_logging=self.options.verbose,
-                )
-            except Interrupted as err:
-                self.stopping = err.signum
-                if started.is_set():  # else it sees `stopping` as it starts, and ends
-                    finished.wait()
-                raise
+                with keep_signal_handlers():  # `ray.shutdown` in Flower's clean-up, too
+                    run_simulation(
+                        server_app=server,
+                        client_app=client_app,
+                        num_supernodes=host.setup.num_clients,
+                        backend_config=self.options.backend_config(),
+                        verbose_logging=self.options.verbose,
+                    )
             finally:
-                _shutdown_ray()
+                with keep_signal_handlers():
+                    _shutdown_ray()
+        if self.stopping is not None:  # also when the last round had ended meanwhile
+            error = outcome.get("error")
+            raise error if isinstance(error, Interrupted) else Interrupted(self.stopping)
         if "error" in outcome:
             raise outcome["error"]
         if "result" not in outcome:
