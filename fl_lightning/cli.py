@@ -66,9 +66,11 @@ def main(args: list[str] | None = None) -> None:
             "fl-lightning",
             f"unknown command {command!r}{hint}; choose one of: {', '.join(COMMANDS)}.",
         )
-    module = importlib.import_module(f"fl_lightning.commands.{command}")
     try:
-        with stop_on_signals():
+        # From the start: a Ctrl-C while torch imports is a stop like any other, not a traceback.
+        # As the process's entry point (args=None), a second signal while it stops is ignored.
+        with stop_on_signals(exiting=args is None):
+            module = importlib.import_module(f"fl_lightning.commands.{command}")
             module.main(packaged_config_args(rest))
     except UsageError as err:
         _fail(f"fl-lightning {command}", str(err))

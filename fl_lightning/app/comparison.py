@@ -288,8 +288,8 @@ def _compare_locked(
         curves = run_grid(grid, progress=cfg.progress, execution=execution)
     except Interrupted as err:
         err.detail = (
-            f"interrupted ({err.signal_name}); finished runs are kept and the unfinished one "
-            f"resumes from its checkpoint: run the same command again to continue "
+            f"interrupted ({err.signal_name}); finished runs are kept and unfinished ones "
+            f"resume from their checkpoints: run the same command again to continue "
             f"({err.detail or 'no run had started'})."
         )
         raise

@@ -208,6 +208,8 @@ def _federate_locked(
     data.setup()
     federation: FederationConfig = init.federation
     federation.validate(data.num_clients)
+    if grid is not None and resumed is not None and int(resumed["round"]) > 0:
+        check_deployment_resume(federation)
     if cfg.engine == "local" and grid is None:
         check_accelerator(init.client)
     checkpoint = ensure_checkpoint(cfg, files) if needs_checkpoint(cfg.method, cfg.ticket) else None
@@ -294,6 +296,17 @@ def _federate_locked(
     files.write_summary(summary)
     files.write_done({"rounds": summary["rounds"], "stopped": summary["stopped"]})
     return summary
+
+
+def check_deployment_resume(federation: FederationConfig) -> None:
+    """A Flower deployment cannot resume a run with error feedback exactly: refuse it."""
+    if federation.upload.error_feedback:
+        raise UsageError(
+            "--resume: federation.error_feedback=true on a Flower deployment cannot resume "
+            "exactly: each SuperNode kept its residual in its Context, which a new run starts "
+            "empty (the simulation and the local engine checkpoint them); start the run again "
+            "without --resume, into a new --output."
+        )
 
 
 def log_model(wandb: WandbRun, files: RunFiles, cfg: Namespace) -> None:

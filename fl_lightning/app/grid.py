@@ -29,7 +29,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -45,7 +46,7 @@ from fl_lightning.atomic import atomic_write_json
 from fl_lightning.config_files import check_config_file
 from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.errors import UsageError
-from fl_lightning.experiments.grid_executors import Execution, run_all
+from fl_lightning.experiments.grid_executors import Execution, ItemsInterrupted, run_all
 from fl_lightning.experiments.grid_progress import GridProgress
 from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
 from fl_lightning.experiments.to_target import Arm, RunCurve
@@ -500,6 +501,31 @@ def run_job(job: RunJob) -> tuple[dict[str, Any], bool, float]:
     return summary, executed, time.perf_counter() - began
 
 
+@contextmanager
+def _say_where_stopped(runs: list[PlannedRun]) -> Iterator[None]:
+    """An interrupted parallel grid's `Interrupted.detail`: each run stopped mid-way (and the
+    round its checkpoint holds), and how many had not started."""
+    try:
+        yield
+    except ItemsInterrupted as err:
+        parts = [
+            f"{runs[i].describe()} stopped ({_checkpoint_note(runs[i].directory)})"
+            for i in sorted(err.stopped)
+        ]
+        if err.not_started:
+            n = len(err.not_started)
+            parts.append(f"{n} run{'' if n == 1 else 's'} had not started")
+        err.detail = "; ".join(parts) or None
+        raise
+
+
+def _checkpoint_note(directory: Path) -> str:
+    try:
+        return f"checkpoint.pt of round {int(RunFiles(directory).read_checkpoint()['round'])} kept"
+    except UsageError:
+        return "before its first checkpoint"
+
+
 def run_grid(
     grid: Grid, *, progress: bool = True, execution: Execution | None = None
 ) -> list[RunCurve]:
@@ -522,7 +548,7 @@ def run_grid(
     summaries: dict[int, dict[str, Any]] = {}
     failed: list[str] = []
     usage: list[str] = []  # failures that are user mistakes (exit code 2, as before)
-    with GridProgress(len(runs), progress) as bar:
+    with GridProgress(len(runs), progress) as bar, _say_where_stopped(runs):
         if serial:
             bar.start(1, runs[0], reused=RunFiles(runs[0].directory).complete)
         for i, outcome in run_all(run_job, jobs, execution):

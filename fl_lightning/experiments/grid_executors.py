@@ -25,12 +25,22 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from fl_lightning.errors import UsageError
+from fl_lightning.interrupts import (
+    Interrupted,
+    NotStarted,
+    raise_if_stopped,
+    stop_on_signals,
+    stop_when_told,
+    told_to_stop,
+)
 
 ExecutorName = Literal["local", "ray"]
 EXECUTORS: tuple[ExecutorName, ...] = ("local", "ray")
@@ -101,6 +111,34 @@ def _with_threads(fn: Callable[[T], R], threads: int, item: T) -> R:
     return fn(item)
 
 
+def _in_worker(fn: Callable[[T], R], threads: int, item: T) -> R:
+    """`_with_threads` in a worker process, under the signal handling of a command: SIGINT and
+    SIGTERM stop the run as `Interrupted` (sent back to the parent), and a worker stopped once
+    starts no further task (one already queued to it included)."""
+    raise_if_stopped()
+    try:
+        with stop_on_signals():
+            return _with_threads(fn, threads, item)
+    except Interrupted as err:
+        told_to_stop(err.signum)
+        raise
+
+
+class ItemsInterrupted(Interrupted):
+    """`run_all` was stopped by a signal after starting items in worker processes.
+
+    Args:
+        signum: the signal.
+        stopped: index -> the item's own `Interrupted.detail`, for each item stopped mid-way.
+        not_started: indices of the items that never started (cancelled).
+    """
+
+    def __init__(self, signum: int, stopped: dict[int, str | None], not_started: list[int]) -> None:
+        super().__init__(signum)
+        self.stopped = stopped
+        self.not_started = not_started
+
+
 def run_all(
     fn: Callable[[T], R], items: Sequence[T], execution: Execution
 ) -> Iterator[tuple[int, R | Exception]]:
@@ -133,18 +171,65 @@ def _here(
 def _in_processes(
     fn: Callable[[T], R], items: Sequence[T], jobs: int, threads: int | None
 ) -> Iterator[tuple[int, R | Exception]]:
+    """`fn` on every item in `jobs` spawned worker processes.
+
+    A signal here (`Interrupted`) stops the pool rather than letting every queued item run to
+    its end: queued items are cancelled, the workers get the same signal (their runs stop as
+    the parent's would, checkpoints intact), and `ItemsInterrupted` says which items stopped
+    mid-way and which never started."""
     threads = threads or threads_per_job(jobs)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        pending: dict[Future[R], int] = {
-            pool.submit(_with_threads, fn, threads, item): i for i, item in enumerate(items)
-        }
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=stop_when_told)
+    pending: dict[Future[R], int] = {}
+    try:
+        # The workers start (spawned) on the first submit, with SIGINT ignored until their
+        # initializer runs: a Ctrl-C to the process group then prints no worker's traceback.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for i, item in enumerate(items[:1]):
+                pending[pool.submit(_in_worker, fn, threads, item)] = i
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        for i, item in enumerate(items[1:], start=1):
+            pending[pool.submit(_in_worker, fn, threads, item)] = i
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 i = pending.pop(future)
                 error = future.exception()
                 yield i, (future.result() if error is None else _as_exception(error))
+    except Interrupted as err:
+        raise _stop_workers(pool, pending, err.signum) from None
+    except GeneratorExit:  # the caller stopped reading (it was interrupted itself)
+        _stop_workers(pool, pending, signal.SIGTERM)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(
+    pool: ProcessPoolExecutor, pending: dict[Future[Any], int], signum: int
+) -> ItemsInterrupted:
+    """Cancel the queued items, pass `signum` on to the workers and wait for the running items
+    to stop; what stopped where, as the exception to raise. (A second signal meanwhile is
+    ignored: `stop_on_signals` ignores every signal after the first until it is left.)"""
+    not_started = sorted(i for future, i in pending.items() if future.cancel())
+    # The pool's worker processes, by pid (concurrent.futures keeps them in `_processes`).
+    workers: dict[int, Any] = getattr(pool, "_processes", None) or {}
+    for pid in list(workers):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signum)
+    running = {f: i for f, i in pending.items() if not f.cancelled()}
+    wait(running)
+    stopped: dict[int, str | None] = {}
+    for future, i in running.items():
+        error = future.exception()
+        if isinstance(error, NotStarted):
+            not_started.append(i)  # queued to a worker that had been told to stop
+        elif isinstance(error, Interrupted):
+            stopped[i] = error.detail
+        # an item that finished (or failed) meanwhile keeps its files; the caller reruns it
+    return ItemsInterrupted(signum, stopped, sorted(not_started))
 
 
 def _as_exception(error: BaseException) -> Exception:

@@ -7,7 +7,8 @@ global model and validates the result -> masked, example-weighted FedAvg -> eval
 -> metrics.csv / W&B -> checkpoint.
 
 Error feedback residuals are each client's own state; this engine, which plays every client,
-keeps them (`residuals`) in its checkpoint, so a resumed run is identical to an uninterrupted one.
+keeps them (`residuals`) in its checkpoint, so a resumed run is identical to an uninterrupted one
+(Flower's simulation hands them to the engine too: `FlowerGrid.server_residuals`).
 
 The engine does not know the method: it gets an initial global state and a Mask. It keeps one
 workspace model, never one per client, so memory does not grow with the number of clients.
@@ -388,6 +389,14 @@ class LocalEngine:
     def client_done(self) -> None:
         if self._bar is not None:
             self._bar.client_done()
+
+    def residual(self, client_id: int) -> torch.Tensor | None:
+        """`client_id`'s error-feedback residual, as this engine keeps it (None: none yet)."""
+        return self.residuals.get(client_id)
+
+    def keep_residual(self, client_id: int, residual: torch.Tensor) -> None:
+        """Keep `client_id`'s new residual (a transport whose clients send it back)."""
+        self.residuals[client_id] = residual
 
     def evaluate(self) -> tuple[float, float]:
         """Test accuracy and loss of the current global model."""

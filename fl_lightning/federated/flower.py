@@ -20,12 +20,19 @@ node a `query` message and records the `partition-id` from its reply (its `node_
 A SuperNode keeps the mask of its first download in its Context state, which Flower saves only
 when the ClientApp returns normally; so when a download that carried the mask gets an error
 reply, the next download to that client carries the mask again (and is counted as sent).
+
+Error-feedback residuals: a deployment's SuperNodes keep theirs in their Context state (a new
+Flower run starts it empty, so such a run cannot be resumed exactly: `federate` refuses); the
+simulation's travel with the tasks and replies, and the engine checkpoints them, as the local
+engine does (`server_residuals`). SIGINT / SIGTERM stop a simulation as they stop the local
+engine: the ServerApp thread abandons the round in flight (`FlowerSimulation.serve`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +40,10 @@ from typing import Any, TypeVar
 
 # Flower reads this once, when first imported; these machines are usually offline.
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+# Read when Ray is first imported (which this module does not do). Ray's failure signal handler
+# turns SIGTERM into a native stack dump (exit 134), and `ray.shutdown` leaves SIGTERM at its
+# default, which ends a stopping run without a word: fl_lightning handles SIGTERM itself.
+os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
 
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
@@ -52,6 +63,7 @@ from fl_lightning.federated.flower_messages import (
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.sampling import data_order_seed
 from fl_lightning.federated.transport import RoundHost
+from fl_lightning.interrupts import Interrupted, keep_signal_handlers, on_first_signal
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +107,11 @@ def _short(reason: str) -> str:
 class FlowerGrid:
     """A transport over a Flower `Grid` (deployment's, or the simulation's): one node per client."""
 
+    #: Whether the server keeps the clients' error-feedback residuals (the tasks bring them,
+    #: the replies take them back; the engine checkpoints them). A deployment's nodes keep
+    #: their own: a residual is the part of an update not sent yet.
+    server_residuals = False
+
     def __init__(self, grid: Grid | None, options: FlowerOptions | None = None) -> None:
         """Send each round's tasks over a Flower grid; nothing runs before the engine does.
 
@@ -104,6 +121,9 @@ class FlowerGrid:
         """
         self.grid = grid
         self.options = options or FlowerOptions()
+        #: The signal that stopped this process, once it did (set from the main thread while
+        #: the loop runs in another, as in Flower's simulation): the loop stops at its next wait.
+        self.stopping: int | None = None
         self.nodes: dict[int, int] = {}  # client id -> node id
         self._asked: set[int] = set()  # node ids already queried
         self._task_args: tuple[str, str] | None = None  # (data, model) JSON, built once
@@ -115,6 +135,11 @@ class FlowerGrid:
             host.mask_lost(cid)  # fresh nodes know no mask, also after a resume
         self._discover(host.setup.num_clients, wait=True)
         return loop()
+
+    def _check_stopping(self) -> None:
+        """`Interrupted` once the process was told to stop (`stopping`)."""
+        if self.stopping is not None:
+            raise Interrupted(self.stopping)
 
     # -- nodes ----------------------------------------------------------------------------
     def _discover(self, num_clients: int, *, wait: bool) -> None:
@@ -128,6 +153,7 @@ class FlowerGrid:
             missing = sorted(set(range(num_clients)) - set(self.nodes))
             if not missing or not wait or time.monotonic() >= deadline:
                 break
+            self._check_stopping()
             time.sleep(0.5)
         if wait and missing:
             raise UsageError(
@@ -207,6 +233,8 @@ class FlowerGrid:
             data=data,
             model=model,
             threads=self.threads(),
+            server_residuals=self.server_residuals,
+            residual=host.residual(job.client_id) if self.server_residuals else None,
         )
 
     def _train_message(self, r: int, job: ClientJob, host: RoundHost) -> Message:
@@ -219,6 +247,7 @@ class FlowerGrid:
     ) -> list[ClientResult | Exception]:
         """Send each job as a `train` message to its client's node; gather replies in job order."""
         assert self.grid is not None, "FlowerGrid.deliver outside serve()"
+        self._check_stopping()
         self._discover(host.setup.num_clients, wait=False)  # nodes may have (re)connected
         replies: list[ClientResult | Exception] = [
             ClientUnreachable(f"no SuperNode with partition-id={job.client_id} is connected")
@@ -242,6 +271,7 @@ class FlowerGrid:
         timeout = self.options.round_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         while pending:
+            self._check_stopping()  # the round in flight is abandoned, as on the local engine
             for reply in self.grid.pull_messages(list(pending)):
                 i = pending.pop(reply.metadata.reply_to_message_id, -1)
                 if i >= 0:
@@ -267,9 +297,13 @@ class FlowerGrid:
                 return NonFiniteValues(_short(reason))
             return ClientErrorReply(f"error reply (code {reply.error.code}): {_short(reason)}")
         try:
-            return result_from_content(reply.content, job.client_id)
+            result = result_from_content(reply.content, job.client_id)
         except Exception as err:  # a malformed reply is a failed client like any other
             return err
+        if result.residual is not None:  # run state, kept (and checkpointed) by the engine
+            host.keep_residual(job.client_id, result.residual)
+            result.residual = None
+        return result
 
 
 class FlowerSimulation(FlowerGrid):
@@ -278,6 +312,10 @@ class FlowerSimulation(FlowerGrid):
     `serve` starts the simulation, runs the engine's loop in its ServerApp over the simulation's
     grid, and stops Ray afterwards (also when the loop raises, which is re-raised here).
     """
+
+    #: All nodes are this process's: the engine keeps the residuals in its checkpoint, so
+    #: `--resume` continues exactly (a fresh simulation's nodes start with empty Contexts).
+    server_residuals = True
 
     def __init__(self, options: FlowerOptions | None = None) -> None:
         """Args:
@@ -291,38 +329,78 @@ class FlowerSimulation(FlowerGrid):
         return max(1, int(self.options.num_cpus))
 
     def serve(self, host: RoundHost, loop: Callable[[], T]) -> T:
+        """Run `loop` in the simulation's ServerApp (a thread of Flower's); stop Ray after.
+
+        SIGINT / SIGTERM reach this, the main thread, while Flower runs its SuperNodes here:
+        raising there would leave Flower's threads waiting forever on actors that Ray no longer
+        runs. So a signal only tells the ServerApp thread to stop (`stopping`): `deliver`
+        raises `Interrupted` at its next poll, abandoning the round in flight; Flower then ends
+        the simulation as usual (the clients' steps in flight finish first), and the
+        `Interrupted` is raised here.
+        """
         from flwr.simulation import run_simulation
 
         outcome: dict[str, Any] = {}
+        self.stopping = None
         server = ServerApp()
 
         @server.main()
         def _main(grid: Grid, context: Context) -> None:
             self.grid = grid
             try:
+                self._check_stopping()  # stopped before this thread even began
                 outcome["result"] = FlowerGrid.serve(self, host, loop)
             except BaseException as err:  # re-raised in this thread, after Ray is down
                 outcome["error"] = err
             finally:
                 self.grid = None
 
-        with _quiet_flower(self.options.verbose):
+        def stop(signum: int) -> None:
+            self.stopping = signum
+
+        with _quiet_flower(self.options.verbose), on_first_signal(stop):
             try:
-                run_simulation(
-                    server_app=server,
-                    client_app=client_app,
-                    num_supernodes=host.setup.num_clients,
-                    backend_config=self.options.backend_config(),
-                    verbose_logging=self.options.verbose,
-                )
+                _start_ray(self.options)
+                with keep_signal_handlers():  # `ray.shutdown` in Flower's clean-up, too
+                    run_simulation(
+                        server_app=server,
+                        client_app=client_app,
+                        num_supernodes=host.setup.num_clients,
+                        backend_config=self.options.backend_config(),
+                        verbose_logging=self.options.verbose,
+                    )
             finally:
-                _shutdown_ray()
+                with keep_signal_handlers():
+                    _shutdown_ray()
+        if self.stopping is not None:  # also when the last round had ended meanwhile
+            error = outcome.get("error")
+            raise error if isinstance(error, Interrupted) else Interrupted(self.stopping)
         if "error" in outcome:
             raise outcome["error"]
         if "result" not in outcome:
             raise RuntimeError("Flower's simulation ended without running the federation")
         result: T = outcome["result"]
         return result
+
+
+def _start_ray(options: FlowerOptions) -> None:
+    """Start Ray as Flower's simulation would (it then uses this instance), keeping this
+    process's SIGINT / SIGTERM handlers: `ray.init` replaces SIGTERM's with its own, which ends
+    the process through a native stack dump (exit 134) instead of a clean stop."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    # As Flower's RayBackend.init_ray: the actors import what this process can.
+    pythonpath = os.pathsep.join(sys.path)
+    if os.environ.get("PYTHONPATH"):
+        pythonpath = f"{pythonpath}{os.pathsep}{os.environ['PYTHONPATH']}"
+    os.environ["PYTHONPATH"] = pythonpath
+    with keep_signal_handlers():
+        ray.init(
+            runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
+            **options.backend_config()["init_args"],
+        )
 
 
 def _shutdown_ray() -> None:

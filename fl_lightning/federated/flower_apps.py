@@ -8,8 +8,9 @@
   decodes the download's mask (remembering the mask of a first download in the node's Context),
   runs `client.client_step` -- the very step the local engine runs -- with the task's torch
   thread count, and replies with the upload's bytes and its measurements. The node's
-  error-feedback residual lives in its Context state between rounds and is never sent. An
-  exception becomes Flower's error reply.
+  error-feedback residual lives in its Context state between rounds and is never sent, unless
+  the task says the server keeps it (`server_residuals`, Flower's simulation): then the task
+  brings it and the reply takes the new one back. An exception becomes Flower's error reply.
 - `evaluate`: accuracy and loss of the downloaded model on the client's own training share.
 
 The deployment ServerApp lives in `fl_lightning.commands.flower_server` (it builds the run).
@@ -158,10 +159,11 @@ def train(message: Message, context: Context) -> Message:
         config=task.client,
         flops_per_example=task.flops_per_example,
         upload=task.upload,
-        residual=_residual(context),
+        residual=task.residual if task.server_residuals else _residual(context),
         generator=rounding_generator(task.rounding_seed, task.round, task.client_id),
     )
-    if result.residual is not None:  # saved by Flower with the Context when this app returns
+    if result.residual is not None and not task.server_residuals:
+        # saved by Flower with the Context when this app returns
         _remember_residual(context, result.residual)
         result.residual = None  # the node's own state: it is not sent
     return Message(result_content(result), reply_to=message)

@@ -12,6 +12,12 @@ A `train` reply carries the upload the same way plus a MetricRecord "metrics" (n
 train-loss, flops, seconds); an `evaluate` reply carries "metrics" (num-examples, eval-acc,
 eval-loss); a `query` reply carries ConfigRecord "node" (partition-id, num-partitions).
 
+When the server keeps the clients' error-feedback residuals (`server-residuals`, Flower's
+simulation: the run's checkpoint then holds them, as the local engine's does, so a resumed run
+is identical), a `train` task carries the client's residual as ArrayRecord "residual" (none
+before its first upload) and its reply carries the new one the same way. That is run state, not
+traffic: it is not counted, and a deployment's nodes keep their residual to themselves.
+
 The payload travels as `numpy.frombuffer(payload, uint8)`: the bytes the meters count are the
 bytes the client decodes. Flower's own envelope (message metadata, array header) is not
 counted, as the local engine counts no envelope either.
@@ -24,6 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 from fl_lightning.federated.client import ClientConfig, ClientResult
@@ -33,6 +40,7 @@ PAYLOAD = "payload"
 CONFIG = "config"
 METRICS = "metrics"
 NODE = "node"
+RESIDUAL = "residual"
 #: Marks the error of a ClientApp asked to decode a values-only payload without knowing the mask.
 MASK_UNKNOWN = "fl-lightning: mask unknown"
 
@@ -79,6 +87,9 @@ class ClientTask:
         data: `FederatedDataModule` keyword arguments (JSON text, keys sorted).
         model: `Classifier` keyword arguments (JSON text, keys sorted).
         threads: torch threads the client trains with (0: the node's own default).
+        server_residuals: the server keeps the client's error-feedback residual: `residual`
+            is it (None: zero), and the reply carries the new one (see the module doc).
+        residual: the client's residual from its last upload, when `server_residuals`.
     """
 
     round: int
@@ -94,6 +105,8 @@ class ClientTask:
     data: str
     model: str
     threads: int = 0
+    server_residuals: bool = False
+    residual: torch.Tensor | None = None
 
     @staticmethod
     def arguments(obj: dict[str, Any]) -> str:
@@ -115,9 +128,13 @@ class ClientTask:
                 "data": self.data,
                 "model": self.model,
                 "threads": self.threads,
+                "server-residuals": self.server_residuals,
             }
         )
-        return RecordDict({PAYLOAD: payload_record(self.payload), CONFIG: config})
+        content = RecordDict({PAYLOAD: payload_record(self.payload), CONFIG: config})
+        if self.residual is not None:
+            content[RESIDUAL] = residual_record(self.residual)
+        return content
 
     @classmethod
     def from_content(cls, content: RecordDict) -> ClientTask:
@@ -138,11 +155,27 @@ class ClientTask:
             data=str(config["data"]),
             model=str(config["model"]),
             threads=int(config.get("threads", 0)),  # type: ignore[arg-type]
+            server_residuals=bool(config.get("server-residuals", False)),
+            residual=residual_from(content),
         )
 
 
+def residual_record(residual: torch.Tensor) -> ArrayRecord:
+    """An error-feedback residual (a flat float32 vector) as a one-entry ArrayRecord."""
+    return ArrayRecord({RESIDUAL: Array(residual.detach().cpu().float().numpy())})
+
+
+def residual_from(content: RecordDict) -> torch.Tensor | None:
+    """The residual `content` carries (`residual_record`), or None."""
+    record = content.array_records.get(RESIDUAL)
+    if record is None:
+        return None
+    return torch.from_numpy(record[RESIDUAL].numpy().astype(np.float32).copy())
+
+
 def result_content(result: ClientResult) -> RecordDict:
-    """A `train` reply's content: the upload and what the server measures about it."""
+    """A `train` reply's content: the upload and what the server measures about it (and the
+    client's new residual, when `result.residual` is set: the server keeps it)."""
     metrics = MetricRecord(
         {
             "num-examples": int(result.num_examples),
@@ -151,7 +184,10 @@ def result_content(result: ClientResult) -> RecordDict:
             "seconds": float(result.seconds),
         }
     )
-    return RecordDict({PAYLOAD: payload_record(result.payload), METRICS: metrics})
+    content = RecordDict({PAYLOAD: payload_record(result.payload), METRICS: metrics})
+    if result.residual is not None:
+        content[RESIDUAL] = residual_record(result.residual)
+    return content
 
 
 def result_from_content(content: RecordDict, client_id: int) -> ClientResult:
@@ -164,4 +200,5 @@ def result_from_content(content: RecordDict, client_id: int) -> ClientResult:
         train_loss=float(metrics["train-loss"]),  # type: ignore[arg-type]
         flops=float(metrics["flops"]),  # type: ignore[arg-type]
         seconds=float(metrics["seconds"]),  # type: ignore[arg-type]
+        residual=residual_from(content),
     )

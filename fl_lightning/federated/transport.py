@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import torch
+
 from fl_lightning.federated.client import ClientConfig, ClientResult
 from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.upload import UploadCodec
@@ -78,6 +80,14 @@ class RoundHost(Protocol):
 
     def client_done(self) -> None:
         """One more client of this round has answered (or failed): progress display."""
+        ...
+
+    def residual(self, client_id: int) -> torch.Tensor | None:
+        """The client's error-feedback residual as the engine keeps it (None: none yet)."""
+        ...
+
+    def keep_residual(self, client_id: int, residual: torch.Tensor) -> None:
+        """Keep the client's new error-feedback residual (checkpointed with the run)."""
         ...
 
 

@@ -62,3 +62,26 @@ def test_client_raising_inside_flower_is_a_failed_client(tiny_fashion_root: Path
         state, mask, with_mask=False, codec="float32"
     )
     assert extra >= 0 and extra % bitmap == 0
+
+
+def test_a_deployment_refuses_to_resume_a_run_with_error_feedback(
+    tiny_fashion_root: Path, tmp_path: Path
+) -> None:
+    """A deployment's SuperNodes kept their residuals, and a new Flower run starts without
+    them: a resume could not be exact, so it is refused with one line (exit 2 in the CLI)."""
+    from fl_lightning.app.federate_options import federate_config
+    from fl_lightning.app.federation import federate
+    from fl_lightning.errors import UsageError
+    from fl_lightning.federated.results import RunFiles
+    from tests.reliability.runs import federate_args
+
+    out = tmp_path / "run"
+    args = federate_args(tiny_fashion_root, out, "--rounds", "2")
+    args += ["--federation.up_topk", "0.1", "--federation.error_feedback", "true"]
+    federate(federate_config(args=args))  # the local engine: 2 rounds, then a resume over a grid
+    files = RunFiles(out)
+    files.done.unlink()
+    before = files.checkpoint.read_bytes()
+    with pytest.raises(UsageError, match=r"^--resume: federation.error_feedback=true on a Flower"):
+        federate(federate_config(args=[*args, "--resume", "true"]), grid=LoopbackGrid(10))
+    assert files.checkpoint.read_bytes() == before

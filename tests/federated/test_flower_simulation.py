@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from fl_lightning.cli import main
 from fl_lightning.federated.faults import FaultInjection, FaultInjector
@@ -80,3 +81,38 @@ def test_simulation_counts_a_raising_client_as_failed(
     assert [int(row["clients/failed"]) for row in rows] == expected
     assert [int(row["clients/participated"]) for row in rows] == [3, 3, 3]
     assert all(row["test/acc"] for row in rows)
+
+
+@pytest.mark.slow
+def test_resume_with_error_feedback_equals_the_uninterrupted_run(
+    tiny_fashion_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Top-k uploads with error feedback: the clients' residuals are run state, checkpointed
+    by the engine, so a run stopped after round 2 and resumed ends exactly as one never stopped
+    (a resumed simulation's SuperNodes start with empty Contexts). Dense (`fedavg`): a sparse
+    run's fresh nodes are sent the mask again, which counts. Three simulations: 1-3 minutes."""
+    from tests.reliability.test_resume import SimulatedKill, assert_same_run, stop_when
+
+    def args(out: Path, *extra: str) -> list[str]:
+        return federate_args(
+            tiny_fashion_root,
+            out,
+            "--engine", "flower",
+            "--flower.ray_cpus", "2",
+            "--method", "fedavg",
+            "--federation.up_topk", "0.05",
+            "--federation.error_feedback", "true",
+            "--wandb.enabled", "false",
+            *extra,
+        )  # fmt: skip
+
+    reference, out = tmp_path / "reference", tmp_path / "run"
+    main(args(reference))
+    with monkeypatch.context() as patch:
+        stop_when(patch, "run_round", lambda engine, r, *rest: r == 3)
+        with pytest.raises(SimulatedKill):
+            main(args(out))
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert checkpoint["round"] == 2 and checkpoint["residuals"]  # the clients' residuals
+    main(args(out, "--resume", "true"))
+    assert_same_run(out, reference)

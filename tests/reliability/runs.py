@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -49,14 +50,27 @@ def federate_args(root: Path, out: Path, *extra: str) -> list[str]:
 
 def federate_process(args: list[str]) -> subprocess.Popen[bytes]:
     """`python -m fl_lightning federate ARGS` as a child process (its output goes to a pipe)."""
+    return command_process(["federate", *args])
+
+
+def command_process(args: list[str], *, session: bool = False) -> subprocess.Popen[bytes]:
+    """`python -m fl_lightning ARGS` as a child process (its output goes to a pipe); with
+    `session`, in a process group of its own, which `ctrl_c` signals as a terminal would."""
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "fl_lightning", "federate", *args],
+        [sys.executable, "-m", "fl_lightning", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=session,
     )
+
+
+def ctrl_c(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT to the process and everything it started (its process group), as a terminal's
+    Ctrl-C sends it (the process must have been started with `session=True`)."""
+    os.killpg(process.pid, signal.SIGINT)
 
 
 def summary(out: Path) -> dict[str, Any]:
