@@ -13,21 +13,11 @@ command): a dataset registered from Python exists in the process that registered
 
 from __future__ import annotations
 
-import dataclasses
-
 from fl_lightning.data.dataset_info import DatasetInfo
-from fl_lightning.errors import UsageError
-from fl_lightning.plugins import (
-    DATASETS_GROUP,
-    entry_point_names,
-    is_reference,
-    load_entry_point,
-    load_reference,
-)
+from fl_lightning.plugins import DATASETS_GROUP, Registry
 
-_REGISTERED: dict[str, DatasetInfo] = {}
-#: References and entry points resolved in this process (not listed as registered names).
-_RESOLVED: dict[str, DatasetInfo] = {}
+#: The datasets known by name (`Registry`: registered, referenced or an entry point).
+DATASET_REGISTRY = Registry("dataset", DATASETS_GROUP, DatasetInfo, "fl_lightning.data.DatasetInfo")
 
 
 def register_dataset(info: DatasetInfo, *, replace: bool = False) -> DatasetInfo:
@@ -36,20 +26,12 @@ def register_dataset(info: DatasetInfo, *, replace: bool = False) -> DatasetInfo
     A name already registered is refused unless `replace` (a plugin must not silently shadow a
     built-in dataset); so is a description with impossible values.
     """
-    if not isinstance(info, DatasetInfo):
-        raise UsageError(f"register_dataset needs a DatasetInfo, got {type(info).__name__}.")
-    _check(info, f"dataset {info.name!r}")
-    if info.name in _REGISTERED and not replace and _REGISTERED[info.name] is not info:
-        raise UsageError(
-            f"dataset {info.name!r} is already registered; pass replace=True to replace it."
-        )
-    _REGISTERED[info.name] = info
-    return info
+    return DATASET_REGISTRY.register(info, replace=replace)
 
 
 def registered_datasets() -> list[str]:
     """Names registered in this process and those installed plugins declare, sorted."""
-    return sorted(set(_REGISTERED) | set(entry_point_names(DATASETS_GROUP)))
+    return DATASET_REGISTRY.names()
 
 
 def lookup(name: str, option: str = "dataset") -> DatasetInfo:
@@ -57,35 +39,4 @@ def lookup(name: str, option: str = "dataset") -> DatasetInfo:
 
     `UsageError` (naming `option`) for anything else, listing the registered names.
     """
-    if not isinstance(name, str):
-        raise UsageError(f"{option}={name!r} must be a dataset name (a string).")
-    if name in _REGISTERED:
-        return _REGISTERED[name]
-    if name in _RESOLVED:
-        return _RESOLVED[name]
-    found: object | None = None
-    if is_reference(name):
-        found = load_reference(name, option)
-    else:
-        found = load_entry_point(DATASETS_GROUP, name, option)
-        if found is None:
-            raise UsageError(
-                f"{option}={name!r} is not known; choose one of: "
-                f"{', '.join(registered_datasets())}, or module:object naming a DatasetInfo "
-                "of your own code."
-            )
-    if not isinstance(found, DatasetInfo):
-        raise UsageError(
-            f"{option}={name!r} points at a {type(found).__name__}, not a "
-            "fl_lightning.data.DatasetInfo."
-        )
-    info = dataclasses.replace(found, name=name)
-    _check(info, f"{option}={name!r}")
-    _RESOLVED[name] = info
-    return info
-
-
-def _check(info: DatasetInfo, what: str) -> None:
-    problems = info.problems()
-    if problems:
-        raise UsageError(f"{what}: {'; '.join(problems)}.")
+    return DATASET_REGISTRY.lookup(name, option)

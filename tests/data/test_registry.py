@@ -36,10 +36,10 @@ def _restore_registry() -> Iterator[None]:
     """What a test registers stays in that test (other tests list the registered names)."""
     from fl_lightning.data import registry
 
-    saved = dict(registry._REGISTERED)
+    saved = dict(registry.DATASET_REGISTRY.registered)
     yield
-    registry._REGISTERED.clear()
-    registry._REGISTERED.update(saved)
+    registry.DATASET_REGISTRY.registered.clear()
+    registry.DATASET_REGISTRY.registered.update(saved)
 
 
 @pytest.fixture

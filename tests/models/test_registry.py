@@ -57,10 +57,10 @@ def _restore_registry() -> Iterator[None]:
     """What a test registers stays in that test (other tests list the registered names)."""
     from fl_lightning.models import registry
 
-    saved = dict(registry._REGISTERED)
+    saved = dict(registry.MODEL_REGISTRY.registered)
     yield
-    registry._REGISTERED.clear()
-    registry._REGISTERED.update(saved)
+    registry.MODEL_REGISTRY.registered.clear()
+    registry.MODEL_REGISTRY.registered.update(saved)
 
 
 @pytest.fixture
