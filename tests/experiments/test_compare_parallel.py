@@ -49,15 +49,15 @@ def compare(root: Path, out: Path, *extra: str) -> None:
 
 
 def steady(value: Any) -> Any:
-    """`value` without wall-clock fields (`*seconds*`), the command line or the W&B group (the
-    output folder's name: they differ)."""
+    """`value` without wall-clock fields (`*seconds*`), the command line, the W&B group (the
+    output folder's name) or the code version (a commit made meanwhile): they may differ."""
     if isinstance(value, dict):
         return {
             k: steady(v)
             for k, v in value.items()
             if k not in WALL_CLOCK_FIELDS
             and "seconds" not in k
-            and k not in ("command", "wandb_group")
+            and k not in ("command", "wandb_group", "code")
         }
     if isinstance(value, list):
         return [steady(v) for v in value]
