@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,7 +269,9 @@ def test_a_moved_comparison_folder_keeps_its_runs(
     shutil.copytree(smoke, moved, symlinks=True)
     run = moved / "runs" / "iid" / "proposed-s0.8" / "seed0"
     stamp = (run / "metrics.csv").stat().st_mtime_ns
-    assert str(smoke / "pretrain") in (run / "config.yaml").read_text()
+    # recorded relative to the folder the comparison ran in: it names the old place, not the new
+    recorded = yaml.safe_load((run / "config.yaml").read_text())["checkpoint"]
+    assert Path(os.path.abspath(recorded)).is_relative_to(smoke / "pretrain"), recorded
     compare(tiny_fashion_root, moved, "--budget_rounds=[2]")
     assert (run / "metrics.csv").stat().st_mtime_ns == stamp
     rows = json.loads((moved / "summary.json").read_text())["rows"]
