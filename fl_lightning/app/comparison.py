@@ -48,6 +48,7 @@ from fl_lightning.federated.config import check_seed
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.recorded_paths import recorded_arg, recorded_path
 from fl_lightning.run_lock import RunLock
+from fl_lightning.tracking.offline_reader import offline_run_parts
 from fl_lightning.tracking.wandb_run import (
     WandbRun,
     check_wandb_folder,
@@ -178,8 +179,8 @@ def log_to_wandb(
         directory = run.directory
     finally:
         run.finish()  # waits for the offline file (see `finish_wandb_writes`)
-    for older in (grid.output / "wandb").glob(f"*run-*-{run_id}"):
-        if directory is not None and older.name != directory.name and older.is_dir():
+    for older in offline_run_parts(grid.output / "wandb", run_id):
+        if directory is not None and older.name != directory.name:
             shutil.rmtree(older)
     return directory
 

@@ -28,7 +28,11 @@ from fl_lightning.models.dae import file_sha256
 from fl_lightning.pruning.ticket import Ticket
 from fl_lightning.recorded_paths import recorded_tree
 from fl_lightning.run_lock import FOLDER_LOCK_NAME
-from fl_lightning.tracking.offline_reader import read_offline_run
+from fl_lightning.tracking.offline_reader import (
+    offline_run_ids,
+    offline_run_parts,
+    read_offline_run,
+)
 
 
 def resolve(cfg: Namespace) -> Namespace:
@@ -231,17 +235,14 @@ def wandb_run_id(files: RunFiles, resumed: dict[str, Any] | None) -> str | None:
     recorded = resumed.get(WANDB_RUN_ID_KEY)
     if isinstance(recorded, str) and recorded:
         return recorded
-    runs = sorted(
-        p for p in (files.dir / "wandb").glob("*run-*-*") if p.is_dir() and not p.is_symlink()
-    )
-    ids = dict.fromkeys(p.name.rsplit("-", 1)[-1] for p in runs)
+    ids = offline_run_ids(files.dir / "wandb")
     return next((i for i in ids if wandb_rounds_logged(files.dir, i)), None)
 
 
 def wandb_rounds_logged(directory: Path, run_id: str | None) -> set[int]:
     """Rounds that earlier parts of W&B run `run_id` wrote to disk (a killed one may have none)."""
     rounds: set[int] = set()
-    for part in (directory / "wandb").glob(f"*run-*-{run_id}"):
+    for part in offline_run_parts(directory / "wandb", run_id) if run_id else []:
         try:
             history = read_offline_run(part)["history"]
         except Exception:  # a part killed mid-write reads as far as it can, or not at all

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,3 +108,46 @@ def read_offline_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _key(item: Any) -> str:
     return item.key if item.key else "/".join(item.nested_key)
+
+
+def offline_run_parts(wandb_dir: str | os.PathLike[str], run_id: str) -> list[Path]:
+    """The folders in `wandb_dir` that hold parts of W&B run `run_id`, oldest first.
+
+    A part is `offline-run-<date>_<time>-<id>`, and W&B adds `-<n>` when a part of the same
+    run starts within the same second as the previous one (a quick resume): both count. A name
+    cannot tell that suffix from another run's id that is `run_id` plus `-<digits>`, so a
+    suffixed folder counts only when its own run record names `run_id`.
+    """
+    exact = re.compile(rf"(?:offline-)?run-\d{{8}}_\d{{6}}-{re.escape(run_id)}")
+    suffixed = re.compile(rf"{exact.pattern}-\d+")
+    parts = []
+    for path in Path(wandb_dir).glob("*run-*"):
+        if not path.is_dir() or path.is_symlink():
+            continue
+        if exact.fullmatch(path.name) or (
+            suffixed.fullmatch(path.name) and _recorded_id(path) == run_id
+        ):
+            parts.append(path)
+    return sorted(parts)
+
+
+def _recorded_id(part: Path) -> str | None:
+    """The run id that `part`'s own run record names; None when it cannot be read."""
+    try:
+        return read_offline_run(part)["run"].get("id") or None
+    except Exception:  # killed mid-write before its run record
+        return None
+
+
+def offline_run_ids(wandb_dir: str | os.PathLike[str]) -> list[str]:
+    """The ids of the W&B runs with parts in `wandb_dir`, in the order their first parts
+    started, read from each part's own run record (a folder name cannot tell an id ending in
+    `-<digits>` from W&B's same-second suffix); a part too damaged to read is left out."""
+    ids: dict[str, None] = {}
+    for part in sorted(Path(wandb_dir).glob("*run-*")):
+        if not part.is_dir() or part.is_symlink():
+            continue
+        run_id = _recorded_id(part)
+        if run_id:
+            ids.setdefault(run_id)
+    return list(ids)

@@ -196,7 +196,7 @@ def test_resume_continues_its_own_wandb_run_not_another_commands(
     ckpt = write_dae_checkpoint(tmp_path / "dae.ckpt")
     main(["prune", "--checkpoint", str(ckpt), "--sparsity", "0.5", "--output", str(out / "t.pt")])
     [prune_run] = (out / "wandb").glob("offline-run-*")
-    prune_id = prune_run.name.rsplit("-", 1)[1]
+    prune_id = read_offline_run(prune_run)["run"]["id"]
     args = ["federate", *federate_args(tiny_fashion_root, out, "--rounds", "3")]
     args += ["--wandb.enabled", "true"]
     stop_when(monkeypatch, "train_here", lambda engine, r, job: r == 2)
@@ -208,7 +208,8 @@ def test_resume_continues_its_own_wandb_run_not_another_commands(
     for part in sorted((out / "wandb").glob("offline-run-*")):
         history = read_offline_run(part)["history"]
         logged = [int(row["round"]) for row in history if "comm/cum_bytes" in row]
-        rounds.setdefault(part.name.rsplit("-", 1)[1], []).extend(logged)
+        # the id from the run record: a part resumed within the same second is `<id>-1`
+        rounds.setdefault(read_offline_run(part)["run"]["id"], []).extend(logged)
     assert rounds.pop(prune_id) == []
     [(run_id, logged)] = rounds.items()
     assert sorted(logged) == [1, 2, 3]
