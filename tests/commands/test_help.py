@@ -11,22 +11,6 @@ from fl_lightning.cli import main
 from tests.cli_process import run_cli
 
 
-def option_helps(text: str) -> dict[str, str]:
-    """Option name -> its help text, from argparse's help output."""
-    helps: dict[str, str] = {}
-    current = None
-    for line in text.splitlines():
-        match = re.match(r"^  (--[\w.]+)(?: [A-Z_\[\],.]+)?(?:\s{2,}(.*))?$", line)
-        if match:
-            current = match.group(1)
-            helps[current] = (match.group(2) or "").strip()
-        elif current and line.startswith(" " * 10):
-            helps[current] += " " + line.strip()
-        else:
-            current = None
-    return helps
-
-
 @pytest.mark.parametrize("command", ["pretrain", "federate"])
 def test_every_data_and_model_option_is_described(
     command: str, capsys: pytest.CaptureFixture[str]
@@ -34,7 +18,7 @@ def test_every_data_and_model_option_is_described(
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
     assert exit_info.value.code == 0
-    helps = option_helps(capsys.readouterr().out)
+    helps = every_option_help(capsys.readouterr().out)
     options = {k: v for k, v in helps.items() if k.startswith(("--data.", "--model."))}
     assert len(options) >= 8, sorted(helps)
     undescribed = [k for k, v in options.items() if not re.sub(r"\(type: .*", "", v).strip()]
