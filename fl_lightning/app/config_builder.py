@@ -40,6 +40,8 @@ def build_config(
                 f"{what}_config(config={config!r}): allowed a YAML file's path (str or Path) "
                 "or None (the defaults)."
             )
+        if not Path(config).is_file():  # as the CLI: the current folder, then the packaged configs
+            config = resolve_config_path(str(config), f"{what}_config(config)")
         check_config_file(f"{what} config", config, defaults)
     if isinstance(args, str) or not all(isinstance(a, str) for a in args):
         raise UsageError(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonargparse import Namespace
+from jsonargparse import ArgumentParser, Namespace
 
 from fl_lightning.atomic import check_can_create
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
@@ -51,6 +51,14 @@ def resolve(cfg: Namespace) -> Namespace:
     seeds = Seeds(**vars(cfg.seeds)).filled(cfg.seed)  # refuses a seed out of range
     for source in SEED_SOURCES:
         cfg.seeds[source] = seeds.of(source)
+    # One fact, one home: the split's seed is `seeds.split`; `data.split_seed` (the data
+    # module's argument) follows it. A different non-default value there would be overwritten.
+    given = cfg.data.split_seed
+    if given not in (None, 0, cfg.seeds.split):
+        raise UsageError(
+            f"--data.split_seed={given} and --seeds.split={cfg.seeds.split} (from --seeds.split "
+            "or --seed) name the same seed with two values; give --seeds.split only."
+        )
     cfg.data.split_seed = cfg.seeds.split
     if cfg.rounds is not None:
         cfg.federation.rounds = cfg.rounds
@@ -81,6 +89,17 @@ def resolve(cfg: Namespace) -> Namespace:
     if cfg.ticket:  # the ticket is the mask: record its sparsity, not the YAML's (W&B filters)
         cfg.sparsity = Ticket.load(cfg.ticket, option="--ticket").sparsity
     return cfg
+
+
+def check_config(cfg: Namespace, parser: ArgumentParser) -> None:
+    """Every check `federate` makes before work that needs no data and writes nothing, run on a
+    copy of `cfg` when the config is built (`federate_config`), so the Python API refuses a bad
+    value where it is given: `resolve`'s checks, then the option groups' own (`FederationConfig`
+    and `ClientConfig` check themselves when built; `clients_per_round` against
+    `data.num_clients`)."""
+    resolved = resolve(cfg.clone())
+    init = parser.instantiate_classes(resolved)
+    init.federation.validate(int(resolved.data.num_clients))
 
 
 def check_output(files: RunFiles, resume: bool) -> dict[str, Any] | None:

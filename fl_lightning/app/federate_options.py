@@ -12,6 +12,7 @@ from typing import Any, Literal
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from fl_lightning.app.config_builder import build_config
+from fl_lightning.app.federate_checks import check_config
 from fl_lightning.console import VERBOSE_HELP
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.experiments.methods import METHODS
@@ -175,4 +176,6 @@ def federate_config(
     if parser is None:
         parser = build_parser()
         parser.exit_on_error = False
-    return build_config(parser, "federate", config, args, values)
+    cfg = build_config(parser, "federate", config, args, values)
+    check_config(cfg, parser)  # a bad value is refused here, not first inside `federate`
+    return cfg

@@ -42,6 +42,7 @@ from fl_lightning.app.flags import expand_bare_flags
 from fl_lightning.app.pretrain_progress import progress_bar
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
 from fl_lightning.atomic_checkpoint_io import AtomicCheckpointIO
+from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.console import VERBOSE_HELP, library_messages
 from fl_lightning.data.holdout import holdout_provenance
 from fl_lightning.data.modules import UnlabeledDataModule
@@ -298,7 +299,12 @@ class PretrainConfig:
 
     def cli_args(self) -> list[str]:
         """These options in LightningCLI's argument syntax (bools as `true`/`false`)."""
-        args = ["--config", str(self.config)] if self.config is not None else []
+        args = []
+        if self.config is not None:  # found as the CLI finds it (here, then the packaged configs)
+            config = str(self.config)
+            if not Path(config).is_file():
+                config = resolve_config_path(config, "PretrainConfig(config)")
+            args = ["--config", config]
         if self.output is not None:
             args += ["--output", str(self.output)]
         for key, value in self.settings.items():

@@ -96,6 +96,15 @@ def test_configs_check_their_values_when_built(tmp_path: Path) -> None:
         fl.PruneConfig(checkpoint="x.ckpt", sparsity=0.5, output=str(tmp_path / "t.json"))
     with pytest.raises(UsageError, match="methods"):
         fl.compare_config(values={"methods": ["best"]})
+    # range mistakes, and one fact given two values, are refused when the config is built
+    with pytest.raises(UsageError, match=r"--rounds=0"):
+        fl.federate_config(SMOKE, values={"rounds": 0})
+    with pytest.raises(UsageError, match=r"--sparsity=1\.0"):
+        fl.federate_config(SMOKE, values={"sparsity": 1.0})
+    with pytest.raises(UsageError, match=r"clients_per_round=50"):
+        fl.federate_config(SMOKE, values={"federation": {"clients_per_round": 50}})
+    with pytest.raises(UsageError, match=r"--data\.split_seed=5 and --seeds\.split=7"):
+        fl.federate_config(SMOKE, values={"data": {"split_seed": 5}, "seeds": {"split": 7}})
 
 
 def test_import_fl_lightning_stays_light() -> None:

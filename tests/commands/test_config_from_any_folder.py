@@ -8,6 +8,7 @@ import pytest
 
 from fl_lightning.cli import main
 from fl_lightning.config_paths import PACKAGED_CONFIGS, packaged_config_args
+from fl_lightning.errors import UsageError
 
 
 def test_a_packaged_config_is_found_from_another_folder(
@@ -38,3 +39,18 @@ def test_the_command_line_reads_it(
         main(["federate", "--config", "configs/federate/smoke.yaml", "--print_config"])
     assert exc.value.code == 0
     assert "rounds: 3" in capsys.readouterr().out  # the smoke federation's own value
+
+
+def test_the_python_api_finds_the_packaged_configs_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fl_lightning as fl
+
+    monkeypatch.chdir(tmp_path)
+    cfg = fl.federate_config("configs/federate/smoke.yaml")
+    assert cfg.method == "proposed" and cfg.federation.rounds == 3  # the smoke file's values
+    # pre-training's config is found when the arguments are built (no file here)
+    args = fl.PretrainConfig("configs/pretrain/smoke.yaml").cli_args()
+    assert Path(args[1]).samefile(PACKAGED_CONFIGS / "pretrain" / "smoke.yaml")
+    with pytest.raises(UsageError, match=r"nowhere\.yaml.*no such file"):
+        fl.federate_config("nowhere.yaml")
