@@ -172,3 +172,15 @@ def test_every_literature_figure_is_cited() -> None:
         assert citation.search(text[at : at + 500]), text[at : at + 120]
     for mention in re.finditer(r"et al\.", text):  # and every citation has its year
         assert re.search(r"\d{4}", text[mention.end() : mention.end() + 160]), mention
+
+
+def test_every_module_of_the_package_is_named_in_the_architecture_page() -> None:
+    """docs/architecture.md pins the modules' interfaces; a module it does not name is one a
+    maintainer cannot find there (add a line under its package's section)."""
+    page = (REPO / "docs" / "architecture.md").read_text()
+    missing = [
+        str(path.relative_to(REPO))
+        for path in SOURCES
+        if path.stem != "__init__" and not re.search(rf"(?<!\w){re.escape(path.stem)}(?!\w)", page)
+    ]
+    assert not missing, f"docs/architecture.md does not name {missing}"
