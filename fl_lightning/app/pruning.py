@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from fl_lightning.app.ticket_logging import PruneWandb, log_ticket
 from fl_lightning.atomic import check_can_create
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.pruning.channel_ticket import STRUCTURES, Structure, make_channel_ticket
@@ -37,6 +39,7 @@ from fl_lightning.pruning.ticket import (
     make_ticket,
 )
 from fl_lightning.run_lock import RunLock
+from fl_lightning.tracking.wandb_run import check_wandb_folder
 from fl_lightning.write_errors import write_errors_as_usage
 
 
@@ -57,6 +60,8 @@ class PruneConfig:
         seed: model-init seed for `reinit` and for the output layer with `include_head`.
         include_head: also prune a freshly initialised output layer (default: dense head);
             unstructured only (a channel ticket's output layer keeps every class).
+        wandb: W&B logging of the written ticket (an Artifact; offline by default); nothing is
+            logged without `output`.
     """
 
     checkpoint: str
@@ -67,6 +72,7 @@ class PruneConfig:
     policy: Policy = "pretrained"
     seed: int = 0
     include_head: bool = False
+    wandb: PruneWandb = field(default_factory=PruneWandb)
 
     def __post_init__(self) -> None:
         if not isinstance(self.checkpoint, str | Path):
@@ -81,6 +87,10 @@ class PruneConfig:
             raise UsageError(f"--seed={self.seed!r} is not an integer; allowed a whole number.")
         if not isinstance(self.include_head, bool):
             raise UsageError(f"--include_head={self.include_head!r}: allowed True or False.")
+        if not isinstance(self.wandb, PruneWandb):
+            raise UsageError(
+                f"PruneConfig(wandb={self.wandb!r}): allowed a `PruneWandb(enabled, project)`."
+            )
         if self.output is not None and not isinstance(self.output, str | Path):
             raise UsageError(f"--output={self.output!r}: allowed a ticket's path (str) or None.")
         if self.structure == "channel" and self.include_head:
@@ -152,8 +162,9 @@ def _is_ticket_report(path: Path) -> bool:
     return isinstance(report, dict) and report.keys() >= _REPORT_KEYS
 
 
-def prune(config: PruneConfig) -> Ticket:
-    """The lottery ticket of `config`, saved to `config.output` (and its report) when given.
+def prune(config: PruneConfig, *, on_logged: Callable[[Path], None] | None = None) -> Ticket:
+    """The lottery ticket of `config`, saved to `config.output` (and its report) when given,
+    and then logged to W&B (`config.wandb`; `on_logged` gets the W&B run's folder).
 
     The output is locked (`RunLock`) from before pruning until the ticket is written."""
     if not isinstance(config, PruneConfig):
@@ -164,8 +175,23 @@ def prune(config: PruneConfig) -> Ticket:
     if config.output is None:
         return _prune(config)
     output = Path(config.output)
+    if config.wandb.enabled:
+        check_wandb_folder(output.parent)  # before the work, as every check
     with write_errors_as_usage(output, _unchanged), RunLock(output, "--output", folder=False):
-        return _prune(config)
+        ticket = _prune(config)
+    with write_errors_as_usage(output.parent / "wandb", _logged_without_wandb):
+        logged = log_ticket(ticket, output, config.wandb, asdict(config))
+    if logged is not None and on_logged is not None:
+        on_logged(logged)
+    return ticket
+
+
+def _logged_without_wandb() -> str:
+    return (
+        "the ticket and its report are written and whole (use them as they are), but their "
+        "W&B run is not; make room (or fix the folder) before the next run, or pass "
+        "--wandb.enabled false."
+    )
 
 
 def _unchanged() -> str:

@@ -6,31 +6,21 @@ line and exit code 2 (through `cli.main`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ActionConfigFile, ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.pruning import PruneConfig, prune
+from fl_lightning.app.ticket_logging import PruneWandb
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.config_files import check_config_args
 from fl_lightning.console import VERBOSE_HELP, library_messages
-from fl_lightning.models.dae import file_sha256
 from fl_lightning.parse_errors import parse_args
 from fl_lightning.pruning.ticket import Ticket
-from fl_lightning.tracking.wandb_run import (
-    DAE_ARTIFACT,
-    TICKET_ARTIFACT,
-    WandbRun,
-    artifact_name,
-    check_wandb_folder,
-    use_offline_default,
-)
-from fl_lightning.write_errors import write_errors_as_usage
 
 DESCRIPTION = """\
 Prune the encoder of a DAE checkpoint (from `fl-lightning pretrain`) by weight magnitude and
@@ -39,20 +29,6 @@ report beside it (OUTPUT with suffix .json) with the overall and per-layer densi
 With --structure channel, whole channels and neurons go instead of single weights: the ticket is
 a narrower dense network (its widths, parameters and FLOPs before and after are in the report).
 """
-
-
-@dataclass(frozen=True)
-class PruneWandb:
-    """W&B logging of the ticket (offline unless WANDB_MODE says otherwise).
-
-    Args:
-        enabled: log the ticket as a W&B Artifact made from the DAE checkpoint's artifact
-            (a run of job type `prune`, in OUTPUT's folder under wandb/).
-        project: W&B project.
-    """
-
-    enabled: bool = True
-    project: str = "fl-lightning"
 
 
 def build_parser() -> ArgumentParser:
@@ -123,38 +99,6 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def log_ticket(ticket: Ticket, output: Path, args: Namespace) -> Path | None:
-    """One W&B run (job type `prune`) logging the ticket as an Artifact whose input is the DAE
-    checkpoint's artifact; returns the run's folder (None with `--wandb.enabled false`)."""
-    if not args.wandb.enabled:
-        return None
-    use_offline_default()
-    provenance = ticket.provenance
-    source = provenance.get("source_sha256")
-    run = WandbRun(
-        enabled=True,
-        project=args.wandb.project,
-        name=f"prune/{output.stem}",
-        group=None,
-        save_dir=output.parent,
-        config={**args.as_dict(), "provenance": provenance},
-        job_type="prune",
-        round_metrics=False,  # a ticket, no rounds
-    )
-    try:
-        run.log_artifact(
-            output,
-            kind=TICKET_ARTIFACT,
-            sha256=file_sha256(output),
-            inputs=[artifact_name(DAE_ARTIFACT, source)] if source else [],
-            metadata={k: v for k, v in ticket.report().items() if k != "layers"},
-        )
-        directory = run.directory
-    finally:
-        run.finish()
-    return directory
-
-
 def print_report(ticket: Ticket, output: Path, report_path: Path, console: Console) -> None:
     """The per-layer table, the total, and where the files went."""
     report = ticket.report()
@@ -194,14 +138,6 @@ def print_report(ticket: Ticket, output: Path, report_path: Path, console: Conso
     console.print(f"report: {report_path}", soft_wrap=True, markup=False, highlight=False)
 
 
-def _logged_without_wandb() -> str:
-    return (
-        "the ticket and its report are written and whole (use them as they are), but their "
-        "W&B run is not; make room (or fix the folder) before the next run, or pass "
-        "--wandb.enabled false."
-    )
-
-
 def main(argv: list[str]) -> None:
     """Run `fl-lightning prune` with `argv` (the arguments after `prune`)."""
     parser = build_parser()
@@ -218,14 +154,12 @@ def main(argv: list[str]) -> None:
         policy=args.policy,
         seed=args.seed,
         include_head=args.include_head,
+        wandb=PruneWandb(**vars(args.wandb)),
     )
     output = Path(args.output)
-    if args.wandb.enabled:
-        check_wandb_folder(output.parent)
+    logged: list[Path] = []
     with library_messages(args.verbose):
-        ticket = prune(config)
+        ticket = prune(config, on_logged=logged.append)
         print_report(ticket, output, output.with_suffix(".json"), Console())
-        with write_errors_as_usage(output.parent / "wandb", _logged_without_wandb):
-            wandb_dir = log_ticket(ticket, output, args)
-    if wandb_dir is not None:
+    for wandb_dir in logged:
         print(f"W&B run: {wandb_dir}  (upload with `wandb sync {wandb_dir}`)")
