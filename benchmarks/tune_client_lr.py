@@ -68,11 +68,33 @@ def run_one(config: str, method: str, lr: float, rounds: int, out: Path) -> dict
     }
 
 
+def _rate(rate: float | None) -> str:
+    return "default" if rate is None else f"{rate:g}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="federate config (YAML)")
     parser.add_argument("--method", default="fedavg", help="method to tune (default: fedavg)")
     parser.add_argument("--lrs", type=float, nargs="+", required=True, help="client rates")
+    parser.add_argument(
+        "--server_optimizers",
+        nargs="+",
+        default=["none"],
+        help="server optimizers to try (default: none, plain averaging)",
+    )
+    parser.add_argument(
+        "--server_lrs",
+        type=float,
+        nargs="+",
+        default=[],
+        help="server rates tried for each optimizer but none (default: its own)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="DAE checkpoint for DAE methods (default: pre-train per run)",
+    )
     parser.add_argument("--rounds", type=int, default=10, help="rounds per run (default: 10)")
     parser.add_argument("--output", required=True, help="folder for table.md / table.json")
     parser.add_argument("--runs", default="runs/tune_client_lr", help="folder for the runs")

@@ -182,3 +182,16 @@ def _shown(value: Any) -> str:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def with_defaults(record: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """`record` (a run's recorded options, nested like the YAML) with every option it lacks at
+    its value in `defaults`: an option added to the package after the record was written had
+    that value in effect, so old and new records of one run compare equal."""
+    filled = dict(record)
+    for key, default in defaults.items():
+        if key not in filled:
+            filled[key] = default
+        elif isinstance(default, Mapping) and isinstance(filled[key], Mapping):
+            filled[key] = with_defaults(filled[key], default)
+    return filled

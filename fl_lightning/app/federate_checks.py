@@ -14,7 +14,7 @@ import yaml
 from jsonargparse import ArgumentParser, Namespace
 
 from fl_lightning.atomic import check_can_create
-from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
+from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file, with_defaults
 from fl_lightning.config_paths import config_files, resolve_config_path
 from fl_lightning.errors import UsageError, check_range
 from fl_lightning.experiments.methods import PRUNED, STRUCTURED, needs_checkpoint
@@ -26,7 +26,7 @@ from fl_lightning.models.classifier import check_options as check_model_options
 from fl_lightning.models.components import unit_layers
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.pruning.ticket import Ticket
-from fl_lightning.recorded_paths import recorded_tree
+from fl_lightning.recorded_paths import recorded_config_text, recorded_tree
 from fl_lightning.run_lock import FOLDER_LOCK_NAME
 from fl_lightning.tracking.offline_reader import (
     offline_run_ids,
@@ -178,7 +178,19 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {k.removesuffix("."): v for k, v in flat.items()}
 
 
-def check_resume_config(files: RunFiles, config_text: str, checkpoint: dict[str, Any]) -> None:
+def recorded_options(parser: ArgumentParser) -> dict[str, Any]:
+    """The parser's defaults as a run records its options (config.yaml, nested): what an
+    option missing from an older record was."""
+    text = recorded_config_text(parser.dump(parser.get_defaults(), skip_none=False))
+    return yaml.safe_load(text) or {}
+
+
+def check_resume_config(
+    files: RunFiles,
+    config_text: str,
+    checkpoint: dict[str, Any],
+    defaults: dict[str, Any] | None = None,
+) -> None:
     """`--resume` must continue a run with the options it started with (bar `RESUMABLE_OPTIONS`).
 
     The options are the checkpoint's own copy of config.yaml (older checkpoints have none: then
@@ -194,7 +206,9 @@ def check_resume_config(files: RunFiles, config_text: str, checkpoint: dict[str,
         saved_text, source = files.config.read_text(errors="replace"), str(files.config)
     try:
         # recorded: a run started before paths were recorded relative compares the same
-        saved = _flat(recorded_tree(yaml.safe_load(saved_text) or {}))
+        saved = _flat(
+            with_defaults(recorded_tree(yaml.safe_load(saved_text) or {}), defaults or {})
+        )
     except yaml.YAMLError as err:
         raise UsageError(
             f"--resume: the run's options in {source} are unreadable ({_first_line(err)}); "

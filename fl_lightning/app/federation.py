@@ -23,6 +23,7 @@ from fl_lightning.app.federate_checks import (
     check_output,
     check_resume_config,
     check_reused_pretraining,
+    recorded_options,
     resolve,
     wandb_rounds_logged,
     wandb_run_id,
@@ -202,7 +203,7 @@ def _federate_locked(
     saved_cfg.resume = False  # config.yaml describes the run, not how this part was started
     config_text = recorded_config_text(parser.dump(saved_cfg, skip_none=False))
     if resumed is not None:
-        check_resume_config(files, config_text, resumed)
+        check_resume_config(files, config_text, resumed, recorded_options(parser))
     init = parser.instantiate_classes(cfg)
     data: FederatedDataModule = init.data
     data.setup()

@@ -38,12 +38,12 @@ from typing import Any, Literal
 import yaml
 from jsonargparse import ArgumentParser, Namespace
 
-from fl_lightning.app.federate_checks import resolve
+from fl_lightning.app.federate_checks import recorded_options, resolve
 from fl_lightning.app.federate_options import build_parser
 from fl_lightning.app.federation import federate, pretrain_config_for, summary_lines
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.atomic import atomic_write_json
-from fl_lightning.config_files import check_config_file
+from fl_lightning.config_files import check_config_file, with_defaults
 from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.grid_executors import Execution, ItemsInterrupted, run_all
@@ -343,8 +343,10 @@ def _sets_logger(cfg: Namespace) -> bool:
     return in_yaml or any(a.startswith("--trainer.logger") for a in cfg.pretrain_overrides)
 
 
-def _comparable(config_text: str) -> dict[str, Any]:
-    config = yaml.safe_load(config_text) or {}
+def _comparable(config_text: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """A run's options as compared with what a grid asks for: an option the record lacks
+    (added since) at its default, bar what may differ (`_VOLATILE_KEYS`)."""
+    config = with_defaults(yaml.safe_load(config_text) or {}, defaults)
     comparable = {k: v for k, v in config.items() if k not in _VOLATILE_KEYS}
     if not needs_checkpoint(str(config.get("method")), config.get("ticket")):
         comparable.pop("checkpoint", None)  # a method without a DAE never reads it
@@ -355,14 +357,16 @@ def _comparable(config_text: str) -> dict[str, Any]:
     return comparable
 
 
-def _found(config_text: str, cfg: Namespace, wanted: dict[str, Any]) -> dict[str, Any]:
+def _found(
+    config_text: str, cfg: Namespace, wanted: dict[str, Any], defaults: dict[str, Any]
+) -> dict[str, Any]:
     """A finished run's comparable config (`_comparable`), where a `proposed` run that started
     from a ticket counts as the run that prunes the DAE checkpoint `cfg` names itself (`wanted`:
     `cfg`'s comparable config) if the ticket is that pruning: made from that checkpoint
     (sha256) at the run's sparsity and scope, with the pre-trained weights and a dense head.
     `make demo` federates its ticket once; its comparison reuses that run."""
     config = yaml.safe_load(config_text) or {}
-    found = _comparable(config_text)
+    found = _comparable(config_text, defaults)
     given = cfg.method == "proposed" and cfg.checkpoint and not cfg.ticket
     if not (given and config.get("ticket") and not config.get("checkpoint")):
         return found
@@ -416,8 +420,9 @@ def _checked_summary(parser: ArgumentParser, run: PlannedRun, cfg: Namespace) ->
     """The summary of the finished `run`, once the options it ran with are checked against
     `cfg`, what the grid asks for now: a finished run made with another config, or one whose
     options cannot be read, is refused (`UsageError`) rather than silently mixed in."""
-    wanted = _comparable(recorded_config_text(parser.dump(cfg, skip_none=False)))
-    if _found(_run_options(run), cfg, wanted) != wanted:
+    defaults = recorded_options(parser)
+    wanted = _comparable(recorded_config_text(parser.dump(cfg, skip_none=False)), defaults)
+    if _found(_run_options(run), cfg, wanted, defaults) != wanted:
         raise UsageError(
             f"{run.directory} holds a finished run made with another config than this "
             "comparison asks for; delete it or choose another --output."

@@ -7,6 +7,7 @@ Every LightningCLI option works (`--trainer.max_epochs`, `--trainer.accelerator 
 from __future__ import annotations
 
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, run_pretraining
+from fl_lightning.commands import federated_pretrain
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_args
 
@@ -14,7 +15,12 @@ __all__ = ["CHECKPOINT_NAME", "main"]
 
 
 def main(argv: list[str]) -> None:
-    """Parse `argv`, pre-train, write the checkpoint; print where everything went."""
+    """Parse `argv`, pre-train, write the checkpoint; print where everything went.
+
+    With `--federated` the clients pre-train it by FedAvg (`commands.federated_pretrain`)."""
+    if federated_pretrain.wants_federated(argv):
+        federated_pretrain.main([a for a in argv if not a.startswith(federated_pretrain.FLAG)])
+        return
     check_config_args(argv, PRETRAIN_GROUPS)
     argv = absolute_paths_for_print(argv, cwd_relative=("data.root",))
     outcome = run_pretraining(PretrainConfig(args=tuple(argv)))

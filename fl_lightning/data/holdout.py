@@ -63,6 +63,8 @@ def check_holdout(
                 source,
             )
         return
+    if holdout.get("source") == "clients":
+        return  # pre-trained by the clients on their own images (federated): no server data
     if holdout.get("source") == "dataset":
         if holdout.get("dataset") == dataset:
             raise UsageError(

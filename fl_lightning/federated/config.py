@@ -3,13 +3,21 @@ group and engine input), and the round loop's failure."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from fl_lightning.errors import UsageError
+import torch
+
+from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.federated.codecs.values import FloatCodec, Rounding, ValueCodec
 from fl_lightning.federated.faults import FaultInjection
 from fl_lightning.federated.sampling import clients_per_round
+from fl_lightning.federated.server_optimizer import (
+    SERVER_OPTIMIZERS,
+    ServerOptimizer,
+    ServerOptimizerName,
+)
 from fl_lightning.federated.upload import UploadCodec
 
 
@@ -40,6 +48,17 @@ class FederationConfig:
             run stops with an error (its last checkpoint intact).
         max_update_norm: refuse an update whose L2 distance to the global model exceeds this.
         faults: fault injection (failure probability and seed), for tests and demonstrations.
+        server_optimizer: how the server turns the clients' average into the next global model
+            (`federated/server_optimizer.py`): `none` takes the average (FedAvg); `sgd` (FedAvgM),
+            `adam` (FedAdam), `yogi` (FedYogi), `adagrad` (FedAdagrad) step along the
+            pseudo-gradient global - average, at kept positions only.
+        server_lr: the server optimizer's learning rate (None: Flower's default for it: sgd 1,
+            adam 0.1, yogi 0.01, adagrad 0.1).
+        server_momentum: `sgd`'s momentum (FedAvgM), in [0, 1).
+        server_beta1: first-moment decay of `adam` and `yogi`, in [0, 1).
+        server_beta2: second-moment decay of `adam` and `yogi`, in [0, 1).
+        server_eps: added to the root of the second moment (None: adam and adagrad 1e-9, yogi
+            1e-3, Flower's `tau`).
     """
 
     rounds: int = 50
@@ -56,6 +75,33 @@ class FederationConfig:
     max_retries: int = 3
     max_update_norm: float | None = None
     faults: FaultInjection = field(default_factory=FaultInjection)
+    server_optimizer: ServerOptimizerName = "none"
+    server_lr: float | None = None
+    server_momentum: float = 0.9
+    server_beta1: float = 0.9
+    server_beta2: float = 0.99
+    server_eps: float | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("federation.server_optimizer", self.server_optimizer, SERVER_OPTIMIZERS)
+        if self.server_lr is not None and not self.server_lr > 0:  # NaN fails too
+            raise UsageError(f"federation.server_lr={self.server_lr!r}: allowed a rate > 0.")
+        for key in ("server_momentum", "server_beta1", "server_beta2"):
+            check_range(f"federation.{key}", getattr(self, key), 0.0, 1.0)
+        if self.server_eps is not None and not self.server_eps > 0:
+            raise UsageError(f"federation.server_eps={self.server_eps!r}: allowed a value > 0.")
+
+    def make_server_optimizer(self, parameters: Mapping[str, torch.Tensor]) -> ServerOptimizer:
+        """The server's update rule over the model's trainable `parameters` (name -> tensor)."""
+        return ServerOptimizer(
+            self.server_optimizer,
+            parameters,
+            lr=self.server_lr,
+            momentum=self.server_momentum,
+            beta1=self.server_beta1,
+            beta2=self.server_beta2,
+            eps=self.server_eps,
+        )
 
     @property
     def download_codec(self) -> ValueCodec:

@@ -134,6 +134,9 @@ class LocalEngine:
             k: v.detach().to("cpu", torch.float32).clone() for k, v in initial_state.items()
         }
         self._apply_mask(self.global_state)
+        self.server_optimizer = federation.make_server_optimizer(
+            {name: self.global_state[name] for name, _ in model.named_parameters()}
+        )
         self.round = 0
         self.history: list[dict[str, Any]] = []
         self.clients_with_mask: set[int] = set()
@@ -179,6 +182,7 @@ class LocalEngine:
             "stopped": self.stopped,
             "wall_seconds": self.wall_seconds,
             "method": self.method,
+            "server_optimizer": self.server_optimizer.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -201,6 +205,7 @@ class LocalEngine:
         self.messages = dict(state.get("messages", {"down": 0, "up": 0}))
         self.stopped = state["stopped"]
         self.wall_seconds = float(state.get("wall_seconds", 0.0))
+        self.server_optimizer.load_state_dict(state.get("server_optimizer", {}))
         if self.round > self.federation.rounds:
             raise UsageError(
                 f"--resume: the checkpoint has finished {self.round} rounds, more than "
@@ -273,9 +278,8 @@ class LocalEngine:
                 f"client updates after {self.federation.max_retries} retries; the checkpoint "
                 f"of round {r - 1} is intact (resume with --resume)."
             )
-        self.global_state = fedavg(
-            outcome.states, [res.num_examples for res in outcome.results], self.mask
-        )
+        average = fedavg(outcome.states, [res.num_examples for res in outcome.results], self.mask)
+        self.global_state = self.server_optimizer.step(self.global_state, average, self.mask)
         row = self._metrics_row(r, outcome, failed_total)
         if self.federation.faults.probability > 0:
             row[names.FAULTS_INJECTED] = self.faults.injected - injected_before
