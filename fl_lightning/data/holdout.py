@@ -63,6 +63,8 @@ def check_holdout(
                 source,
             )
         return
+    if holdout.get("source") == "clients":
+        return  # federated on the clients' own images (`pretrain --federated`): none held out
     if holdout.get("source") == "dataset":
         if holdout.get("dataset") == dataset:
             raise UsageError(
