@@ -116,7 +116,7 @@ def federated_pretrain(config: FederatedPretrainConfig) -> FederatedPretrainOutc
         engine = _engine(config, files)
         if resumed is not None:
             engine.load_state_dict(resumed)
-        text = config.config_text or _plain_config_text(config)
+        text = config.config_text or plain_config_text(config)
         files.create()
         files.remove_stale_temporaries()
         files.run_config = text
@@ -156,8 +156,7 @@ def _resumed(files: RunFiles, config: FederatedPretrainConfig) -> dict[str, Any]
     if not files.checkpoint.exists():
         return None  # killed before its first checkpoint: from round 0
     state = files.read_engine_checkpoint()
-    if config.config_text is not None:
-        check_resume_config(files, config.config_text, state)
+    check_resume_config(files, config.config_text or plain_config_text(config), state)
     return state
 
 
@@ -213,7 +212,7 @@ def dae_checkpoint(engine: FederatedDAE, cost: Mapping[str, Any]) -> dict[str, A
     }
 
 
-def _plain_config_text(config: FederatedPretrainConfig) -> str:
+def plain_config_text(config: FederatedPretrainConfig) -> str:
     """`config` as YAML (what config.yaml records when no command rendered it)."""
     plain = json.loads(json.dumps(asdict(config), default=str))
     plain.pop("config_text")
