@@ -13,6 +13,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from fl_lightning.app.config_builder import build_config
 from fl_lightning.app.grid import CodecSpec, PartitionSpec
+from fl_lightning.app.grid_fdae import FdaeSpec
 from fl_lightning.console import VERBOSE_HELP
 from fl_lightning.experiments.equal_budget import DEFAULT_BUDGET_ROUNDS
 from fl_lightning.experiments.grid_executors import ExecutorName, RayOptions
@@ -172,6 +173,14 @@ def build_parser() -> ArgumentParser:
         "left out of every figure and listed (summary.json's `pending`); not logged to W&B.",
     )
     parser.add_argument("--verbose", type=bool, default=False, help=VERBOSE_HELP)
+    parser.add_argument(
+        "--fdae",
+        type=FdaeSpec,
+        default=FdaeSpec(),
+        help="The federated DAE pre-training of the _fdae methods (one per partition and "
+        "seed, on the clients' own images): rounds, clients_per_round, local_epochs, "
+        "batch_size.",
+    )
     parser.add_argument("--ray", type=RayOptions, default=RayOptions())
     parser.add_argument("--wandb", type=CompareWandb, default=CompareWandb())
     return parser

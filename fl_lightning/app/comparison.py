@@ -34,6 +34,7 @@ from fl_lightning.app.grid import (
     plan_runs,
     run_grid,
 )
+from fl_lightning.app.grid_fdae import FdaeSpec
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
 from fl_lightning.config_paths import config_files, resolve_config_path
 from fl_lightning.console import library_messages
@@ -110,6 +111,7 @@ def grid_of(cfg: Namespace) -> Grid:
         codecs=codecs,
         row_seeds=row_seeds,
         verbose=cfg.verbose,
+        fdae=FdaeSpec(**vars(cfg.fdae)) if isinstance(cfg.fdae, Namespace) else cfg.fdae,
     )
 
 

@@ -41,6 +41,7 @@ from jsonargparse import ArgumentParser, Namespace
 from fl_lightning.app.federate_checks import recorded_options, resolve
 from fl_lightning.app.federate_options import build_parser
 from fl_lightning.app.federation import federate, pretrain_config_for, summary_lines
+from fl_lightning.app.grid_fdae import FdaeSpec, fdae_checkpoint, fdae_folder
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.atomic import atomic_write_json
 from fl_lightning.config_files import check_config_file, with_defaults
@@ -48,7 +49,8 @@ from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.grid_executors import Execution, ItemsInterrupted, run_all
 from fl_lightning.experiments.grid_progress import GridProgress
-from fl_lightning.experiments.methods import PRUNED, needs_checkpoint
+from fl_lightning.experiments.methods import FEDERATED_DAE, PRUNED, needs_checkpoint
+from fl_lightning.experiments.pretraining_cost import pretraining_cost
 from fl_lightning.experiments.to_target import Arm, RunCurve
 from fl_lightning.federated.progress import RoundLines
 from fl_lightning.federated.results import RunFiles
@@ -140,6 +142,8 @@ class Grid:
     checkpoint: str | None = None
     codecs: Sequence[CodecSpec] = ()
     row_seeds: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    #: the federated DAE pre-training of the `_fdae` rows (one per partition and seed)
+    fdae: FdaeSpec = field(default_factory=FdaeSpec)
 
     def codec(self, name: str) -> CodecSpec:
         """The codec setting called `name`."""
@@ -316,6 +320,16 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser, *, train: b
     return str(ckpt)
 
 
+def federated_dae_for(
+    grid: Grid, run: PlannedRun, parser: ArgumentParser, *, train: bool = True
+) -> str:
+    """The federated DAE checkpoint of `run`'s partition and seed (`grid_fdae`): made once into
+    OUTPUT/pretrain_fdae/<partition>/seed<S>/ (with `train=False` only its path)."""
+    cfg = _resolved_run_config(parser, grid, run, None)
+    out = fdae_folder(grid.output, run.partition.folder, run.seed)
+    return fdae_checkpoint(cfg, grid.fdae, out, train=train)
+
+
 def _placeless(args: Sequence[str]) -> list[str]:
     """Pre-training arguments without where they were read and written (`--config FILE`,
     `--output DIR`): a moved comparison folder or repository keeps its pre-trainings, as
@@ -465,25 +479,31 @@ def finished_runs(grid: Grid) -> tuple[list[RunCurve], list[PlannedRun]]:
             pending.append(run)
             continue
         checkpoint = None
-        if needs_checkpoint(run.arm.method, None):
+        if run.arm.method in FEDERATED_DAE:
+            checkpoint = federated_dae_for(grid, run, parser, train=False)
+        elif needs_checkpoint(run.arm.method, None):
             if run.seed not in checkpoints:
                 checkpoints[run.seed] = grid.checkpoint or pretrain_for_seed(
                     grid, run.seed, parser, train=False
                 )
             checkpoint = checkpoints[run.seed]
         cfg = _resolved_run_config(parser, grid, run, checkpoint)
-        curves.append(run_curve(run, _checked_summary(parser, run, cfg)))
+        curves.append(run_curve(run, _checked_summary(parser, run, cfg), checkpoint))
     return curves, pending
 
 
-def run_curve(run: PlannedRun, summary: Mapping[str, Any]) -> RunCurve:
-    """A finished run's per-round history and payload widths, as the report reads them."""
+def run_curve(
+    run: PlannedRun, summary: Mapping[str, Any], checkpoint: str | None = None
+) -> RunCurve:
+    """A finished run's per-round history, payload widths and the cost of the DAE it started
+    from (`checkpoint`, None for a method without one), as the report reads them."""
     return RunCurve(
         run.arm,
         run.seed,
         list(summary["history"]),
         summary.get("down_bits_per_param"),
         summary.get("up_bits_per_param"),
+        pretraining_cost(checkpoint) if checkpoint is not None else None,
     )
 
 
@@ -545,7 +565,9 @@ def run_grid(
     jobs: list[RunJob] = []
     for run in runs:
         checkpoint = None
-        if needs_checkpoint(run.arm.method, None):
+        if run.arm.method in FEDERATED_DAE:
+            checkpoint = federated_dae_for(grid, run, parser)
+        elif needs_checkpoint(run.arm.method, None):
             if run.seed not in checkpoints:
                 checkpoints[run.seed] = grid.checkpoint or pretrain_for_seed(grid, run.seed, parser)
             checkpoint = checkpoints[run.seed]
@@ -577,4 +599,4 @@ def run_grid(
             f"{len(failed)} of {len(runs)} runs failed (the others are kept; run the same "
             "command again to retry them):\n  " + "\n  ".join(failed)
         )
-    return [run_curve(r, summaries[i]) for i, r in enumerate(runs)]
+    return [run_curve(r, summaries[i], jobs[i].checkpoint) for i, r in enumerate(runs)]

@@ -1,102 +1,129 @@
-"""`fl-lightning pretrain --federated`: the DAE pre-trained by FedAvg on the clients' own images
-(`fl_lightning.app.federated_pretraining`); no server data needed.
+"""`fl-lightning pretrain --federated`: DAE pre-training by FedAvg on the clients' own images.
 
-    fl-lightning pretrain --federated --config configs/pretrain/fashion_mnist_federated.yaml
+    fl-lightning pretrain --federated --config configs/pretrain/federated_fashion_mnist.yaml \
+        [--federation.rounds N] [--federation.clients_per_round K] [--client.local_epochs E] \
+        [--seed S] [--output DIR] [--resume]
+
+The options are those of `federate` that a DAE has (`--data.*`, `--client.*`, `--federation.*`,
+`--seeds.*`) plus the DAE's own (`--model.*`: model, noise, noise_std, mask_prob, optimizer, lr,
+weight_decay). `data.server_images` must stay 0: the clients keep every image. Writes
+DIR/dae.ckpt (prune and federate take it as a server pre-training's), metrics.csv,
+summary.json, config.yaml and checkpoint.pt (for --resume).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from fl_lightning.app.federated_pretraining import (
     FederatedPretrainConfig,
-    FederatedWandb,
     federated_pretrain,
 )
 from fl_lightning.app.flags import bool_options, expand_bare_flags
+from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.config_files import check_config_args
-from fl_lightning.console import VERBOSE_HELP, library_messages
 from fl_lightning.data.modules import FederatedDataModule
-from fl_lightning.federated.client import ClientConfig, quiet_lightning
+from fl_lightning.errors import UsageError
+from fl_lightning.federated.client import ClientConfig
+from fl_lightning.federated.config import SEED_SOURCES, FederationConfig, Seeds
+from fl_lightning.federated.progress import human_bytes
 from fl_lightning.models.dae import DAEPretrainer
 from fl_lightning.parse_errors import parse_args
+from fl_lightning.recorded_paths import recorded_config_text
 
-DESCRIPTION = """\
-Pre-train the classifier's feature extractor as a denoising autoencoder by FedAvg on the clients'
-own training images (labels unused): no server data. Each round the sampled clients download the
-autoencoder (encoder + decoder, float32), train it locally and upload it; bytes, client FLOPs and
-seconds are counted. OUTPUT gets dae.ckpt (prune and federate take it as any DAE checkpoint; its
-provenance says `source: clients` and carries the cost), metrics.csv, summary.json, config.yaml
-and checkpoint.pt (--resume continues from the last finished round).
-"""
-
-#: The flag that selects this command inside `fl-lightning pretrain`.
+DESCRIPTION = (
+    "Pre-train the classifier's feature extractor as a denoising autoencoder by FedAvg over the "
+    "clients' own (unlabeled) training images: no server data. Every byte, client FLOP and "
+    "second is counted. Writes DIR/dae.ckpt (input of `fl-lightning prune` and `federate "
+    "--checkpoint`), metrics.csv, summary.json, config.yaml and checkpoint.pt."
+)
+#: The flag of `fl-lightning pretrain` that selects this command.
 FLAG = "--federated"
 
 
 def build_parser() -> ArgumentParser:
-    """The parser of `fl-lightning pretrain --federated` (its YAML schema too)."""
+    """The parser of `fl-lightning pretrain --federated` (also its YAML's schema)."""
     parser = ArgumentParser(prog="fl-lightning pretrain --federated", description=DESCRIPTION)
-    parser.add_argument("-c", "--config", action=ActionConfigFile, help="YAML file of options.")
+    parser.add_argument("-c", "--config", action=ActionConfigFile, help="YAML config.")
     parser.add_argument(
-        "--output", type=str, required=True, help="Run folder, e.g. runs/pretrain/federated."
+        "--output",
+        type=str | None,
+        default=None,
+        help="Run folder (default: runs/pretrain/federated-<date-time>).",
     )
-    parser.add_argument("--rounds", type=int, default=20, help="Rounds of FedAvg (>= 1).")
+    parser.add_argument("--seed", type=int, default=0, help="Base seed for every unset --seeds.*.")
+    parser.add_argument("--seeds", type=Seeds, default=Seeds())
     parser.add_argument(
-        "--clients_per_round",
-        type=float,
-        default=10,
-        help="Clients sampled per round: a count (>= 1) or a fraction in (0, 1).",
+        "--resume",
+        type=bool,
+        default=False,
+        help="Continue the run in --output from its checkpoint.pt.",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="Round-0 weights, sampling, batch order and noise."
+        "--progress", type=bool, default=True, help="Show a progress bar / a line per round."
     )
-    parser.add_argument(
-        "--resume", type=bool, default=False, help="Continue OUTPUT from its checkpoint.pt."
-    )
-    parser.add_class_arguments(FederatedDataModule, "data", instantiate=False)
-    parser.add_class_arguments(DAEPretrainer, "model", skip={"dataset"}, instantiate=False)
-    parser.add_argument("--client", type=ClientConfig, default=ClientConfig())
-    parser.add_argument("--wandb", type=FederatedWandb, default=FederatedWandb())
-    parser.add_argument("--verbose", type=bool, default=False, help=VERBOSE_HELP)
+    # the clients' batches are client.batch_size; the server keeps no images
+    parser.add_class_arguments(FederatedDataModule, "data", skip={"batch_size"}, instantiate=False)
     parser.set_defaults({"data.server_images": 0})
+    parser.add_class_arguments(
+        DAEPretrainer, "model", skip={"dataset", "images_to_log"}, instantiate=False
+    )
+    parser.add_argument("--client", type=ClientConfig, default=ClientConfig())
+    parser.add_argument("--federation", type=FederationConfig, default=FederationConfig())
     return parser
 
 
-def wants_federated(argv: Sequence[str]) -> bool:
-    """Whether `fl-lightning pretrain ARGV` asks for the federated pre-training."""
-    return any(a == FLAG or (a.startswith(f"{FLAG}=") and a != f"{FLAG}=false") for a in argv)
-
-
 def main(argv: list[str]) -> None:
-    """Parse `argv` (without `--federated`), pre-train by federation, print where it went."""
+    """Parse `argv`, run the federated pre-training, print where it went."""
     parser = build_parser()
     argv = expand_bare_flags(argv, bool_options(parser))
     check_config_args(argv, parser.get_defaults())
+    argv = absolute_paths_for_print(argv, cwd_relative=("data.root",))
     cfg = parse_args(parser, argv)
-    config = FederatedPretrainConfig(
-        output=cfg.output,
-        data=dict(vars(cfg.data)),
-        model=dict(vars(cfg.model)),
-        client=ClientConfig(**vars(cfg.client)),
-        rounds=cfg.rounds,
-        clients_per_round=cfg.clients_per_round,
-        seed=cfg.seed,
-        resume=cfg.resume,
-        wandb=FederatedWandb(**vars(cfg.wandb)),
-    )
-
-    def line(row: dict[str, object]) -> None:
-        print(
-            f"round {row['round']}/{config.rounds}  test/recon_loss {row['test/recon_loss']:.4f}"
-            f"  traffic {int(row['comm/cum_bytes']) / 1e6:.1f} MB",  # type: ignore[call-overload]
-            flush=True,
+    if cfg.output is None:
+        cfg.output = f"runs/pretrain/federated-{time.strftime('%Y%m%d-%H%M%S')}"
+    seeds = Seeds(**vars(cfg.seeds)).filled(cfg.seed)  # refuses a seed out of range
+    for source in SEED_SOURCES:
+        cfg.seeds[source] = seeds.of(source)
+    # one fact, one home: the split's seed is `seeds.split` (as in `federate`)
+    given = cfg.data.split_seed
+    if given not in (None, 0, cfg.seeds.split):
+        raise UsageError(
+            f"--data.split_seed={given} and --seeds.split={cfg.seeds.split} (from --seeds.split "
+            "or --seed) name the same seed with two values; give --seeds.split only."
         )
-
-    with library_messages(cfg.verbose):
-        if not cfg.verbose:
-            quiet_lightning()
-        path = federated_pretrain(config, on_round=line)
-    print(f"checkpoint: {path}")
+    cfg.data.split_seed = cfg.seeds.split
+    saved = cfg.clone()
+    saved.resume = False  # config.yaml describes the run, not how this part was started
+    text = recorded_config_text(parser.dump(saved, skip_none=False))
+    init = parser.instantiate_classes(cfg)
+    outcome = federated_pretrain(
+        FederatedPretrainConfig(
+            output=cfg.output,
+            data=cfg.data.as_dict(),
+            model=cfg.model.as_dict(),
+            client=init.client,
+            federation=init.federation,
+            seeds=init.seeds,
+            resume=cfg.resume,
+            progress=cfg.progress,
+            config_text=text,
+        )
+    )
+    cost = outcome.summary["federated_pretraining"]
+    loss = (
+        outcome.summary["history"][-1].get("test/recon_loss")
+        if outcome.summary["history"]
+        else None
+    )
+    shown = f"; test/recon_loss {loss:.4f}" if loss is not None else ""
+    print(
+        f"federated pre-training: {cost['rounds']} rounds of {cost['clients_per_round']} clients"
+        f"{shown}; traffic {human_bytes(cost['total_bytes'])} (down "
+        f"{human_bytes(cost['down_bytes'])}, up {human_bytes(cost['up_bytes'])}); client "
+        f"compute {cost['client_flops']:.3g} FLOPs, {cost['client_seconds']:.0f} s"
+    )
+    print(f"checkpoint: {outcome.checkpoint}")
+    print(f"results:    {outcome.checkpoint.parent}/ (metrics.csv, summary.json, config.yaml)")

@@ -7,7 +7,8 @@ Every LightningCLI option works (`--trainer.max_epochs`, `--trainer.accelerator 
 from __future__ import annotations
 
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, run_pretraining
-from fl_lightning.commands import federated_pretrain
+from fl_lightning.commands.federated_pretrain import FLAG
+from fl_lightning.commands.federated_pretrain import main as federated_main
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_args
 
@@ -17,10 +18,14 @@ __all__ = ["CHECKPOINT_NAME", "main"]
 def main(argv: list[str]) -> None:
     """Parse `argv`, pre-train, write the checkpoint; print where everything went.
 
-    With `--federated` the clients pre-train it by FedAvg (`commands.federated_pretrain`)."""
-    if federated_pretrain.wants_federated(argv):
-        federated_pretrain.main([a for a in argv if not a.startswith(federated_pretrain.FLAG)])
+    With `--federated` (or `--federated=true`), the pre-training is federated over the clients'
+    own images (`commands.federated_pretrain`).
+    """
+    federated = [a for a in argv if a in (FLAG, f"{FLAG}=true")]
+    if federated:
+        federated_main([a for a in argv if a not in federated])
         return
+    argv = [a for a in argv if a != f"{FLAG}=false"]
     check_config_args(argv, PRETRAIN_GROUPS)
     argv = absolute_paths_for_print(argv, cwd_relative=("data.root",))
     outcome = run_pretraining(PretrainConfig(args=tuple(argv)))

@@ -64,7 +64,7 @@ def check_holdout(
             )
         return
     if holdout.get("source") == "clients":
-        return  # pre-trained by the clients on their own images (federated): no server data
+        return  # federated on the clients' own images (`pretrain --federated`): none held out
     if holdout.get("source") == "dataset":
         if holdout.get("dataset") == dataset:
             raise UsageError(

@@ -10,12 +10,18 @@
 | `random_prune`   | random                     | random, same per-layer density as `proposed` |
 | `proposed_structured` | DAE pre-trained       | whole units by L1 of pre-trained weights     |
 | `random_structured`   | random                | none: a narrow network at the same widths    |
+| `proposed_fdae`  | federated DAE pre-trained  | magnitude of its weights (as `proposed`)     |
+| `dae_dense_fdae` | federated DAE pre-trained  | dense (as `dae_dense`)                       |
 
 The structured rows train a physically smaller dense network (`Start.widths`, empty mask):
 every hidden layer keeps the same fraction of its units (`uniform_widths`), so both get the same
 widths for a sparsity; `proposed_structured` keeps the units with the largest pre-trained
 weights and their DAE values, `random_structured` trains that shape from a random init (whether
 the DAE's choice and values matter).
+
+The `_fdae` rows are `proposed` and `dae_dense` started from a DAE pre-trained by FedAvg on the
+clients' own images (`fl-lightning pretrain --federated`, provenance `source: clients`) instead
+of on server data; their checkpoint must be such a one.
 
 Every method's output layer is freshly initialised from the init seed (the same for all methods
 of one seed) and dense. The engine receives only `Start.state`, `Start.mask` and a model built
@@ -52,13 +58,26 @@ MethodName = Literal[
     "random_prune",
     "proposed_structured",
     "random_structured",
+    "proposed_fdae",
+    "dae_dense_fdae",
 ]
 #: Every method, in the table's order (the Literal's values: one list to keep up to date).
 METHODS: tuple[str, ...] = get_args(MethodName)
 #: Methods that need a DAE checkpoint (unless the ones in `TICKET_REPLACES_DAE` get a ticket).
 NEEDS_DAE = frozenset(
-    {"dae_dense", "proposed", "lth_rewind", "random_prune", "proposed_structured"}
+    {
+        "dae_dense",
+        "proposed",
+        "lth_rewind",
+        "random_prune",
+        "proposed_structured",
+        "proposed_fdae",
+        "dae_dense_fdae",
+    }
 )
+#: Methods whose DAE is a federated pre-training's (on the clients' images), and the method
+#: each is with a server DAE.
+FEDERATED_DAE: dict[str, str] = {"proposed_fdae": "proposed", "dae_dense_fdae": "dae_dense"}
 #: Methods for which a `--ticket` stands in for the DAE checkpoint.
 TICKET_REPLACES_DAE = frozenset({"proposed", "random_prune", "proposed_structured"})
 #: Methods that train a pruned subnetwork (and so take a sparsity).
@@ -70,6 +89,7 @@ PRUNED = frozenset(
         "random_prune",
         "proposed_structured",
         "random_structured",
+        "proposed_fdae",
     }
 )
 #: Methods whose subnetwork is a narrower dense model (a structured ticket), not a mask.
@@ -118,6 +138,16 @@ def build_start(
             of `proposed_structured` and the widths `random_structured` copies.
     """
     check_choice("--method", method, METHODS)
+    if method in FEDERATED_DAE:
+        return _federated_dae_start(
+            method,
+            model=model,
+            dataset=dataset,
+            init_seed=init_seed,
+            sparsity=sparsity,
+            scope=scope,
+            checkpoint=checkpoint,
+        )
     if method in STRUCTURED:
         return _structured_start(
             method,
@@ -168,6 +198,45 @@ def build_start(
     for name, m in t.mask.items():
         state[name] = state[name] * m
     return Start(state, t.mask, {"method": method, **t.provenance})
+
+
+def _federated_dae_start(
+    method: str,
+    *,
+    model: str,
+    dataset: str,
+    init_seed: int,
+    sparsity: float,
+    scope: Literal["global", "layer"],
+    checkpoint: str | Path | None,
+) -> Start:
+    """`proposed_fdae` / `dae_dense_fdae`: `proposed` / `dae_dense` from a federated DAE."""
+    if checkpoint is None:
+        raise UsageError(
+            f"--method={method} needs a DAE checkpoint from `fl-lightning pretrain --federated`: "
+            "pass --checkpoint CKPT."
+        )
+    ckpt = load_dae_checkpoint(_path(checkpoint), option="--checkpoint")
+    if ckpt.federated_pretraining is None:
+        raise UsageError(
+            f"--checkpoint={str(checkpoint)!r} was pre-trained on server data; --method={method} "
+            "needs one from `fl-lightning pretrain --federated` (provenance source: clients)."
+        )
+    start = build_start(
+        FEDERATED_DAE[method],
+        model=model,
+        dataset=dataset,
+        init_seed=init_seed,
+        sparsity=sparsity,
+        scope=scope,
+        checkpoint=checkpoint,
+    )
+    provenance = {
+        **start.provenance,
+        "method": method,
+        "federated_pretraining": ckpt.federated_pretraining,
+    }
+    return Start(start.state, start.mask, provenance, start.widths)
 
 
 def _structured_start(

@@ -156,8 +156,67 @@ def summary_markdown(
         named = [f"{p}: `{m}`" for p, m in refs.items() if m]
         if named:
             lines += ["", "Best dense method: " + ", ".join(named) + "."]
+        lines += total_cost_markdown(group)
     lines += budget_markdown(budget)
     return "\n".join(lines) + "\n"
+
+
+TOTAL_COLUMNS = (
+    "partition",
+    "method",
+    "sparsity",
+    "pre-training",
+    "pre rounds",
+    "pre MB",
+    "pre client GFLOPs",
+    "pre client s",
+    "pre server GFLOPs",
+    "total rounds",
+    "total MB",
+    "total client GFLOPs",
+    "total client s",
+    "total MB vs fedavg",
+)
+
+
+def total_cost_markdown(group: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The total-cost table of one target's rows: each row's pre-training cost (a server
+    pre-training: 0 traffic and client cost, its server FLOPs stated; a federated one: its
+    rounds, traffic, client FLOPs and seconds) and the totals to the target including it.
+    Nothing when no row has a pre-training."""
+    if not any(r.get("pretraining_source") for r in group):
+        return []
+    lines = [
+        "",
+        "Total cost to the target, pre-training included (pre = the DAE pre-training: *server* "
+        "sends nothing and costs the clients nothing, its server FLOPs stated; *clients* is "
+        "FedAvg on the clients' own images, `pretrain --federated`). Totals add the "
+        "pre-training's rounds, traffic, client FLOPs and client seconds to the federation's.",
+        "",
+        "| " + " | ".join(TOTAL_COLUMNS) + " |",
+        "|" + "|".join(["---"] * 4 + ["---:"] * (len(TOTAL_COLUMNS) - 4)) + "|",
+    ]
+    for r in group:
+        cells = [
+            r["partition"],
+            r["method"] if not r.get("codec") else f"{r['method']}+{r['codec']}",
+            "-" if r["sparsity"] is None else f"{r['sparsity']:g}",
+            r.get("pretraining_source") or "none",
+            fmt_mean_std(r.get("pretraining_rounds"), None, 1.0, 0),
+            fmt_mean_std(r.get("pretraining_total_bytes"), None, 1e6, 1),
+            fmt_mean_std(r.get("pretraining_client_flops"), None, 1e9, 1),
+            fmt_mean_std(r.get("pretraining_client_seconds"), None, 1.0, 0),
+            fmt_mean_std(r.get("pretraining_server_flops"), None, 1e9, 1),
+            _cost(r, "total_rounds_to_target", 1.0, 1),
+            _cost(r, "total_bytes_to_target", 1e6, 1),
+            _cost(r, "total_flops_to_target", 1e9, 1),
+            _cost(r, "total_seconds_to_target", 1.0, 0),
+            fmt_ratio(
+                r.get("ratio_total_bytes_vs_fedavg"), r.get("ratio_total_bytes_vs_fedavg_std")
+            ),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def describe_code(code: Mapping[str, Any]) -> str:

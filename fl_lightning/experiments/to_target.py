@@ -35,7 +35,17 @@ RATIOS: tuple[tuple[str, str], ...] = (
     ("bytes", "bytes_to_target"),
     ("flops", "flops_to_target"),
     ("seconds", "seconds_to_target"),
+    ("total_bytes", "total_bytes_to_target"),
 )
+#: The totals to a target, pre-training included: (row field, cost field, pre-training field).
+TOTALS: tuple[tuple[str, str, str], ...] = (
+    ("total_rounds_to_target", "rounds_to_target", "rounds"),
+    ("total_bytes_to_target", "bytes_to_target", "total_bytes"),
+    ("total_flops_to_target", "flops_to_target", "client_flops"),
+    ("total_seconds_to_target", "seconds_to_target", "client_seconds"),
+)
+#: The pre-training fields of a row (`pretraining_<field>`), each a mean over seeds.
+PRETRAINING_FIELDS = ("rounds", "total_bytes", "client_flops", "client_seconds", "server_flops")
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,8 @@ class RunCurve:
     history: list[dict[str, Any]]
     down_bits_per_param: float | None = None
     up_bits_per_param: float | None = None
+    #: the cost of the run's DAE pre-training (`experiments.pretraining_cost`); None: no DAE
+    pretraining: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "history", [upgrade_row(row) for row in self.history])
@@ -166,9 +178,28 @@ def arm_row(arm: Arm, curves: Sequence[RunCurve], target: float) -> dict[str, An
     row["final_test_acc"], row["final_test_acc_std"] = mean_std(
         [final_acc(c.history) for c in curves]
     )
+    add_pretraining(row, curves)
     row["down_bits_per_param"] = mean_std([c.down_bits_per_param for c in curves])[0]
     row["up_bits_per_param"] = mean_std([c.up_bits_per_param for c in curves])[0]
     return row
+
+
+def add_pretraining(row: dict[str, Any], curves: Sequence[RunCurve]) -> None:
+    """The row's pre-training cost (`pretraining_source`, `pretraining_<field>`: means over
+    seeds; 0 without a DAE) and its totals to the target, pre-training included
+    (`total_<cost>_to_target`, per seed then mean and std: not reached stays None)."""
+    costs = [c.pretraining or {} for c in curves]
+    sources = {cost.get("source") for cost in costs}
+    row["pretraining_source"] = sources.pop() if len(sources) == 1 else None
+    for name in PRETRAINING_FIELDS:
+        row[f"pretraining_{name}"] = mean_std([float(c.get(name, 0.0)) for c in costs])[0]
+    for field, cost_field, pre_field in TOTALS:
+        values = [
+            None if v is None else v + float(cost.get(pre_field, 0.0))
+            for v, cost in zip(row[f"{cost_field}_by_seed"], costs, strict=True)
+        ]
+        row[field], row[f"{field}_std"] = mean_std(values)
+        row[f"{field}_by_seed"] = values
 
 
 def best_dense(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -229,6 +260,8 @@ def add_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         row["best_dense"] = best["method"] if best is not None else None
         for name, field in RATIOS:
+            if field not in row:  # a row made without the totals (`arm_row` adds them)
+                continue
             for ref_name, reference in (("fedavg", fedavg), ("best_dense", best)):
                 key = f"ratio_{name}_vs_{ref_name}"
                 row[key], row[f"{key}_std"] = seed_ratio(row, reference, field)

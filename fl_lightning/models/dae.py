@@ -187,6 +187,9 @@ class DAECheckpoint:
     hparams: dict[str, Any] = field(default_factory=dict)
     #: the held-out images it was pre-trained on (`holdout_provenance`); None if not recorded
     holdout: dict[str, Any] | None = None
+    #: what a federated pre-training cost (`pretrain --federated`: rounds, bytes, client FLOPs
+    #: and seconds); None for a server pre-training (no traffic)
+    federated_pretraining: dict[str, Any] | None = None
 
 
 def load_dae_checkpoint(path: str | Path, option: str = "--checkpoint") -> DAECheckpoint:
@@ -229,4 +232,5 @@ def load_dae_checkpoint(path: str | Path, option: str = "--checkpoint") -> DAECh
         sha256=file_sha256(path),
         hparams=dict(ckpt.get("hyper_parameters", {})),
         holdout=holdout_provenance(ckpt.get("datamodule_hyper_parameters")),
+        federated_pretraining=(ckpt.get("provenance") or {}).get("federated_pretraining"),
     )

@@ -335,7 +335,13 @@ def make_ticket(
         holdout=ckpt.holdout,
         sparsity=sparsity, scope=scope, policy=policy, seed=seed, include_head=include_head,
         iterative_mask=current is not None,
+        **_pretraining_cost(ckpt.federated_pretraining),
     )  # fmt: skip
+
+
+def _pretraining_cost(cost: dict[str, Any] | None) -> dict[str, Any]:
+    """A federated pre-training's cost as a provenance entry (none for a server one)."""
+    return {} if cost is None else {"federated_pretraining": dict(cost)}
 
 
 def _ticket(

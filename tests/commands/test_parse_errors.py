@@ -47,7 +47,7 @@ def error_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
             ["federate", "--method", "propsed"],
             "--method='propsed' is not known (did you mean proposed?); choose one of: fedavg, "
             "dae_dense, proposed, lth_rewind, init_magnitude, random_prune, proposed_structured, "
-            "random_structured.",
+            "random_structured, proposed_fdae, dae_dense_fdae.",
         ),
         (
             ["federate", "--federation.rouds", "3"],

@@ -10,6 +10,7 @@ import torch
 
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.methods import (
+    FEDERATED_DAE,
     METHODS,
     PRUNED,
     STRUCTURED,
@@ -36,6 +37,7 @@ def starts(dae_ckpt: Path) -> dict[str, Start]:
             m, model=MODEL, dataset=DATASET, init_seed=SEED, sparsity=SPARSITY, checkpoint=dae_ckpt
         )
         for m in METHODS
+        if m not in FEDERATED_DAE  # they need a federated DAE (test_federated_dae_methods)
     }
 
 
@@ -68,7 +70,7 @@ def test_dense_methods_start_from_random_or_pretrained_weights(
     assert starts["dae_dense"].provenance["source_sha256"] == ckpt.sha256
 
 
-@pytest.mark.parametrize("method", sorted(PRUNED - STRUCTURED))
+@pytest.mark.parametrize("method", sorted(PRUNED - STRUCTURED - set(FEDERATED_DAE)))
 def test_masked_methods_are_zero_exactly_where_pruned(
     starts: dict[str, Start], method: str
 ) -> None:
@@ -147,8 +149,15 @@ def test_which_methods_need_a_dae() -> None:
         "lth_rewind",
         "random_prune",
         "proposed_structured",
+        "proposed_fdae",
+        "dae_dense_fdae",
     ]
-    assert [m for m in METHODS if needs_checkpoint(m, "t.pt")] == ["dae_dense", "lth_rewind"]
+    assert [m for m in METHODS if needs_checkpoint(m, "t.pt")] == [
+        "dae_dense",
+        "lth_rewind",
+        "proposed_fdae",
+        "dae_dense_fdae",
+    ]
 
 
 def test_structured_methods_share_widths_and_train_no_mask(
@@ -177,3 +186,28 @@ def test_bad_starts_are_usage_errors(dae_ckpt: Path, tmp_path: Path) -> None:
         build_start("lth_rewind", model=MODEL, **common)
     with pytest.raises(UsageError, match="made for model 'mlp'"):
         build_start("dae_dense", model="cnn", checkpoint=dae_ckpt, **common)
+
+
+def test_federated_dae_methods_are_their_server_twins_from_a_federated_dae(
+    dae_ckpt: Path, tmp_path: Path, starts: dict[str, Start]
+) -> None:
+    cost = {"rounds": 2, "total_bytes": 100, "client_flops": 5.0, "client_seconds": 1.0}
+    saved = torch.load(dae_ckpt, weights_only=True)
+    saved["provenance"] = {"source": "clients", "federated_pretraining": cost}
+    federated = tmp_path / "fdae.ckpt"
+    torch.save(saved, federated)
+    for method, twin in FEDERATED_DAE.items():
+        start = build_start(
+            method, model=MODEL, dataset=DATASET, init_seed=SEED, sparsity=SPARSITY,
+            checkpoint=federated,
+        )  # fmt: skip
+        assert start.mask == starts[twin].mask, method
+        assert start.state.keys() == starts[twin].state.keys()
+        assert all(torch.equal(v, starts[twin].state[k]) for k, v in start.state.items())
+        assert start.provenance["method"] == method
+        assert start.provenance["federated_pretraining"] == cost
+        with pytest.raises(UsageError, match="pre-trained on server data"):
+            build_start(
+                method, model=MODEL, dataset=DATASET, init_seed=SEED, sparsity=SPARSITY,
+                checkpoint=dae_ckpt,
+            )  # fmt: skip

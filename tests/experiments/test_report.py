@@ -28,7 +28,7 @@ from fl_lightning.experiments.report import (
     summary_markdown,
     write_reports,
 )
-from fl_lightning.experiments.to_target import Arm, RunCurve, summary_rows
+from fl_lightning.experiments.to_target import PRETRAINING_FIELDS, Arm, RunCurve, summary_rows
 
 FEDAVG = Arm("iid", "fedavg", None)
 PROPOSED = Arm("iid", "proposed", 0.9)
@@ -113,6 +113,25 @@ def test_reports_write_every_file_with_the_issue_fields(
         "ratio_flops_vs_best_dense_std": 0.0,
         "ratio_seconds_vs_best_dense": 1.0,
         "ratio_seconds_vs_best_dense_std": 0.0,
+        # no DAE behind fedavg: no pre-training cost, and the totals are the federation's
+        "pretraining_source": None,
+        **{f"pretraining_{f}": 0.0 for f in PRETRAINING_FIELDS},
+        "total_rounds_to_target": 2.5,
+        "total_rounds_to_target_std": pytest.approx(half),
+        "total_rounds_to_target_by_seed": [3, 2],
+        "total_bytes_to_target": 25e6,
+        "total_bytes_to_target_std": pytest.approx(10e6 * half),
+        "total_bytes_to_target_by_seed": [30e6, 20e6],
+        "total_flops_to_target": 5e9,
+        "total_flops_to_target_std": pytest.approx(2e9 * half),
+        "total_flops_to_target_by_seed": [6e9, 4e9],
+        "total_seconds_to_target": 7.5,
+        "total_seconds_to_target_std": pytest.approx(3 * half),
+        "total_seconds_to_target_by_seed": [9, 6],
+        "ratio_total_bytes_vs_fedavg": 1.0,
+        "ratio_total_bytes_vs_fedavg_std": 0.0,
+        "ratio_total_bytes_vs_best_dense": 1.0,
+        "ratio_total_bytes_vs_best_dense_std": 0.0,
     }
     assert fed == expected_fed
     # proposed: seed 0 never reaches 0.8, so every cost and ratio is null; final accuracy
@@ -127,6 +146,10 @@ def test_reports_write_every_file_with_the_issue_fields(
         "bytes_to_target_by_seed": [None, 1e6],
         "flops_to_target_by_seed": [None, 2e9],
         "seconds_to_target_by_seed": [None, 3],
+        "total_rounds_to_target_by_seed": [None, 1],
+        "total_bytes_to_target_by_seed": [None, 1e6],
+        "total_flops_to_target_by_seed": [None, 2e9],
+        "total_seconds_to_target_by_seed": [None, 3],
         "method": "proposed",
         "sparsity": 0.9,
         "seeds_reached": 1,

@@ -1,108 +1,167 @@
-"""Federated DAE pre-training (`fl-lightning pretrain --federated`): the clients' own images, the
-bytes by the payload formula, a normal DAE checkpoint that prune and federate take, an exact
-resume, and the server-images refusal."""
+"""Federated DAE pre-training (`fl-lightning pretrain --federated`): a tiny run whose checkpoint
+is pruned and federated as a server pre-training's; bytes per round worked out by hand; the
+provenance it records; the refusal of server images; the seeded noise."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from fl_lightning.app.federated_pretraining import (
-    FederatedPretrainConfig,
-    FederatedWandb,
-    federated_pretrain,
-)
+from fl_lightning.app.federated_pretraining import FederatedPretrainConfig
+from fl_lightning.app.pruning import PruneConfig, prune
+from fl_lightning.app.ticket_logging import PruneWandb
 from fl_lightning.cli import main
+from fl_lightning.commands.pretrain import main as pretrain_main
+from fl_lightning.data.holdout import check_holdout
 from fl_lightning.errors import UsageError
-from fl_lightning.federated.client import ClientConfig
-from fl_lightning.federated.codec import payload_size
+from fl_lightning.federated.dae_client import ClientDAE, noise_seed
 from fl_lightning.models.dae import load_dae_checkpoint
-from fl_lightning.pruning.mask import Mask
-from fl_lightning.pruning.ticket import Ticket
 from tests.smoke_runs import federate_args
 
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = REPO / "configs" / "pretrain" / "federated_smoke.yaml"
 
-def tiny(root: Path, out: Path, rounds: int = 2, **kwargs: object) -> FederatedPretrainConfig:
-    """4 clients of 30 images, 2 per round, the MLP; no W&B."""
-    data = {"root": str(root), "num_clients": 4, "max_client_examples": 30,
-            "max_test_examples": 100}  # fmt: skip
-    return FederatedPretrainConfig(
-        output=str(out),
-        data=data,
-        model={"model": "mlp"},
-        client=ClientConfig(batch_size=10),
-        rounds=rounds,
-        clients_per_round=2,
-        wandb=FederatedWandb(enabled=False),
-        **kwargs,  # type: ignore[arg-type]
-    )
+# The MLP's DAE on 28x28 images, parameter by parameter (encoder 784-200-200, mirrored decoder):
+ENCODER = 784 * 200 + 200 + 200 * 200 + 200  # 197,200
+DECODER = 200 * 200 + 200 + 200 * 784 + 784  # 197,784
+# float32 values after the 56-byte header (format v2); a dense payload carries no mask section
+PAYLOAD = 56 + 4 * (ENCODER + DECODER)  # 1,579,992 bytes, down and up alike
 
 
-def test_pretrain_prune_federate_from_the_command_line(
-    tiny_fashion_root: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "fdae"
-    main(["pretrain", "--federated", "--output", str(out), "--rounds", "2",
-          "--clients_per_round", "2", "--data.root", str(tiny_fashion_root),
-          "--data.num_clients", "4", "--data.max_client_examples", "30",
-          "--data.max_test_examples", "100", "--model.model", "mlp",
-          "--client.batch_size", "10", "--wandb.enabled", "false"])  # fmt: skip
-    ckpt = load_dae_checkpoint(out / "dae.ckpt")
-    assert ckpt.holdout is not None and ckpt.holdout["source"] == "clients"
-    assert ckpt.holdout["num_images"] == 4 * 30  # every client image, none held out
-    summary = json.loads((out / "summary.json").read_text())
-    raw = torch.load(out / "dae.ckpt", weights_only=True)
-    # each round: 2 downloads and 2 uploads of the whole autoencoder, float32, no mask
-    size = payload_size(raw["state_dict"], Mask({}), with_mask=False, codec="float32")
-    assert [r["comm/bytes"] for r in summary["history"]] == [4 * size, 4 * size]
-    assert raw["federated_pretraining"]["total_bytes"] == summary["total_bytes"] == 8 * size
-    assert summary["client_flops"] > 0 and summary["rounds"] == 2
-    assert all(0 < row["test/recon_loss"] < 10 for row in summary["history"])
-    # the checkpoint is a normal one: prune it, federate its ticket (the smoke federation's MLP)
-    ticket = tmp_path / "t.pt"
-    main(["prune", "--checkpoint", str(out / "dae.ckpt"), "--sparsity", "0.8", "--output",
-          str(ticket), "--wandb.enabled", "false"])  # fmt: skip
-    assert Ticket.load(ticket).provenance["holdout"]["source"] == "clients"
-    fed = tmp_path / "fed"
-    main([*federate_args(tiny_fashion_root, fed, "--ticket", str(ticket), "--rounds", "1"),
-          "--wandb.enabled", "false"])  # fmt: skip
-    assert json.loads((fed / "summary.json").read_text())["rounds"] == 1
+def pretrain_args(root: Path, out: Path, *extra: str) -> list[str]:
+    """`fl-lightning pretrain --federated` on the smoke config: 6 clients, 3 per round, 2 rounds."""
+    return [
+        "pretrain", "--federated",
+        "--config", str(SMOKE),
+        "--data.root", str(root),
+        "--data.num_clients", "6",
+        "--data.max_client_examples", "20",
+        "--data.max_test_examples", "100",
+        "--data.test_batch_size", "100",
+        "--federation.clients_per_round", "3",
+        "--output", str(out),
+        *extra,
+    ]  # fmt: skip
 
 
-def test_a_stopped_run_resumes_to_the_identical_checkpoint(
-    tiny_fashion_root: Path, tmp_path: Path
-) -> None:
-    whole = federated_pretrain(tiny(tiny_fashion_root, tmp_path / "whole", rounds=3))
+@pytest.fixture(scope="module")
+def federated_dae(tiny_fashion_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run folder of one tiny federated pre-training."""
+    out = tmp_path_factory.mktemp("fdae") / "run"
+    main(pretrain_args(tiny_fashion_root, out))
+    return out
 
-    class Stop(Exception):
-        pass
 
-    def crash_after_round_1(row: dict[str, object]) -> None:
-        if row["round"] == 1:
-            raise Stop
+def rows(out: Path) -> list[dict[str, str]]:
+    with (out / "metrics.csv").open() as f:
+        return list(csv.DictReader(f))
 
-    part = tmp_path / "part"
-    with pytest.raises(Stop):
-        federated_pretrain(tiny(tiny_fashion_root, part, rounds=3), on_round=crash_after_round_1)
-    assert not (part / "dae.ckpt").exists()
-    resumed = federated_pretrain(tiny(tiny_fashion_root, part, rounds=3, resume=True))
-    a, b = torch.load(whole, weights_only=True), torch.load(resumed, weights_only=True)
-    assert a["state_dict"].keys() == b["state_dict"].keys()
-    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
-    assert a["federated_pretraining"] == b["federated_pretraining"] | {
-        "client_seconds": a["federated_pretraining"]["client_seconds"]
+
+def test_bytes_per_round_are_the_payload_times_the_clients(federated_dae: Path) -> None:
+    history = rows(federated_dae)
+    assert [int(r["round"]) for r in history] == [1, 2]
+    for row in history:
+        assert int(row["clients/participated"]) == 3
+        assert int(row["comm/down_bytes"]) == 3 * PAYLOAD
+        assert int(row["comm/up_bytes"]) == 3 * PAYLOAD
+        assert float(row["test/recon_loss"]) > 0
+        assert row["test/acc"] == ""  # a DAE has no accuracy
+    assert int(history[-1]["comm/cum_bytes"]) == 2 * 2 * 3 * PAYLOAD
+    # each of the 6 clients has 20 images; a training step is 3 x the forward's 2 x MACs
+    flops = 3 * 2 * (784 * 200 + 200 * 200 + 200 * 200 + 200 * 784) * 20 * 3
+    assert float(history[0]["compute/flops"]) == flops
+
+
+def test_checkpoint_records_source_clients_and_the_cost(federated_dae: Path) -> None:
+    ckpt = load_dae_checkpoint(federated_dae / "dae.ckpt")
+    assert ckpt.model == "mlp" and ckpt.dataset == "fashion_mnist"
+    assert ckpt.holdout == {
+        "dataset": "fashion_mnist",
+        "source": "clients",
+        "num_images": 6 * 20,
+        "split_seed": 0,
     }
-    with pytest.raises(UsageError, match=r"--resume: options differ.*seed=1 \(was 0\)"):
-        federated_pretrain(tiny(tiny_fashion_root, part, rounds=4, resume=True, seed=1))
+    cost = ckpt.federated_pretraining
+    assert cost is not None
+    assert cost["rounds"] == 2 and cost["num_clients"] == 6 and cost["clients_per_round"] == 3
+    assert cost["down_bytes"] == cost["up_bytes"] == 2 * 3 * PAYLOAD
+    assert cost["total_bytes"] == 4 * 3 * PAYLOAD
+    assert cost["client_flops"] > 0 and cost["client_seconds"] > 0
+    summary = json.loads((federated_dae / "summary.json").read_text())
+    assert summary["federated_pretraining"] == cost
+    # the final global model is the checkpoint's, and the initial encoder differs from it
+    saved = torch.load(federated_dae / "dae.ckpt", weights_only=True)
+    assert set(saved["state_dict"]) == {
+        f"{part}.{layer}.{p}"
+        for part in ("encoder", "decoder")
+        for layer in ("fc1", "fc2")
+        for p in ("weight", "bias")
+    }
+    w = "encoder.fc1.weight"
+    assert not torch.equal(saved["state_dict"][w], saved["initial_encoder_state"][w])
+    # the hold-out leak check does not apply: the clients' own images, none held out
+    check_holdout({"holdout": ckpt.holdout}, option="--checkpoint", dataset="fashion_mnist",
+                  server_images=100, split_seed=0)  # fmt: skip
 
 
-def test_server_images_and_bad_values_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match=r"--data\.server_images=100.*allowed 0"):
-        FederatedPretrainConfig(output=str(tmp_path), data={"server_images": 100})
-    with pytest.raises(UsageError, match=r"--rounds=0"):
-        FederatedPretrainConfig(output=str(tmp_path), rounds=0)
-    with pytest.raises(UsageError, match=r"--clients_per_round=0"):
-        FederatedPretrainConfig(output=str(tmp_path), clients_per_round=0)
+def test_its_ticket_federates_as_a_server_pretrainings(
+    federated_dae: Path, tiny_fashion_root: Path, tmp_path: Path
+) -> None:
+    ticket_path = tmp_path / "ticket.pt"
+    ticket = prune(
+        PruneConfig(
+            str(federated_dae / "dae.ckpt"), 0.8, output=str(ticket_path),
+            wandb=PruneWandb(enabled=False),
+        )
+    )  # fmt: skip
+    assert ticket.provenance["federated_pretraining"]["rounds"] == 2
+    assert ticket.provenance["holdout"]["source"] == "clients"
+    out = tmp_path / "fed"
+    main(
+        federate_args(
+            tiny_fashion_root, out, "--ticket", str(ticket_path), "--wandb.enabled", "false",
+            "--rounds", "2",
+        )
+    )  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "proposed" and summary["rounds"] == 2
+    assert summary["density"] == pytest.approx(0.2, abs=0.01)
+    assert summary["final_test_acc"] is not None
+
+
+def test_server_images_are_refused(tiny_fashion_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = pretrain_args(tiny_fashion_root, out, "--data.server_images", "100")
+    with pytest.raises(UsageError, match=r"data.server_images=100: .* allowed: 0"):
+        pretrain_main(args[1:])
+    assert not out.exists()  # refused before anything is written
+    with pytest.raises(UsageError, match=r"data\.server_images=10"):
+        FederatedPretrainConfig(output=str(out), data={"server_images": 10})
+
+
+def test_a_finished_run_is_not_overwritten(federated_dae: Path, tiny_fashion_root: Path) -> None:
+    with pytest.raises(UsageError, match="already holds a finished pre-training"):
+        pretrain_main(pretrain_args(tiny_fashion_root, federated_dae)[1:])
+
+
+def test_noise_is_seeded_per_client_and_round() -> None:
+    torch.manual_seed(0)
+    model = ClientDAE(model="mlp")
+    x = torch.zeros(4, 1, 28, 28)
+    draws = []
+    for seed in (noise_seed(0, 1, 2), noise_seed(0, 1, 2), noise_seed(0, 2, 2)):
+        model.seed_noise(seed)
+        draws.append(model.corrupt(x))
+    assert torch.equal(draws[0], draws[1])
+    assert not torch.equal(draws[0], draws[2])
+    assert noise_seed(0, 1, 2) != noise_seed(0, 1, 3)
+    # the same seed gives the same noise whatever the global generator did in between
+    model.seed_noise(7)
+    first = model.corrupt(x)
+    torch.rand(100)
+    model.seed_noise(7)
+    assert torch.equal(model.corrupt(x), first)

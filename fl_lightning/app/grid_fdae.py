@@ -1,0 +1,122 @@
+"""The comparison's federated DAE pre-trainings: one per partition and seed, for the `_fdae` rows.
+
+    OUTPUT/pretrain_fdae/<partition>/seed<S>/dae.ckpt     `pretrain --federated` on that
+                                                         partition's clients, all their images
+
+The pre-training federates over the same clients as the runs of its partition and seed (the
+federate config's data settings and seeds), with every training image on the clients
+(`data.server_images` 0), the DAE settings of the federate config's `pretrain_config` (the
+server DAE's: same noise, optimizer and learning rate) and its own rounds, clients per round and
+local epochs (`FdaeSpec`, the compare YAML's `fdae:`). A finished one is reused when it was made
+with the same settings, an interrupted one resumed; one made with others is refused.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonargparse import Namespace
+
+from fl_lightning.app.federated_pretraining import (
+    CHECKPOINT_NAME,
+    FederatedPretrainConfig,
+    federated_pretrain,
+    plain_config_text,
+)
+from fl_lightning.errors import UsageError
+from fl_lightning.federated.client import ClientConfig
+from fl_lightning.federated.config import FederationConfig, Seeds
+from fl_lightning.models.dae import DAEPretrainer
+
+#: The folder of the comparison's federated pre-trainings.
+FOLDER = "pretrain_fdae"
+
+
+@dataclass(frozen=True)
+class FdaeSpec:
+    """The federated DAE pre-training of the comparison's `_fdae` rows.
+
+    Args:
+        rounds: FedAvg rounds of the pre-training (>= 1).
+        clients_per_round: clients sampled per round: a count or a fraction in (0, 1).
+        local_epochs: passes over a client's images per round (>= 1).
+        batch_size: the clients' mini-batch (None: the federation's `client.batch_size`).
+    """
+
+    rounds: int = 20
+    clients_per_round: float = 10
+    local_epochs: int = 1
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise UsageError(f"fdae.rounds={self.rounds!r} must be >= 1.")
+        if not self.clients_per_round > 0:
+            raise UsageError(f"fdae.clients_per_round={self.clients_per_round!r} must be > 0.")
+        if self.local_epochs < 1:
+            raise UsageError(f"fdae.local_epochs={self.local_epochs!r} must be >= 1.")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UsageError(f"fdae.batch_size={self.batch_size!r} must be >= 1.")
+
+
+def fdae_folder(output: Path, partition: str, seed: int) -> Path:
+    """Where the federated pre-training of `partition` and `seed` goes."""
+    return output / FOLDER / partition / f"seed{seed}"
+
+
+def fdae_config(cfg: Namespace, spec: FdaeSpec, out: Path) -> FederatedPretrainConfig:
+    """The federated pre-training that serves the resolved federate config `cfg`'s run."""
+    data = {k: v for k, v in cfg.data.as_dict().items() if k not in ("server_images",)}
+    dae_options = set(inspect.signature(DAEPretrainer.__init__).parameters) - {
+        "self",
+        "dataset",
+        "images_to_log",
+        "model",
+    }
+    pretrain_yaml = yaml.safe_load(Path(cfg.pretrain_config).read_text()) or {}
+    model = {k: v for k, v in (pretrain_yaml.get("model") or {}).items() if k in dae_options}
+    return FederatedPretrainConfig(
+        output=str(out),
+        data=data,
+        model={"model": cfg.model.model, **model},
+        client=ClientConfig(
+            local_epochs=spec.local_epochs,
+            batch_size=spec.batch_size or cfg.client.batch_size,
+            accelerator=cfg.client.accelerator,
+        ),
+        federation=FederationConfig(rounds=spec.rounds, clients_per_round=spec.clients_per_round),
+        seeds=Seeds(**vars(cfg.seeds)),
+        progress=False,
+    )
+
+
+def fdae_checkpoint(cfg: Namespace, spec: FdaeSpec, out: Path, *, train: bool = True) -> str:
+    """The federated DAE checkpoint in `out` for the resolved federate config `cfg`: reused
+    when finished with the same settings, resumed when interrupted, made otherwise (unless
+    `train` is False: then its path is returned as is)."""
+    config = fdae_config(cfg, spec, out)
+    ckpt = out / CHECKPOINT_NAME
+    if ckpt.is_file():
+        recorded = out / "config.yaml"
+        if not recorded.is_file() or _comparable(recorded.read_text()) != _comparable(
+            plain_config_text(config)
+        ):
+            raise UsageError(
+                f"{out} holds a federated pre-training made with other settings than this "
+                "comparison asks for; delete it or choose another --output."
+            )
+        return str(ckpt)
+    if not train:
+        return str(ckpt)
+    resume = (out / "checkpoint.pt").is_file()
+    federated_pretrain(replace(config, resume=resume))
+    return str(ckpt)
+
+
+def _comparable(text: str) -> Any:
+    loaded = yaml.safe_load(text) or {}
+    return {k: v for k, v in loaded.items() if k not in ("output", "resume", "progress")}
