@@ -35,6 +35,24 @@ from fl_lightning.tracking.offline_reader import (
 )
 
 
+def fill_seeds(cfg: Namespace) -> None:
+    """Set every `cfg.seeds.*` (an unset one takes `--seed`) and `data.split_seed` from
+    `seeds.split`, in place; a seed out of range, or a split seed given two values, is refused.
+
+    One fact, one home: the split's seed is `seeds.split`; `data.split_seed` (the data module's
+    argument) follows it, so a different non-default value there would be overwritten."""
+    seeds = Seeds(**vars(cfg.seeds)).filled(cfg.seed)  # refuses a seed out of range
+    for source in SEED_SOURCES:
+        cfg.seeds[source] = seeds.of(source)
+    given = cfg.data.split_seed
+    if given not in (None, 0, cfg.seeds.split):
+        raise UsageError(
+            f"--data.split_seed={given} and --seeds.split={cfg.seeds.split} (from --seeds.split "
+            "or --seed) name the same seed with two values; give --seeds.split only."
+        )
+    cfg.data.split_seed = cfg.seeds.split
+
+
 def resolve(cfg: Namespace) -> Namespace:
     """Fill in what defaults to other values (seeds, rounds, output); check what no option
     group owns (the sparsity, a ticket for a dense method, the input files).
@@ -48,18 +66,7 @@ def resolve(cfg: Namespace) -> Namespace:
     cfg.pretrain_config = resolve_config_path(
         cfg.pretrain_config, "pretrain_config", config_files(cfg)
     )
-    seeds = Seeds(**vars(cfg.seeds)).filled(cfg.seed)  # refuses a seed out of range
-    for source in SEED_SOURCES:
-        cfg.seeds[source] = seeds.of(source)
-    # One fact, one home: the split's seed is `seeds.split`; `data.split_seed` (the data
-    # module's argument) follows it. A different non-default value there would be overwritten.
-    given = cfg.data.split_seed
-    if given not in (None, 0, cfg.seeds.split):
-        raise UsageError(
-            f"--data.split_seed={given} and --seeds.split={cfg.seeds.split} (from --seeds.split "
-            "or --seed) name the same seed with two values; give --seeds.split only."
-        )
-    cfg.data.split_seed = cfg.seeds.split
+    fill_seeds(cfg)
     if cfg.rounds is not None:
         cfg.federation.rounds = cfg.rounds
     cfg.rounds = cfg.federation.rounds

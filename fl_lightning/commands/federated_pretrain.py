@@ -17,6 +17,7 @@ import time
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
+from fl_lightning.app.federate_checks import fill_seeds
 from fl_lightning.app.federated_pretraining import (
     FederatedPretrainConfig,
     federated_pretrain,
@@ -25,9 +26,8 @@ from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.config_files import check_config_args
 from fl_lightning.data.modules import FederatedDataModule
-from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientConfig
-from fl_lightning.federated.config import SEED_SOURCES, FederationConfig, Seeds
+from fl_lightning.federated.config import FederationConfig, Seeds
 from fl_lightning.federated.progress import human_bytes
 from fl_lightning.models.dae import DAEPretrainer
 from fl_lightning.parse_errors import parse_args
@@ -84,17 +84,7 @@ def main(argv: list[str]) -> None:
     cfg = parse_args(parser, argv)
     if cfg.output is None:
         cfg.output = f"runs/pretrain/federated-{time.strftime('%Y%m%d-%H%M%S')}"
-    seeds = Seeds(**vars(cfg.seeds)).filled(cfg.seed)  # refuses a seed out of range
-    for source in SEED_SOURCES:
-        cfg.seeds[source] = seeds.of(source)
-    # one fact, one home: the split's seed is `seeds.split` (as in `federate`)
-    given = cfg.data.split_seed
-    if given not in (None, 0, cfg.seeds.split):
-        raise UsageError(
-            f"--data.split_seed={given} and --seeds.split={cfg.seeds.split} (from --seeds.split "
-            "or --seed) name the same seed with two values; give --seeds.split only."
-        )
-    cfg.data.split_seed = cfg.seeds.split
+    fill_seeds(cfg)  # as `federate`: one seed per source, the split's in one home
     saved = cfg.clone()
     saved.resume = False  # config.yaml describes the run, not how this part was started
     text = recorded_config_text(parser.dump(saved, skip_none=False))
