@@ -3,7 +3,7 @@
 These machines usually have no internet, so every run is written offline unless `WANDB_MODE`
 says otherwise; `wandb sync <run dir>` uploads it later, `WANDB_MODE=online` streams it live.
 Reading an offline run back is `fl_lightning.tracking.offline_reader`; the metric names are
-`fl_lightning.federated.metric_names`.
+`fl_lightning.tracking.metric_names`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from fl_lightning.atomic import check_can_create
-from fl_lightning.federated.metric_names import ROUND, TEST_ACC
 from fl_lightning.recorded_paths import recorded_tree
+from fl_lightning.tracking.metric_names import ROUND, TEST_ACC
 from fl_lightning.version import code_version
 from fl_lightning.write_errors import is_write_error
 
