@@ -55,6 +55,11 @@ ROUND_METRICS: tuple[str, ...] = (
     PARTICIPATED,
     FAILED,
 )
+#: The final model on the server's hold-out (validation: no client holds those images), in the
+#: W&B summary; summary.json says `final_val_acc` / `final_val_loss`. Choose hyperparameters on
+#: these, never on `test/acc`.
+VAL_ACC = "val/acc"
+VAL_LOSS = "val/loss"
 #: The W&B summary key of the best test accuracy over rounds (`define_metric(..., "max")`).
 BEST_TEST_ACC = "test/acc.max"
 #: Fields that measure wall-clock time: they differ between otherwise identical runs.
