@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "console": 0,
     "parse_errors": 0,
     "plugins": 0,
+    "named_registry": 0,
     "recorded_paths": 0,
     "data": 1,
     "models": 1,

@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from jsonargparse import ArgumentParser, Namespace
@@ -46,6 +46,7 @@ from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretra
 from fl_lightning.atomic import atomic_write_json
 from fl_lightning.config_files import check_config_file, with_defaults
 from fl_lightning.config_paths import resolve_config_path
+from fl_lightning.data.partition import PartitionName
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.grid_executors import Execution, ItemsInterrupted, run_all
 from fl_lightning.experiments.grid_progress import GridProgress
@@ -83,7 +84,7 @@ class PartitionSpec:
         label: folder and report name (default: `iid`, `dirichlet-<alpha>`, `shards-<n>`).
     """
 
-    name: Literal["iid", "dirichlet", "shards"] = "iid"
+    name: PartitionName = "iid"
     alpha: float | None = None
     shards_per_client: int | None = None
     label: str | None = None
