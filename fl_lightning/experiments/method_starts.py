@@ -50,7 +50,9 @@ class StartInputs:
         sparsity: fraction of prunable weights removed by the pruned methods, in [0, 1).
         scope: magnitude pruning scope: `global` or `layer`.
         checkpoint: DAE checkpoint, for the methods that need one.
-        ticket: a `fl-lightning prune` ticket, for the methods that take one.
+        ticket: a `fl-lightning prune` ticket: the start of `proposed`, and the per-layer
+            densities `random_prune` copies; a structured one (`--structure channel`) the start
+            of `proposed_structured` and the widths `random_structured` copies.
     """
 
     model: str

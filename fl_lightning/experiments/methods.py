@@ -159,17 +159,8 @@ def build_start(
 ) -> Start:
     """The initial global state and mask of `method` (see the module table).
 
-    Args:
-        method: a registered method (`method_names()`).
-        model: encoder architecture (must match the checkpoint / ticket).
-        dataset: registered dataset (input shape, classes).
-        init_seed: seeds the random init and the output layer.
-        sparsity: fraction of prunable weights removed by the pruned methods, in [0, 1).
-        scope: magnitude pruning scope: `global` or `layer`.
-        checkpoint: DAE checkpoint, for the methods that need one.
-        ticket: a `fl-lightning prune` ticket: the start of `proposed`, and the per-layer
-            densities `random_prune` copies; a structured one (`--structure channel`) the start
-            of `proposed_structured` and the widths `random_structured` copies.
+    `method` is a registered method (`method_names()`); the other arguments are the
+    `StartInputs` its builder gets (see there).
     """
     found = method_named(method)
     inputs = StartInputs(model, dataset, init_seed, sparsity, scope, checkpoint, ticket)

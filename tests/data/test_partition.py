@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from typing import get_args
 
 import pytest
@@ -201,11 +200,11 @@ def test_the_registry_holds_the_module_tables_rows_and_the_literals_names() -> N
 
 
 @pytest.fixture
-def restore_registry() -> Iterator[None]:
-    saved = dict(partition.PARTITION_REGISTRY.registered)
-    yield
-    partition.PARTITION_REGISTRY.registered.clear()
-    partition.PARTITION_REGISTRY.registered.update(saved)
+def restore_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a test registers is gone after it."""
+    monkeypatch.setattr(
+        partition.PARTITION_REGISTRY, "registered", dict(partition.PARTITION_REGISTRY.registered)
+    )
 
 
 class FirstComeClients:

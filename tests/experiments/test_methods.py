@@ -4,7 +4,6 @@ in `fl_lightning/experiments/methods.py`), and which methods need a DAE."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -253,11 +252,11 @@ def test_an_unknown_method_is_refused_listing_the_registered_ones() -> None:
 
 
 @pytest.fixture
-def restore_registry() -> Iterator[None]:
-    saved = dict(methods.METHOD_REGISTRY.registered)
-    yield
-    methods.METHOD_REGISTRY.registered.clear()
-    methods.METHOD_REGISTRY.registered.update(saved)
+def restore_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a test registers is gone after it."""
+    monkeypatch.setattr(
+        methods.METHOD_REGISTRY, "registered", dict(methods.METHOD_REGISTRY.registered)
+    )
 
 
 def _zeros_start(method: str, i: StartInputs) -> Start:
