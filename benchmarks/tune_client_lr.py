@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -40,32 +41,58 @@ def validation_loader(run_dir: Path, batch_size: int = 1000) -> DataLoader[Any]:
     return DataLoader(TensorDataset(images[held_out], labels[held_out]), batch_size=batch_size)
 
 
-def run_one(config: str, method: str, lr: float, rounds: int, out: Path) -> dict[str, Any]:
-    """Federate `method` at client rate `lr` for `rounds` rounds; its validation score."""
+def run_one(
+    config: str,
+    method: str,
+    lr: float,
+    rounds: int,
+    out: Path,
+    server_optimizer: str = "none",
+    server_lr: float | None = None,
+    checkpoint: str | None = None,
+) -> dict[str, Any]:
+    """Federate `method` at client rate `lr` (and the given server optimizer) for `rounds`
+    rounds; its validation score."""
+    federation: dict[str, Any] = {"eval_every": rounds, "server_optimizer": server_optimizer}
+    if server_lr is not None:
+        federation["server_lr"] = server_lr
+    values: dict[str, Any] = {
+        "method": method,
+        "rounds": rounds,
+        "output": str(out),
+        "model": {"lr": lr},
+        "federation": federation,
+        "wandb": {"enabled": False},
+        "progress": False,
+    }
+    if checkpoint is not None:
+        values["checkpoint"] = checkpoint
     start = time.perf_counter()
-    fl.federate(
-        fl.federate_config(
-            config,
-            values={
-                "method": method,
-                "rounds": rounds,
-                "output": str(out),
-                "model": {"lr": lr},
-                "federation": {"eval_every": rounds},
-                "wandb": {"enabled": False},
-            },
-        )
-    )
+    fl.federate(fl.federate_config(config, values=values))
     seconds = time.perf_counter() - start
     accuracy, loss = load_model(out).evaluate(validation_loader(out))
     return {
         "method": method,
         "lr": lr,
+        "server_optimizer": server_optimizer,
+        "server_lr": server_lr,
         "rounds": rounds,
         "val_acc": accuracy,
         "val_loss": loss,
         "seconds": round(seconds, 1),
     }
+
+
+def settings(optimizers: list[str], server_lrs: list[float]) -> list[tuple[str, float | None]]:
+    """(server optimizer, server rate) pairs: `none` once, every other optimizer at each rate
+    (at its own default rate when no rate is given)."""
+    pairs: list[tuple[str, float | None]] = []
+    for name in optimizers:
+        if name == "none" or not server_lrs:
+            pairs.append((name, None))
+        else:
+            pairs.extend((name, rate) for rate in server_lrs)
+    return pairs
 
 
 def _rate(rate: float | None) -> str:
@@ -100,37 +127,65 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", default="runs/tune_client_lr", help="folder for the runs")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     args = parser.parse_args(argv)
+    argv_used = sys.argv[1:] if argv is None else argv
     torch.set_num_threads(args.threads)
     rows = []
-    for lr in args.lrs:
-        rows.append(
-            run_one(
-                args.config,
-                args.method,
-                lr,
-                args.rounds,
-                Path(args.runs) / f"{args.method}_lr{lr:g}",
+    for optimizer, server_lr in settings(args.server_optimizers, args.server_lrs):
+        for lr in args.lrs:
+            name = f"{args.method}_lr{lr:g}" + (
+                "" if optimizer == "none" else f"_{optimizer}{_rate(server_lr)}"
             )
-        )
-        print(json.dumps(rows[-1]))
+            out_dir = Path(args.runs) / name
+            rows.append(
+                run_one(
+                    args.config,
+                    args.method,
+                    lr,
+                    args.rounds,
+                    out_dir,
+                    server_optimizer=optimizer,
+                    server_lr=server_lr,
+                    checkpoint=args.checkpoint,
+                )
+            )
+            print(json.dumps(rows[-1]), flush=True)
     best = max(rows, key=lambda r: r["val_acc"])
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.json").write_text(
-        json.dumps({"config": args.config, "rows": rows, "chosen_lr": best["lr"]}, indent=2) + "\n"
+        json.dumps(
+            {
+                "config": args.config,
+                "method": args.method,
+                "command": "python benchmarks/tune_client_lr.py " + " ".join(argv_used),
+                "rows": rows,
+                "chosen": {
+                    "lr": best["lr"],
+                    "server_optimizer": best["server_optimizer"],
+                    "server_lr": best["server_lr"],
+                },
+                "chosen_lr": best["lr"],
+            },
+            indent=2,
+        )
+        + "\n"
     )
     lines = [
-        f"Client learning rate for `{args.method}` on `{args.config}`, {args.rounds} rounds, "
-        "scored on the server hold-out (validation; never the test set).",
+        f"Client learning rate and server optimizer for `{args.method}` on `{args.config}`, "
+        f"{args.rounds} rounds, scored on the server hold-out (validation; never the test set).",
         "",
-        "| lr | val acc | val loss | seconds |",
-        "| ---: | ---: | ---: | ---: |",
+        f"Made by `{'python benchmarks/tune_client_lr.py ' + ' '.join(argv_used)}`",
+        "",
+        "| client lr | server optimizer | server lr | val acc | val loss | seconds |",
+        "| ---: | --- | ---: | ---: | ---: | ---: |",
         *(
-            f"| {r['lr']:g} | {r['val_acc']:.4f} | {r['val_loss']:.4f} | {r['seconds']:.0f} |"
+            f"| {r['lr']:g} | {r['server_optimizer']} | {_rate(r['server_lr'])} "
+            f"| {r['val_acc']:.4f} | {r['val_loss']:.4f} | {r['seconds']:.0f} |"
             for r in rows
         ),
         "",
-        f"Chosen: lr {best['lr']:g} (highest validation accuracy).",
+        f"Chosen: client lr {best['lr']:g}, server optimizer {best['server_optimizer']} "
+        f"at server lr {_rate(best['server_lr'])} (highest validation accuracy).",
     ]
     (out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

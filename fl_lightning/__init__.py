@@ -10,9 +10,9 @@ The Python API (`fl_lightning.app`), imported on first use so `import fl_lightni
     report = fl.compare(fl.compare_config("configs/compare/smoke.yaml"))
     model = fl.load_model("runs/federate/smoke")     # the run's final Classifier
 
-Datasets and models of your own: `fl.DatasetInfo` / `fl.register_dataset` and `fl.ModelSpec` /
-`fl.register_model`, or name them as `module:object` in any config (README, "Your own data and
-model").
+Datasets and models of your own: `fl.DatasetInfo` / `fl.register_dataset` and `fl.ModelSpec`
+(with `fl.Unit`) / `fl.register_model`, or name them as `module:object` in any config (README,
+"Your own data and model").
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from fl_lightning.data.sources import register_dataset
     from fl_lightning.models.components import register_model
     from fl_lightning.models.model_spec import ModelSpec
+    from fl_lightning.models.units import Unit
 
 #: Names served by other modules than `fl_lightning.app` (the plugin API, finished models).
 _ELSEWHERE = {
@@ -45,6 +46,7 @@ _ELSEWHERE = {
     # through the modules that register the built-ins first (a name clash is then caught)
     "register_dataset": "fl_lightning.data.sources",
     "ModelSpec": "fl_lightning.models.model_spec",
+    "Unit": "fl_lightning.models.units",
     "register_model": "fl_lightning.models.components",
     "load_model": "fl_lightning.app.finished_models",
     "evaluate_run": "fl_lightning.app.finished_models",
@@ -57,6 +59,7 @@ __all__ = [
     "ModelSpec",
     "PretrainConfig",
     "PruneConfig",
+    "Unit",
     "__version__",
     "compare",
     "compare_config",

@@ -20,7 +20,6 @@ from fl_lightning.errors import UsageError, check_range
 from fl_lightning.experiments.methods import method_named
 from fl_lightning.federated.client import ClientConfig, lean_trainer
 from fl_lightning.federated.config import SEED_SOURCES, Seeds
-from fl_lightning.federated.metric_names import CUM_BYTES, upgrade_row
 from fl_lightning.federated.results import WANDB_RUN_ID_KEY, RunFiles
 from fl_lightning.models.classifier import check_options as check_model_options
 from fl_lightning.models.components import unit_layers
@@ -28,6 +27,7 @@ from fl_lightning.models.dae import file_sha256
 from fl_lightning.pruning.ticket import Ticket
 from fl_lightning.recorded_paths import recorded_config_text, recorded_tree
 from fl_lightning.run_lock import FOLDER_LOCK_NAME
+from fl_lightning.tracking.metric_names import CUM_BYTES, upgrade_row
 from fl_lightning.tracking.offline_reader import (
     offline_run_ids,
     offline_run_parts,

@@ -21,6 +21,11 @@ layers. What each piece must be:
   Each layer must be read only by the next one in the list (the last by the head), each of
   its units by the same number of consecutive input columns (one for a conv or linear layer,
   `H x W` after flattening a conv's output). Empty: unstructured methods only.
+- `units` (optional, the general unit structure, when the layers are not a chain): one
+  `fl_lightning.models.units.Unit` per narrowable layer, naming its width keyword, its module
+  path, the per-channel layers that follow it (normalisations) and the layers that read it
+  (e.g. the second conv of a residual block reading the first). `widths` is then the units'
+  width names (given or derived). Given `widths` alone, the units are the chain's.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from fl_lightning.data.shape import ImageShape
+from fl_lightning.models.units import Unit, chain_units
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class ModelSpec:
         widths: the unit structure channel tickets narrow; empty when there is none.
         decoder: `decoder(shape, in_features)`; None: `DenseDecoder`.
         head: `head(in_features, num_classes)`; None: `nn.Linear`.
+        units: the general unit structure (see the module docstring); empty: `widths` is a
+            chain.
     """
 
     name: str
@@ -51,11 +59,19 @@ class ModelSpec:
     widths: tuple[str, ...] = ()
     decoder: Callable[[ImageShape, int], nn.Module] | None = None
     head: Callable[[int, int], nn.Module] | None = None
+    units: tuple[Unit, ...] = ()
 
     def __post_init__(self) -> None:
         # a list of names is as good as a tuple (YAML and user code write lists)
-        if isinstance(self.widths, list):
-            object.__setattr__(self, "widths", tuple(self.widths))
+        for key in ("widths", "units"):
+            if isinstance(getattr(self, key), list):
+                object.__setattr__(self, key, tuple(getattr(self, key)))
+        if self.units and not self.widths:
+            object.__setattr__(self, "widths", tuple(u.width for u in self.units))
+
+    def unit_structure(self) -> tuple[Unit, ...]:
+        """The narrowable layers: `units` as declared, else the chain of `widths`."""
+        return self.units or chain_units(self.widths)
 
     def problems(self) -> list[str]:
         """What is wrong with this description (empty when nothing is)."""
@@ -68,4 +84,11 @@ class ModelSpec:
                 found.append(f"{key} must be callable or None")
         if not isinstance(self.widths, tuple) or not all(isinstance(w, str) for w in self.widths):
             found.append(f"widths={self.widths!r} must be a tuple of layer names")
+        if not all(isinstance(u, Unit) for u in self.units):
+            found.append("units must be a tuple of fl_lightning.models.units.Unit")
+        elif self.units and tuple(u.width for u in self.units) != self.widths:
+            found.append(
+                f"widths={self.widths!r} must be the units' width names "
+                f"{tuple(u.width for u in self.units)!r}"
+            )
         return found

@@ -6,6 +6,8 @@ weight and bias, and the input columns of layer `i + 1` that read it. Those are 
 unit after a conv feeding a conv, and a block of `H x W` consecutive columns after a conv whose
 output is flattened (channel-major, as `torch.flatten` lays it out) into a linear layer. The
 result is a plain dense state for the narrower network, kept values copied exactly.
+`narrow_encoder_state` cuts any family by its unit structure (`fl_lightning.models.units`),
+the chain being one case of it.
 """
 
 from __future__ import annotations
@@ -15,15 +17,10 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from fl_lightning.models.components import ImageShape, build_encoder, width_names
+from fl_lightning.models.components import ImageShape, build_encoder, model_spec, width_names
+from fl_lightning.models.units import input_columns, narrow_units
 
 State = dict[str, torch.Tensor]
-
-
-def input_columns(kept: torch.Tensor, group: int) -> torch.Tensor:
-    """Input columns of the next layer that read units `kept`, `group` columns per unit."""
-    offsets = torch.arange(group, dtype=torch.int64)
-    return (kept.to(torch.int64)[:, None] * group + offsets).reshape(-1)
 
 
 def narrow_state(
@@ -69,15 +66,18 @@ def narrow_encoder_state(
     model: str, encoder_state: Mapping[str, torch.Tensor], kept: Mapping[str, torch.Tensor]
 ) -> tuple[State, dict[str, int]]:
     """The `encoder.*` entries of `encoder_state` (other entries are left out) of model family
-    `model` cut to `kept` (keys: `width_names(model)`), and the widths of the narrower encoder."""
+    `model` cut to `kept` (keys: `width_names(model)`), and the widths of the narrower encoder.
+
+    The family's unit structure (`ModelSpec.unit_structure`: a chain, or declared units such
+    as the inside of residual blocks) says which rows and columns go (`narrow_units`).
+    """
     names = width_names(model)
     missing = [n for n in names if n not in kept]
     if missing:
         raise ValueError(f"no kept units for layers {missing} of model {model!r}")
-    layers = [f"encoder.{n}" for n in names]
-    by_layer = {f"encoder.{n}": kept[n] for n in names}
     encoder_only = {k: v for k, v in encoder_state.items() if k.startswith("encoder.")}
-    state = narrow_state(encoder_only, layers, by_layer)
+    units = model_spec(model).unit_structure()
+    state = narrow_units(encoder_only, units, kept, prefix="encoder.")
     return state, {n: int(kept[n].numel()) for n in names}
 
 

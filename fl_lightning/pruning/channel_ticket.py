@@ -10,6 +10,7 @@ payloads carry no bitmap and whose FLOPs are its own.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,16 +19,17 @@ import torch
 from fl_lightning.data.sources import dataset_info
 from fl_lightning.errors import check_choice, check_range
 from fl_lightning.models.classifier import Classifier
-from fl_lightning.models.components import build_encoder, unit_layers, width_names
+from fl_lightning.models.components import build_encoder, model_spec, unit_layers
 from fl_lightning.models.cost import forward_flops, parameter_count
 from fl_lightning.models.dae import load_dae_checkpoint
 from fl_lightning.models.surgery import narrow_encoder_state
+from fl_lightning.models.units import Unit, full_widths, weight_count
 from fl_lightning.pruning.mask import Mask
 from fl_lightning.pruning.structured import (
     NORMS,
     Norm,
-    chain_param_count,
     check_kept_params,
+    fraction_widths,
     select_kept,
     uniform_widths,
 )
@@ -41,26 +43,48 @@ STRUCTURES: tuple[str, ...] = ("unstructured", "channel")
 CHANNEL_TICKET = "a channel ticket (prune --structure channel, --method proposed_structured)"
 
 
+def _units(model: str) -> tuple[Unit, ...]:
+    """The narrowable layers of `model`, or a `UsageError` when it declares none."""
+    unit_layers(model, CHANNEL_TICKET)
+    return model_spec(model).unit_structure()
+
+
 def _chain_shapes(model: str, dataset: str) -> tuple[list[str], list[tuple[int, ...]]]:
-    """The width names of `model` and the full-width weight shapes of those layers."""
+    """The width names of a chain model and the full-width weight shapes of those layers."""
     names = list(unit_layers(model, CHANNEL_TICKET))
     encoder = build_encoder(model, dataset_info(dataset).shape)
     params = dict(encoder.named_parameters())
     return names, [tuple(params[f"{n}.weight"].shape) for n in names]
 
 
-def channel_widths(model: str, dataset: str, sparsity: float) -> dict[str, int]:
-    """The widths (uniform rule) keeping `1 - sparsity` of the encoder's weights, within 2%.
+def _count(model: str, dataset: str) -> Callable[[Mapping[str, int]], int]:
+    """Weights of `model`'s encoder at given widths (`weight_count`)."""
+    spec, shape = model_spec(model), dataset_info(dataset).shape
+    return lambda widths: weight_count(spec.encoder, shape, widths)
 
+
+def channel_widths(model: str, dataset: str, sparsity: float) -> dict[str, int]:
+    """The widths (one kept fraction for every layer) keeping `1 - sparsity` of the encoder's
+    weights, within 2%.
+
+    A chain keeps the search of `uniform_widths`; declared units (`ModelSpec.units`, e.g.
+    ResNet-8's block-internal channels) use `fraction_widths` with their width multiples.
     Depends on the architecture only, so the proposed structured ticket and its random-init
     baseline get the same widths without sharing a file.
     """
     check_range("--sparsity", sparsity, 0.0, 1.0)
-    names, shapes = _chain_shapes(model, dataset)
-    widths = uniform_widths(shapes, sparsity)
-    full = [shape[0] for shape in shapes]
-    check_kept_params(chain_param_count(shapes, widths), chain_param_count(shapes, full), sparsity)
-    return dict(zip(names, widths, strict=True))
+    units = _units(model)
+    spec = model_spec(model)
+    if not spec.units:
+        names, shapes = _chain_shapes(model, dataset)
+        widths = dict(zip(names, uniform_widths(shapes, sparsity), strict=True))
+    else:
+        full = full_widths(spec.encoder, dataset_info(dataset).shape, units)
+        multiples = {u.width: u.multiple for u in units}
+        widths = fraction_widths(full, _count(model, dataset), sparsity, multiples)
+    count = _count(model, dataset)
+    check_kept_params(count(widths), count({}), sparsity)
+    return widths
 
 
 def cost_report(model: str, dataset: str, widths: dict[str, int]) -> dict[str, Any]:
@@ -71,32 +95,28 @@ def cost_report(model: str, dataset: str, widths: dict[str, int]) -> dict[str, A
     with torch.random.fork_rng(devices=[]):
         full = Classifier(model=model, dataset=dataset)
         small = Classifier(model=model, dataset=dataset, widths=widths)
-    names, shapes = _chain_shapes(model, dataset)
-    full_widths = [shape[0] for shape in shapes]
+    full_params = dict(full.named_parameters())
     small_params = dict(small.named_parameters())
     layers = []
-    for name, shape, n in zip(names, shapes, full_widths, strict=True):
-        weight = small_params[f"encoder.{name}.weight"]
-        total = 1
-        for d in shape:
-            total *= d
+    for unit in _units(model):
+        name = f"encoder.{unit.layer}.weight"
+        weight, total = small_params[name], full_params[name].numel()
+        n = int(full_params[name].shape[0])
         layers.append(
             {
-                "name": f"encoder.{name}.weight",
+                "name": name,
                 "shape": list(weight.shape),
                 "kept": weight.numel(),
                 "total": total,
                 "density": weight.numel() / total,
-                "width": widths[name],
+                "width": widths[unit.width],
                 "full_width": n,
-                "kept_fraction": widths[name] / n,
+                "kept_fraction": widths[unit.width] / n,
             }
         )
+    count = _count(model, dataset)
     return {
-        "weights": {
-            "before": chain_param_count(shapes, full_widths),
-            "after": chain_param_count(shapes, [widths[n] for n in names]),
-        },
+        "weights": {"before": count({}), "after": count(widths)},
         "params": {"before": parameter_count(full), "after": parameter_count(small)},
         "forward_flops": {
             "before": forward_flops(full, input_shape),
@@ -130,8 +150,11 @@ def make_channel_ticket(
     check_choice("norm", norm, NORMS)
     ckpt = load_dae_checkpoint(Path(checkpoint), option="--checkpoint")
     widths = channel_widths(ckpt.model, ckpt.dataset, sparsity)
-    names = width_names(ckpt.model)
-    kept = select_kept({n: ckpt.encoder_state[f"encoder.{n}.weight"] for n in names}, widths, norm)
+    units = _units(ckpt.model)
+    names = [u.width for u in units]
+    kept = select_kept(
+        {u.width: ckpt.encoder_state[f"encoder.{u.layer}.weight"] for u in units}, widths, norm
+    )
     if policy == "reinit":
         encoder, _ = fresh_state(ckpt.model, ckpt.dataset, seed, widths)
     else:

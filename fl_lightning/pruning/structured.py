@@ -24,7 +24,7 @@ that read it; what remains is a physically smaller dense network (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -116,6 +116,62 @@ def uniform_widths(shapes: Sequence[Shape], sparsity: float) -> list[int]:
             if nudged_error < best[0]:
                 best = (nudged_error, nudged)
     return best[1]
+
+
+def fraction_widths(
+    full: Mapping[str, int],
+    count: Callable[[Mapping[str, int]], int],
+    sparsity: float,
+    multiples: Mapping[str, int] | None = None,
+) -> dict[str, int]:
+    """Widths keeping about `1 - sparsity` of the weights `count` counts, one kept fraction for
+    every layer: the general form of `uniform_widths`, for units that are not a chain.
+
+    Every fraction `k / max(full)` gives each layer `round(fraction x full)` rounded to its
+    multiple (at least one multiple, at most its full width); the candidate whose `count` is
+    closest to the request wins (ties to the one with fewer weights). When it is not within
+    `PARAM_TOLERANCE`, one layer's width is moved off the common fraction if that lands closer
+    (its best such move; coarse multiples need it).
+
+    Args:
+        full: each layer's full width.
+        count: the weights kept at given widths (e.g. `fl_lightning.models.units.weight_count`).
+        sparsity: fraction of the weights to remove, in [0, 1).
+        multiples: each layer's width multiple (default 1).
+    """
+    check_range("sparsity", sparsity, 0.0, 1.0)
+    if not full:
+        raise ValueError("no layers to prune")
+    multiples = multiples or {}
+    target = (1.0 - sparsity) * count(full)
+    biggest = max(full.values())
+    best: tuple[float, int, dict[str, int]] | None = None
+    seen: set[tuple[int, ...]] = set()
+    for k in range(1, biggest + 1):
+        widths = {}
+        for name, n in full.items():
+            m = multiples.get(name, 1)
+            widths[name] = min(n, max(m, m * round(k / biggest * n / m)))
+        key = tuple(widths.values())
+        if key in seen:
+            continue
+        seen.add(key)
+        kept = count(widths)
+        candidate = (abs(kept - target), kept, widths)
+        if best is None or candidate[:2] < best[:2]:
+            best = candidate
+    assert best is not None
+    if best[0] <= PARAM_TOLERANCE * target:
+        return best[2]
+    # as `uniform_widths`: one layer moved off the common fraction when that lands closer
+    for name, n in full.items():
+        m = multiples.get(name, 1)
+        for width in range(m, n + 1, m):
+            widths = {**best[2], name: width}
+            kept = count(widths)
+            if (abs(kept - target), kept) < best[:2]:
+                best = (abs(kept - target), kept, widths)
+    return best[2]
 
 
 def check_kept_params(kept: int, total: int, sparsity: float) -> None:

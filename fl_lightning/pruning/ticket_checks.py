@@ -16,7 +16,12 @@ from typing import Any
 import torch
 
 from fl_lightning.data.sources import available_datasets, dataset_info
-from fl_lightning.models.components import available_models, build_encoder, build_head, width_names
+from fl_lightning.models.components import (
+    available_models,
+    build_encoder,
+    build_head,
+    model_spec,
+)
 
 #: The ticket format this version writes and reads (`Ticket.save`'s `format`).
 TICKET_FORMAT = 1
@@ -54,7 +59,8 @@ def _names(data: Mapping[str, Any]) -> str | None:
 def _full_widths(model: str, dataset: str) -> dict[str, int]:
     """The family's own widths of `model`'s hidden layers (a structured ticket is narrower)."""
     shapes = _shapes(model, dataset, {})[0]
-    return {name: shapes[f"encoder.{name}.weight"][0] for name in width_names(model)}
+    units = model_spec(model).unit_structure()
+    return {u.width: shapes[f"encoder.{u.layer}.weight"][0] for u in units}
 
 
 def _widths(data: Mapping[str, Any]) -> str | None:

@@ -14,6 +14,7 @@ from fl_lightning.models.surgery import (
     narrow_encoder_state,
     narrow_state,
 )
+from fl_lightning.models.units import Unit, chain_units, narrow_units
 
 FULL = {"conv1": 32, "conv2": 64, "fc": 512}
 
@@ -121,3 +122,32 @@ def test_small_cnn_parameters_and_flops_by_hand() -> None:
     full = _classifier(0)
     assert parameter_count(full) == 832 + 51_264 + 1_606_144 + 5_130
     assert forward_flops(full, (1, 28, 28)) == 2 * (800 * 784 + 51_200 * 196 + 3_136 * 512 + 5_120)
+
+
+def test_narrow_units_cuts_rows_followers_and_reader_columns_by_hand() -> None:
+    """A layer `a` of 3 units, a per-channel `n` after it, a conv `b` reading it; keep 0 and 2."""
+    state = {
+        "e.a.weight": torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]),
+        "e.a.bias": torch.tensor([7.0, 8.0, 9.0]),
+        "e.n.weight": torch.tensor([10.0, 11.0, 12.0]),
+        "e.n.bias": torch.tensor([13.0, 14.0, 15.0]),
+        "e.b.weight": torch.arange(6.0).reshape(2, 3, 1, 1),
+        "e.other.weight": torch.ones(2),
+    }
+    unit = Unit(width="a", layer="a", follows=("n",), readers=("b",))
+    out = narrow_units(state, [unit], {"a": torch.tensor([0, 2])}, prefix="e.")
+    assert out["e.a.weight"].tolist() == [[1.0, 2.0], [5.0, 6.0]]
+    assert out["e.a.bias"].tolist() == [7.0, 9.0]
+    assert out["e.n.weight"].tolist() == [10.0, 12.0]
+    assert out["e.n.bias"].tolist() == [13.0, 15.0]
+    assert out["e.b.weight"].reshape(2, 2).tolist() == [[0.0, 2.0], [3.0, 5.0]]
+    assert torch.equal(out["e.other.weight"], state["e.other.weight"])
+    assert state["e.a.bias"].tolist() == [7.0, 8.0, 9.0]  # the input is not changed
+
+
+def test_chain_units_are_each_layer_read_by_the_next() -> None:
+    assert chain_units(("conv1", "conv2", "fc")) == (
+        Unit("conv1", "conv1", readers=("conv2",)),
+        Unit("conv2", "conv2", readers=("fc",)),
+        Unit("fc", "fc", readers=()),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from fl_lightning.errors import UsageError
 from fl_lightning.pruning.structured import (
     chain_param_count,
     check_kept_params,
+    fraction_widths,
     kept_units,
     select_kept,
     uniform_widths,
@@ -112,3 +114,20 @@ def test_check_kept_params_refuses_more_than_2_percent_off() -> None:
     # too few is refused as well: a ticket sparser than its label
     with pytest.raises(UsageError, match=r"--sparsity=0\.9.*97 of 1,000"):
         check_kept_params(97, 1000, 0.9)
+
+
+def test_fraction_widths_round_to_multiples_and_land_closest_by_hand() -> None:
+    """Two layers of 4 and 8 units, weights = 10 x a + b: a fraction of 1/2 keeps 2 and 4
+    (24 of 48); with multiples of 4 for `b` a quarter cannot be cut finer than 4."""
+    full = {"a": 4, "b": 8}
+
+    def count(w: Mapping[str, int]) -> int:
+        return 10 * w.get("a", 4) + w.get("b", 8)
+
+    assert fraction_widths(full, count, 0.5) == {"a": 2, "b": 4}
+    assert count({"a": 2, "b": 4}) == 24 == 0.5 * count(full)
+    # sparsity 0.75 asks for 12: a=1, b=2 gives exactly 12
+    assert fraction_widths(full, count, 0.75) == {"a": 1, "b": 2}
+    # with b in multiples of 4, the fraction's candidates are (1, 4) = 14, (2, 4) = 24, ...;
+    # 14 is 17% off, so one layer moves off the fraction: nothing closer exists, (1, 4) stays
+    assert fraction_widths(full, count, 0.75, multiples={"b": 4}) == {"a": 1, "b": 4}
