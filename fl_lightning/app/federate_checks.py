@@ -17,7 +17,7 @@ from fl_lightning.atomic import check_can_create
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file, with_defaults
 from fl_lightning.config_paths import config_files, resolve_config_path
 from fl_lightning.errors import UsageError, check_range
-from fl_lightning.experiments.methods import PRUNED, STRUCTURED, needs_checkpoint
+from fl_lightning.experiments.methods import method_named
 from fl_lightning.federated.client import ClientConfig, lean_trainer
 from fl_lightning.federated.config import SEED_SOURCES, Seeds
 from fl_lightning.federated.results import WANDB_RUN_ID_KEY, RunFiles
@@ -74,7 +74,8 @@ def resolve(cfg: Namespace) -> Namespace:
         cfg.output = f"runs/federate/{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}"
     if not str(cfg.output).strip():
         raise UsageError(f"--output={cfg.output!r} names no folder; give the run's own folder.")
-    if cfg.method in PRUNED:
+    method = method_named(cfg.method)
+    if method.pruned:
         if cfg.sparsity is None:
             raise UsageError(f"--method={cfg.method} prunes: give --sparsity in [0, 1).")
         check_range("--sparsity", cfg.sparsity, 0.0, 1.0)
@@ -83,11 +84,11 @@ def resolve(cfg: Namespace) -> Namespace:
     # The model group is Classifier's signature; its own check refuses a bad value now, before
     # a pre-training or a data split is spent on it.
     check_model_options(**vars(cfg.model), prefix="model.")
-    if cfg.method in STRUCTURED:  # before a pre-training is spent on a model it cannot narrow
+    if method.structured:  # before a pre-training is spent on a model it cannot narrow
         unit_layers(cfg.model.model, f"--method={cfg.method}")
-    if cfg.method not in PRUNED and cfg.ticket:
+    if not method.pruned and cfg.ticket:
         raise UsageError(f"--ticket is for the pruned methods; --method={cfg.method} is dense.")
-    if needs_checkpoint(cfg.method, cfg.ticket) and not cfg.checkpoint:
+    if method.needs_checkpoint(cfg.ticket) and not cfg.checkpoint:
         check_config_file("--pretrain_config", cfg.pretrain_config, PRETRAIN_GROUPS)
     for option in ("ticket", "checkpoint"):
         value = cfg[option]

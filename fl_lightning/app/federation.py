@@ -36,7 +36,7 @@ from fl_lightning.console import library_messages
 from fl_lightning.data.holdout import check_holdout
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
-from fl_lightning.experiments.methods import FEDERATED_DAE, build_start, needs_checkpoint
+from fl_lightning.experiments.methods import build_start, method_named, needs_checkpoint
 from fl_lightning.federated.client import quiet_lightning
 from fl_lightning.federated.engine import FederationConfig, FederationFailed, LocalEngine
 from fl_lightning.federated.flower_options import FlowerOptions
@@ -73,7 +73,8 @@ def ensure_checkpoint(cfg: Namespace, files: RunFiles) -> str:
     """The DAE checkpoint for this run: given, or pre-trained into DIR/pretrain/ (once)."""
     if cfg.checkpoint:
         return str(cfg.checkpoint)
-    if cfg.method in FEDERATED_DAE:  # its DAE is federated, never this server pre-training
+    # its DAE is federated, never this server pre-training
+    if method_named(cfg.method).dae == "federated":
         raise UsageError(
             f"--method={cfg.method} needs --checkpoint: a DAE from `fl-lightning pretrain "
             "--federated` (docs/federated_pretraining.md)."
