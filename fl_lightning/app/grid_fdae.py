@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from jsonargparse import Namespace
 
+from fl_lightning.app.federate_options import WandbConfig
 from fl_lightning.app.federated_pretraining import (
     CHECKPOINT_NAME,
     FederatedPretrainConfig,
@@ -91,6 +92,9 @@ def fdae_config(cfg: Namespace, spec: FdaeSpec, out: Path) -> FederatedPretrainC
         federation=FederationConfig(rounds=spec.rounds, clients_per_round=spec.clients_per_round),
         seeds=Seeds(**vars(cfg.seeds)),
         progress=False,
+        wandb=WandbConfig(
+            enabled=bool(cfg.wandb.enabled), project=cfg.wandb.project, group=cfg.wandb.group
+        ),
     )
 
 
@@ -119,4 +123,6 @@ def fdae_checkpoint(cfg: Namespace, spec: FdaeSpec, out: Path, *, train: bool = 
 
 def _comparable(text: str) -> Any:
     loaded = yaml.safe_load(text) or {}
-    return {k: v for k, v in loaded.items() if k not in ("output", "resume", "progress")}
+    # how it ran and was logged, not what it computed (folders made before these options too)
+    ignored = ("output", "resume", "progress", "engine", "flower", "wandb")
+    return {k: v for k, v in loaded.items() if k not in ignored}
