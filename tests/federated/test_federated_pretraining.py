@@ -150,6 +150,8 @@ def test_server_images_are_refused(tiny_fashion_root: Path, tmp_path: Path) -> N
     assert not out.exists()  # refused before anything is written
     with pytest.raises(UsageError, match=r"data\.server_images=10"):
         FederatedPretrainConfig(output=str(out), data={"server_images": 10})
+    with pytest.raises(UsageError, match=r"engine='ray' .* allowed: local, flower"):
+        FederatedPretrainConfig(output=str(out), engine="ray")
 
 
 def test_a_finished_run_is_not_overwritten(federated_dae: Path, tiny_fashion_root: Path) -> None:
