@@ -231,3 +231,26 @@ def test_a_killed_pretraining_resumes_its_wandb_run_to_the_same_checkpoint(
     theirs = torch.load(federated_dae / "dae.ckpt", weights_only=True)["state_dict"]
     for name, value in theirs.items():
         assert torch.equal(ours[name], value), name
+
+
+def test_a_run_recorded_before_engine_and_wandb_existed_still_resumes(tmp_path: Path) -> None:
+    """config.yaml of a pre-training started before `engine`, `flower` and `wandb` were
+    options: resuming it with today's defaults is the same run; another engine is not."""
+    from dataclasses import replace
+
+    import yaml
+
+    from fl_lightning.app.federate_checks import check_resume_config
+    from fl_lightning.app.federated_pretraining import OPTION_DEFAULTS, plain_config_text
+    from fl_lightning.federated.results import RunFiles
+
+    config = FederatedPretrainConfig(output=str(tmp_path / "run"))
+    old = yaml.safe_load(plain_config_text(config))
+    for option in ("engine", "flower", "wandb"):
+        del old[option]
+    files = RunFiles(config.output)
+    state = {"config": yaml.safe_dump(old)}
+    check_resume_config(files, plain_config_text(config), state, OPTION_DEFAULTS)
+    flower = plain_config_text(replace(config, engine="flower"))
+    with pytest.raises(UsageError, match=r"options differ .* engine='flower' \(was 'local'\)"):
+        check_resume_config(files, flower, state, OPTION_DEFAULTS)
