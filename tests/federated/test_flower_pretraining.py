@@ -14,15 +14,19 @@ import torch
 from fl_lightning.cli import main
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig
+from fl_lightning.federated.codec import encode
 from fl_lightning.federated.config import FederationConfig, Seeds
 from fl_lightning.federated.dae_client import TEST_RECON_LOSS, ClientDAE, FederatedDAE, noise_seed
 from fl_lightning.federated.flower import FlowerGrid
+from fl_lightning.federated.flower_apps import client_app
 from fl_lightning.federated.flower_messages import ClientTask
 from fl_lightning.federated.transport import Transport
 from fl_lightning.federated.workspace import build_workspace, client_noise_seed
 from fl_lightning.pruning.mask import Mask
 from tests.federated.flower_helpers import (
     LoopbackGrid,
+    make_context,
+    make_message,
     make_task,
     metric_rows,
     recording,
@@ -151,3 +155,29 @@ def test_pretrain_through_flower_simulation_gives_the_local_bytes(
     assert ours_ckpt.keys() == theirs_ckpt.keys()
     for name, value in theirs_ckpt.items():
         assert torch.equal(ours_ckpt[name], value), name
+
+
+def test_the_client_app_evaluates_a_dae_by_its_reconstruction_loss(
+    tiny_fashion_root: Path,
+) -> None:
+    """An `evaluate` task of a DAE: the downloaded DAE's reconstruction loss on the client's
+    images (fixed noise), the loss the server computes for the same model; no accuracy."""
+    engine = tiny_dae_engine(tiny_fashion_root)
+    setup = engine.setup
+    payload = encode(engine.global_state, Mask({}), with_mask=False, codec="float32")
+    task = ClientTask(
+        **{
+            **vars(make_task(tiny_fashion_root, payload)),
+            "sparse": False,
+            "data": ClientTask.arguments(setup.data_args),
+            "model": ClientTask.arguments(setup.model_args),
+            "workspace": "dae",
+        }
+    )
+    reply = client_app(make_message(task, "evaluate"), make_context())
+    metrics = reply.content.metric_records["metrics"]
+    assert "eval-acc" not in metrics
+    engine.model.load_state_dict(engine.global_state)
+    loader = engine.data.client_dataloader(2, seed=task.data_seed)
+    assert metrics["eval-loss"] == pytest.approx(engine.model.reconstruction_loss(loader))
+    assert metrics["num-examples"] == engine.data.num_examples(2) == 20
