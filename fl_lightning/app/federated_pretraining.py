@@ -76,7 +76,8 @@ class FederatedPretrainConfig:
         engine: `local` (every client in this process) or `flower` (Flower's simulation
             engine, Ray): the same bytes, FLOPs and clients.
         flower: Flower settings (with `engine="flower"`): client resources, timeouts.
-        wandb: W&B logging (offline unless WANDB_MODE says otherwise).
+        wandb: W&B logging (offline unless WANDB_MODE says otherwise); off unless asked, as
+            for `compare`'s pre-trainings (the command's `--wandb.enabled` is on by default).
         resume: continue the run in `output` from its checkpoint.pt.
         progress: show a progress bar / a line per round.
         config_text: the resolved config as the command recorded it (config.yaml; a resume must
@@ -91,7 +92,7 @@ class FederatedPretrainConfig:
     seeds: Seeds = field(default_factory=Seeds)
     engine: str = "local"
     flower: FlowerOptions = field(default_factory=FlowerOptions)
-    wandb: WandbConfig = field(default_factory=WandbConfig)
+    wandb: WandbConfig = field(default_factory=lambda: WandbConfig(enabled=False))
     resume: bool = False
     progress: bool = True
     config_text: str | None = None

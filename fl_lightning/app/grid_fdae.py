@@ -21,7 +21,6 @@ from typing import Any
 import yaml
 from jsonargparse import Namespace
 
-from fl_lightning.app.federate_options import WandbConfig
 from fl_lightning.app.federated_pretraining import (
     CHECKPOINT_NAME,
     FederatedPretrainConfig,
@@ -92,9 +91,6 @@ def fdae_config(cfg: Namespace, spec: FdaeSpec, out: Path) -> FederatedPretrainC
         federation=FederationConfig(rounds=spec.rounds, clients_per_round=spec.clients_per_round),
         seeds=Seeds(**vars(cfg.seeds)),
         progress=False,
-        wandb=WandbConfig(
-            enabled=bool(cfg.wandb.enabled), project=cfg.wandb.project, group=cfg.wandb.group
-        ),
     )
 
 
