@@ -23,6 +23,7 @@ from fl_lightning.federated.flower_messages import ClientTask
 from fl_lightning.federated.transport import Transport
 from fl_lightning.federated.workspace import build_workspace, client_noise_seed
 from fl_lightning.pruning.mask import Mask
+from fl_lightning.tracking.offline_reader import read_offline_run
 from tests.federated.flower_helpers import (
     LoopbackGrid,
     make_context,
@@ -121,7 +122,8 @@ def test_pretrain_through_flower_simulation_gives_the_local_bytes(
     engine on the smoke config (6 clients, 3 per round, 2 rounds): the same clients and bytes
     per round, and the same final DAE bit for bit. Both train with one torch thread (Ray's
     actors with `flower.num_cpus` = 1 threads): another thread count sums in another order
-    (8 threads against 1 moved this DAE's weights by ~6e-6), not a difference of Flower's."""
+    (8 threads against 1 moved this DAE's weights by ~6e-6), not a difference of Flower's.
+    The Flower run's W&B run (logged from Flower's ServerApp thread) has the same rounds."""
     import ray
 
     local, flower = tmp_path / "local", tmp_path / "flower"
@@ -134,7 +136,7 @@ def test_pretrain_through_flower_simulation_gives_the_local_bytes(
             main(
                 pretrain_args(
                     tiny_fashion_root, flower, "--engine", "flower", "--flower.num_cpus", "1",
-                    "--flower.ray_cpus", "2", "--wandb.enabled", "false",
+                    "--flower.ray_cpus", "2",
                 )
             )  # fmt: skip
     finally:
@@ -155,6 +157,10 @@ def test_pretrain_through_flower_simulation_gives_the_local_bytes(
     assert ours_ckpt.keys() == theirs_ckpt.keys()
     for name, value in theirs_ckpt.items():
         assert torch.equal(ours_ckpt[name], value), name
+    (part,) = (flower / "wandb").glob("offline-run-*")
+    logged = read_offline_run(part)
+    assert [row["comm/up_bytes"] for row in logged["history"]] == [3 * PAYLOAD, 3 * PAYLOAD]
+    assert logged["config"]["engine"] == "flower" and len(logged["artifacts"]) == 1
 
 
 def test_the_client_app_evaluates_a_dae_by_its_reconstruction_loss(
