@@ -45,7 +45,7 @@ class FederationConfig:
         down_error_feedback: the server keeps what quantising the broadcast dropped (the
             residual) and adds it to the next round's broadcast before quantising, so the
             model the clients receive tracks the true global model over rounds (DoubleSqueeze,
-            EF21-P). Needs a lossy `down_codec` (float16, int8, int4).
+            EF21-P). Needs lossy downloads (`down_codec` or `dtype` float16, int8, int4).
         up_codec: value codec of uploads (which carry the update, local - global); None: `dtype`.
             `sign`: one bit a value and a float32 scale (the mean |value|) per 256 values,
             ~1.125 bits a value (signSGD); use it with `error_feedback`, which makes it
