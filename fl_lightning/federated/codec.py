@@ -18,7 +18,8 @@ body) followed by three sections, each present only when the header says so::
 - values: the *positions* are, for every key in sorted order, the kept entries of a masked
   tensor (row-major) or every entry of an unmasked one; the values of those positions (or of
   the top-k subset) under the header's value codec (`codecs.values`: float32, float16, int8,
-  int4 with a float32 scale per 256 values).
+  int4 with a float32 scale per 256 values, or sign: one bit a value and a float32 scale per
+  256 values, for updates only).
 
 Flag `delta` marks an update (local - global) rather than weights: `decode` adds it to the
 `reference` it is given. Pruned positions are not sent; they decode to exactly 0.0, as do
@@ -46,6 +47,7 @@ from fl_lightning.federated.codecs.header import (
 )
 from fl_lightning.federated.codecs.positions import decode_positions, encode_positions
 from fl_lightning.federated.codecs.values import (
+    UPDATE_ONLY_CODECS,
     VALUE_CODECS,
     Rounding,
     ValueCodec,
@@ -158,7 +160,8 @@ def payload_size(
 
     ``HEADER_SIZE + [ceil(num keys / 8) + mask coding bytes if with_mask]
     + values_size(codec, kept + dense entries)``. (A top-k payload's size depends on which
-    positions it sends; `len()` of it is what is counted.)
+    positions it sends; `len()` of it is what is counted.) For `sign`, which carries updates
+    only, it is the size of `encode_flat(..., delta=True)`.
     """
     check_choice("codec", codec, VALUE_CODECS)
     _check_mask_fits(mask, template, "template")
@@ -183,9 +186,12 @@ def encode_flat(
     Returns ``(payload, sent)``: `sent` is the float32 vector the payload decodes to (the
     quantised values; 0.0 where top-k left a position out), for error feedback.
     `topk`: send only the largest ``topk_count(topk, n)`` magnitudes. `rounding` and `generator`
-    choose the integer codecs' rounding.
+    choose the integer codecs' rounding. Raises `ValueError` for `sign` without `delta` (its
+    decoded values are ``+-scale``: an update's direction, never weights).
     """
     check_choice("codec", codec, VALUE_CODECS)
+    if codec in UPDATE_ONLY_CODECS and not delta:
+        raise ValueError(f"codec {codec!r} carries updates (delta=True) only, never weights")
     _check_mask_fits(mask, template, "template")
     n = _num_positions(template, mask)
     flat = flat.detach().to("cpu", torch.float32).reshape(-1)
@@ -307,6 +313,8 @@ def decode(
         )
     if header.values > header.positions:
         raise PayloadError(f"payload sends {header.values} values for {header.positions} positions")
+    if header.codec in UPDATE_ONLY_CODECS and not header.delta:
+        raise PayloadError(f"a {header.codec} payload must carry an update (delta), not weights")
     if sections + values_len != header.body_length:
         raise PayloadError(
             f"payload body is {header.body_length} bytes; the header's sections "

@@ -10,7 +10,13 @@ from typing import Literal, get_args
 import torch
 
 from fl_lightning.errors import UsageError, check_choice, check_range
-from fl_lightning.federated.codecs.values import FloatCodec, Rounding, ValueCodec
+from fl_lightning.federated.codecs.values import (
+    DOWN_CODECS,
+    DownCodec,
+    FloatCodec,
+    Rounding,
+    ValueCodec,
+)
 from fl_lightning.federated.faults import FaultInjection
 from fl_lightning.federated.sampling import clients_per_round
 from fl_lightning.federated.server_optimizer import (
@@ -34,14 +40,22 @@ class FederationConfig:
         dtype: value type of both directions' payloads unless `down_codec` / `up_codec` say
             otherwise (`float16` halves the traffic).
         down_codec: value codec of downloads (`float32`, `float16`, `int8`, `int4`; integer
-            codecs round to nearest, a float32 scale per 256 values); None: `dtype`.
+            codecs round to nearest, a float32 scale per 256 values); None: `dtype`. Not
+            `sign`: downloads carry weights, which +-scale would lose.
+        down_error_feedback: the server keeps what quantising the broadcast dropped (the
+            residual) and adds it to the next round's broadcast before quantising, so the
+            model the clients receive tracks the true global model over rounds (DoubleSqueeze,
+            EF21-P). Needs lossy downloads (`down_codec` or `dtype` float16, int8, int4).
         up_codec: value codec of uploads (which carry the update, local - global); None: `dtype`.
+            `sign`: one bit a value and a float32 scale (the mean |value|) per 256 values,
+            ~1.125 bits a value (signSGD); use it with `error_feedback`, which makes it
+            unbiased over rounds.
         up_topk: upload only this fraction (0, 1] of the positions, the largest updates, with
             coded indices (None: all).
         error_feedback: each client keeps what its upload compression dropped and adds it to
             its next update.
         up_rounding: rounding of integer upload codecs: `nearest`, or `stochastic` (unbiased,
-            from `seeds.rounding`).
+            from `seeds.rounding`); `sign` takes `nearest` only.
         min_clients: fewest successful client updates a round needs; below it the round is
             retried with a fresh sample.
         max_retries: retries of a round that got fewer than `min_clients` updates, before the
@@ -66,7 +80,8 @@ class FederationConfig:
     eval_every: int = 1
     target_acc: float | None = None
     dtype: FloatCodec = "float32"
-    down_codec: ValueCodec | None = None
+    down_codec: DownCodec | None = None
+    down_error_feedback: bool = False
     up_codec: ValueCodec | None = None
     up_topk: float | None = None
     error_feedback: bool = False
@@ -104,7 +119,7 @@ class FederationConfig:
         )
 
     @property
-    def download_codec(self) -> ValueCodec:
+    def download_codec(self) -> DownCodec:
         """The value codec of downloads (`down_codec`, else `dtype`)."""
         return self.down_codec or self.dtype
 
@@ -147,6 +162,21 @@ class FederationConfig:
         if self.max_update_norm is not None and not self.max_update_norm > 0:
             raise UsageError(f"federation.max_update_norm={self.max_update_norm!r} must be > 0.")
         self.upload.validate("federation")
+        self._validate_download()
+
+    def _validate_download(self) -> None:
+        if self.download_codec not in DOWN_CODECS:  # the parser's Literal stops it; Python may not
+            raise UsageError(
+                f"federation.down_codec={self.download_codec!r}: downloads carry weights, which "
+                f"a {self.download_codec} payload would replace by +-scale; allowed: "
+                f"{', '.join(DOWN_CODECS)} or null (federation.dtype)."
+            )
+        if self.down_error_feedback and self.download_codec == "float32":
+            raise UsageError(
+                "federation.down_error_feedback=true needs a lossy download codec "
+                "(federation.down_codec float16, int8 or int4); with float32 downloads the "
+                "broadcast drops nothing to feed back."
+            )
 
 
 #: The sources of randomness, each with its own seed.

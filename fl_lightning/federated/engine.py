@@ -1,10 +1,10 @@
 """`LocalEngine`: FedAvg's round loop in one process, resumable after any round.
 
-Each round: sample clients (own seed) -> encode the global model (`federation.down_codec`) ->
-each client trains from the decoded payload with a fresh lean Trainer and uploads its update
-(`federation.up_codec`, top-k, error feedback) -> the server adds every decoded update to the
-global model and validates the result -> masked, example-weighted FedAvg -> evaluate -> meters
--> metrics.csv / W&B -> checkpoint.
+Each round: sample clients (own seed) -> encode the global model (`federation.down_codec`;
+`broadcast.py`, with the server's error feedback) -> each client trains from the decoded payload
+with a fresh lean Trainer and uploads its update (`federation.up_codec`, top-k, error
+feedback) -> the server adds every decoded update to the global model and validates the result
+-> masked, example-weighted FedAvg -> evaluate -> meters -> metrics.csv / W&B -> checkpoint.
 
 Error feedback residuals are each client's own state; this engine, which plays every client,
 keeps them (`residuals`) in its checkpoint, so a resumed run is identical to an uninterrupted one
@@ -32,13 +32,14 @@ from fl_lightning.federated.accounting import (
     training_flops_per_example,
 )
 from fl_lightning.federated.aggregate import fedavg
+from fl_lightning.federated.broadcast import Broadcast
 from fl_lightning.federated.client import (
     ClientConfig,
     ClientResult,
     client_step,
     quiet_lightning,
 )
-from fl_lightning.federated.codec import PayloadError, decode, encode, read_header
+from fl_lightning.federated.codec import PayloadError, decode, read_header
 from fl_lightning.federated.config import FederationConfig, FederationFailed, Seeds
 from fl_lightning.federated.faults import ClientJob, FaultInjector
 from fl_lightning.federated.progress import RoundProgress
@@ -137,6 +138,10 @@ class LocalEngine:
         self.server_optimizer = federation.make_server_optimizer(
             {name: self.global_state[name] for name, _ in model.named_parameters()}
         )
+        #: Encodes each round's download; keeps the server's residual (down_error_feedback).
+        self.broadcast = Broadcast(
+            federation.download_codec, error_feedback=federation.down_error_feedback
+        )
         self.round = 0
         self.history: list[dict[str, Any]] = []
         self.clients_with_mask: set[int] = set()
@@ -183,6 +188,7 @@ class LocalEngine:
             "wall_seconds": self.wall_seconds,
             "method": self.method,
             "server_optimizer": self.server_optimizer.state_dict(),
+            "broadcast": self.broadcast.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -206,6 +212,7 @@ class LocalEngine:
         self.stopped = state["stopped"]
         self.wall_seconds = float(state.get("wall_seconds", 0.0))
         self.server_optimizer.load_state_dict(state.get("server_optimizer", {}))
+        self.broadcast.load_state_dict(state.get("broadcast", {}))
         if self.round > self.federation.rounds:
             raise UsageError(
                 f"--resume: the checkpoint has finished {self.round} rounds, more than "
@@ -300,15 +307,14 @@ class LocalEngine:
         return row
 
     def _train_clients(self, r: int, sampled: list[int], bar: RoundProgress | None) -> _Outcome:
-        codec = self.federation.download_codec
         sparse = len(self.mask) > 0
         payloads: dict[bool, bytes] = {}  # values only / with the bitmap, each encoded once
         jobs = []
         for cid in sampled:
             first_download = sparse and cid not in self.clients_with_mask
             if first_download not in payloads:
-                payloads[first_download] = encode(
-                    self.global_state, self.mask, with_mask=first_download, codec=codec
+                payloads[first_download] = self.broadcast.encode(
+                    r, self.global_state, self.mask, with_mask=first_download
                 )
             jobs.append(ClientJob(cid, payloads[first_download], self.faults.draw()))
         results: list[ClientResult] = []

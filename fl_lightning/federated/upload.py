@@ -26,7 +26,8 @@ class UploadCodec:
     """How clients encode their update.
 
     Args:
-        codec: value codec (`float32`, `float16`, `int8`, `int4`).
+        codec: value codec (`float32`, `float16`, `int8`, `int4`, or `sign`: one bit a value,
+            unbiased over rounds only with `error_feedback`).
         topk: send only this fraction (0, 1] of the positions, the largest updates (None: all).
         error_feedback: keep what compression dropped and add it to the next update.
         rounding: `nearest`, or `stochastic` (unbiased; drawn from the rounding seed).
@@ -41,6 +42,11 @@ class UploadCodec:
         """`UsageError` naming the option for a value out of range."""
         check_choice(f"{prefix}.up_codec", self.codec, VALUE_CODECS)
         check_choice(f"{prefix}.up_rounding", self.rounding, ROUNDINGS)
+        if self.codec == "sign" and self.rounding != "nearest":
+            raise UsageError(
+                f"{prefix}.up_rounding={self.rounding!r} with {prefix}.up_codec='sign': a sign "
+                "has no rounding to choose; allowed: nearest (stochastic applies to int8, int4)."
+            )
         if self.topk is not None and not 0 < self.topk <= 1:
             raise UsageError(f"{prefix}.up_topk={self.topk!r}: allowed (0, 1] or null (send all).")
 

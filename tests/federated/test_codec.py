@@ -140,6 +140,67 @@ def test_golden_bytes_topk_delta() -> None:
     assert sent.tolist() == [0.0, 0.0, 0.0, 3.25, 4.0, -6.0]
 
 
+# sign: scale mean |x| = 15.5 / 6 (float32 bytes 55 55 25 40); negatives at 1 and 5 -> 0x22
+VALUES_SIGN = bytes.fromhex("55552540") + bytes([0x22])
+
+
+def test_golden_bytes_sign_delta() -> None:
+    state, mask = tiny_state()
+    flat = torch.tensor([0.5, -0.25, 1.5, 3.25, 4.0, -6.0])
+    payload, sent = encode_flat(flat, state, mask, with_mask=False, codec="sign", delta=True)
+    expected = _golden_header(5, 0x02, 0, 0, 256, 0, 6, 6, 0, 0, VALUES_SIGN) + VALUES_SIGN
+    assert payload == expected
+    scale = torch.tensor(15.5) / 6
+    assert torch.equal(sent, torch.tensor([1.0, -1.0, 1.0, 1.0, 1.0, -1.0]) * scale)
+    update, _ = decode(payload, state, mask)
+    assert update["layer.weight"].tolist() == [[scale, 0.0, scale], [scale, 0.0, -scale]]
+
+
+@pytest.mark.parametrize(
+    ("with_mask", "topk", "expected"),
+    [
+        (False, None, 56 + 4 + 1),  # one float32 scale + 6 sign bits in one byte
+        (True, None, 56 + 2 + 4 + 1),  # the mask section (selector + bitmap) before them
+        (False, 0.5, 56 + 1 + 4 + 1),  # a 1-byte index bitmap, 3 values: one scale, one byte
+    ],
+)
+def test_sign_size_worked_by_hand(with_mask: bool, topk: float | None, expected: int) -> None:
+    state, mask = tiny_state()
+    flat = torch.tensor([0.5, -0.25, 1.5, 3.25, 4.0, -6.0])
+    payload, _ = encode_flat(
+        flat, state, mask, with_mask=with_mask, codec="sign", delta=True, topk=topk
+    )
+    assert len(payload) == expected
+    if topk is None:
+        assert payload_size(state, mask, with_mask=with_mask, codec="sign") == expected
+
+
+def test_sign_payload_of_a_classifier_is_1_125_bits_a_value() -> None:
+    """A dense MLP's update: 4 bytes a 256-value chunk + 1 bit a value, plus the header."""
+    torch.manual_seed(0)
+    state = Classifier(model="mlp").state_dict()
+    n = sum(t.numel() for t in state.values())
+    flat = torch.randn(n)
+    payload, _ = encode_flat(flat, state, Mask({}), with_mask=False, codec="sign", delta=True)
+    assert len(payload) == HEADER_SIZE + 4 * -(-n // 256) + -(-n // 8)
+    assert len(payload) == payload_size(state, Mask({}), with_mask=False, codec="sign")
+    assert 8 * (len(payload) - HEADER_SIZE) / n == pytest.approx(1.125, abs=0.001)
+
+
+def test_sign_carries_updates_only() -> None:
+    """Weights sent as +-scale would lose the model: encoding them is refused, and a sign
+    payload that claims to carry weights is refused when read."""
+    state, mask = tiny_state()
+    with pytest.raises(ValueError, match="codec 'sign' carries updates"):
+        encode(state, mask, with_mask=False, codec="sign")
+    flat = torch.tensor([0.5, -0.25, 1.5, 3.25, 4.0, -6.0])
+    with pytest.raises(ValueError, match="codec 'sign' carries updates"):
+        encode_flat(flat, state, mask, with_mask=False, codec="sign")
+    weights = _golden_header(5, 0x00, 0, 0, 256, 0, 6, 6, 0, 0, VALUES_SIGN) + VALUES_SIGN
+    with pytest.raises(PayloadError, match="a sign payload must carry an update"):
+        decode(weights, state, mask)
+
+
 def test_golden_bytes_rice_mask() -> None:
     """A 1-in-1024 mask is cheaper as Rice-coded gaps (20 bytes) than as a bitmap (128)."""
     state = {"w": torch.zeros(1024)}

@@ -210,3 +210,78 @@ def test_bad_sections_are_refused() -> None:
     negative = (-1.0 * torch.ones(1)).numpy().astype("<f4").tobytes()
     with pytest.raises(PayloadError, match="negative or non-finite scale"):
         decode_values(negative + bytes([1]), "int8", 1)
+
+
+# -- sign: one bit a value, a mean-|x| scale per chunk ------------------------------------------
+
+
+def test_sign_hand_worked() -> None:
+    # mean |x| = (0.5 + 0.25 + 1.5 + 3.25 + 4 + 6) / 6 = 15.5 / 6; negatives at 1 and 5
+    scale = torch.tensor(15.5) / 6
+    data = encode_values(X, "sign")
+    assert data == scale.numpy().astype("<f4").tobytes() + bytes([0b0010_0010])
+    got = decode_values(data, "sign", 6)
+    assert torch.equal(got, torch.tensor([1.0, -1.0, 1.0, 1.0, 1.0, -1.0]) * scale)
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [
+        (6, 4 + 1),
+        (256, 4 + 32),  # 36 bytes for 256 values: 1.125 bits a value
+        (2560, 10 * 4 + 320),  # 360 bytes = 2560 * 1.125 / 8
+        (257, 2 * 4 + 33),  # a second chunk (one scale) and a 33rd byte of bits
+        (0, 0),
+    ],
+)
+def test_sign_byte_counts_by_formula(n: int, expected: int) -> None:
+    assert values_size("sign", n) == expected
+    assert len(encode_values(torch.linspace(-1, 1, n), "sign")) == expected
+
+
+def test_sign_scale_is_the_mean_over_the_chunks_own_values() -> None:
+    """The last chunk's scale averages its 2 values, not the 254 padding zeros beside them."""
+    x = torch.cat([torch.full((CHUNK,), -0.5), torch.tensor([2.0, -4.0])])
+    got = decode_values(encode_values(x, "sign"), "sign", CHUNK + 2)
+    assert torch.equal(got[:CHUNK], torch.full((CHUNK,), -0.5))
+    assert got[CHUNK:].tolist() == [3.0, -3.0]
+
+
+def test_sign_keeps_each_chunks_l1_norm() -> None:
+    x = torch.randn(1000, generator=torch.Generator().manual_seed(0))
+    got = decode_values(encode_values(x, "sign"), "sign", x.numel())
+    for start in range(0, x.numel(), CHUNK):
+        torch.testing.assert_close(
+            got[start : start + CHUNK].abs().sum(), x[start : start + CHUNK].abs().sum()
+        )
+        assert bool((torch.sign(got[start : start + CHUNK]) * x[start : start + CHUNK] >= 0).all())
+
+
+def test_sign_of_zero_is_plus_and_a_zero_chunk_decodes_to_zero() -> None:
+    assert decode_values(encode_values(torch.tensor([0.0, -2.0]), "sign"), "sign", 2).tolist() == [
+        1.0,
+        -1.0,
+    ]
+    assert torch.equal(
+        decode_values(encode_values(torch.zeros(10), "sign"), "sign", 10), torch.zeros(10)
+    )
+
+
+def test_sign_has_no_rounding_to_choose() -> None:
+    gen = torch.Generator().manual_seed(0)
+    assert encode_values(X, "sign", rounding="stochastic", generator=gen) == encode_values(
+        X, "sign"
+    )
+
+
+def test_bad_sign_sections_are_refused() -> None:
+    with pytest.raises(ValueError, match="sign cannot carry non-finite values"):
+        encode_values(torch.tensor([1.0, math.inf]), "sign")
+    data = encode_values(X, "sign")  # 6 values: bits 6 and 7 of the one byte are padding
+    with pytest.raises(PayloadError, match="sign values have non-zero padding bits"):
+        decode_values(data[:-1] + bytes([data[-1] | 0x80]), "sign", 6)
+    with pytest.raises(PayloadError, match="sign values section is 4 bytes, 6 values need 5"):
+        decode_values(data[:-1], "sign", 6)
+    negative = (-1.0 * torch.ones(1)).numpy().astype("<f4").tobytes()
+    with pytest.raises(PayloadError, match="negative or non-finite scale"):
+        decode_values(negative + bytes([1]), "sign", 1)

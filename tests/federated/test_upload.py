@@ -64,6 +64,33 @@ def test_error_feedback_conserves_the_total() -> None:
     torch.testing.assert_close(sent_total + residual, true_total, rtol=0, atol=1e-5)
 
 
+def test_sign_with_error_feedback_worked_by_hand() -> None:
+    """A constant update u = (3, 1) under `sign` (one chunk: scale = mean |target|).
+
+    round  target    scale  sent      residual
+    1      (3, 1)    2      (2, 2)    (1, -1)
+    2      (4, 0)    2      (2, 2)    (2, -2)    0 is sent as +scale
+    3      (5, -1)   3      (3, -3)   (2, 2)
+    4      (5, 3)    4      (4, 4)    (1, -1)
+    5      (4, 0)    2      (2, 2)    (2, -2)    round 2 again: a cycle of 3 rounds
+    Rounds 3-5 send (9, 3) = 3 u; without error feedback every round sends (2, 2): the second
+    coordinate is sent twice too large for ever.
+    """
+    no_mask = Mask({})
+    reference = {"w": torch.zeros(2)}
+    local = {"w": torch.tensor([3.0, 1.0])}
+    ef = UploadCodec(codec="sign", error_feedback=True)
+    residual = None
+    sent = []
+    for _ in range(5):
+        payload, residual = encode_update(local, reference, no_mask, ef, residual=residual)
+        sent.append(decode(payload, reference, no_mask)[0]["w"].tolist())
+    assert sent == [[2.0, 2.0], [2.0, 2.0], [3.0, -3.0], [4.0, 4.0], [2.0, 2.0]]
+    assert residual is not None and residual.tolist() == [2.0, -2.0]
+    plain, none = encode_update(local, reference, no_mask, UploadCodec(codec="sign"))
+    assert none is None and decode(plain, reference, no_mask)[0]["w"].tolist() == [2.0, 2.0]
+
+
 def test_without_error_feedback_the_dropped_part_is_lost() -> None:
     reference = state(0.0, 0.0, 0.0, 0.0)
     local = state(0.1, 0.0, -2.0, 0.3, b=1.0)
@@ -125,9 +152,16 @@ def test_rounding_generators_agree_on_seeds_equal_modulo_2_32() -> None:
         (UploadCodec(topk=1.5), r"federation.up_topk=1.5: allowed \(0, 1\]"),
         (UploadCodec(codec="int2"), "federation.up_codec='int2' is not known"),  # type: ignore[arg-type]
         (UploadCodec(rounding="up"), "federation.up_rounding='up' is not known"),  # type: ignore[arg-type]
+        (
+            UploadCodec(codec="sign", rounding="stochastic"),
+            r"federation.up_rounding='stochastic' with federation.up_codec='sign'.*allowed: "
+            "nearest",
+        ),
     ],
 )
 def test_bad_settings_are_usage_errors(settings: UploadCodec, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         settings.validate()
     UploadCodec(topk=1.0).validate()  # the bound itself is allowed
+    UploadCodec(codec="sign", error_feedback=True).validate()
+    UploadCodec(codec="sign").validate()  # works without error feedback too (biased)

@@ -111,6 +111,15 @@ CASES: tuple[ErrorCase, ...] = (
              expected="--federation.dtype='float64' is not known (did you mean float"),
     federate("unknown upload codec", "--federation.up_codec", "int3",
              expected="--federation.up_codec='int3' is not known (did you mean int"),
+    federate("a sign download (downloads carry weights)", "--federation.down_codec", "sign",
+             expected="--federation.down_codec='sign' is not known; choose one of: float32, "
+             "float16, int8, int4 or null."),
+    federate("server error feedback on exact downloads",
+             "--federation.down_error_feedback", "true",
+             expected="federation.down_error_feedback=true needs a lossy download codec"),
+    federate("stochastic rounding of sign uploads", "--federation.up_codec", "sign",
+             "--federation.up_rounding", "stochastic",
+             expected="federation.up_rounding='stochastic' with federation.up_codec='sign'"),
     federate("upload top-k fraction above 1", "--federation.up_topk", "1.5",
              expected="federation.up_topk=1.5: allowed (0, 1] or null (send all)."),
     federate("upload top-k fraction of 0", "--federation.up_topk", "0",
@@ -322,7 +331,7 @@ CASES: tuple[ErrorCase, ...] = (
                  expected="every client update (4 in 2 attempts) was rejected as non-finite "
                  "(NaN or infinite weights): local training diverged; start again with a lower "
                  "model.lr (now 1e+30)", leaves_output=True)
-        for codec in ("float16", "int8", "int4")
+        for codec in ("float16", "int8", "int4", "sign")
     ),
     # -- federate: output and resume -------------------------------------------------------
     federate("output is a file", expected="--output='OUT' exists and is not a folder",

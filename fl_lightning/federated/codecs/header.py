@@ -30,7 +30,7 @@ FLAG_TOPK = 0x04  # only some positions carry a value; the index section says wh
 KNOWN_FLAGS = FLAG_MASK | FLAG_DELTA | FLAG_TOPK
 
 #: Value codec <-> header code.
-CODEC_CODES: dict[str, int] = {"float32": 1, "float16": 2, "int8": 3, "int4": 4}
+CODEC_CODES: dict[str, int] = {"float32": 1, "float16": 2, "int8": 3, "int4": 4, "sign": 5}
 #: Position coding (mask and top-k indices) <-> header code; 0 means "section absent".
 CODING_CODES: dict[str, int] = {"bitmap": 1, "rice": 2}
 
