@@ -38,8 +38,10 @@ from typing import Any, Literal
 import yaml
 from jsonargparse import ArgumentParser, Namespace
 
-from fl_lightning.app.federate_checks import recorded_options, resolve
+from fl_lightning.app.federate_checks import recorded_options
 from fl_lightning.app.federate_options import build_parser
+from fl_lightning.app.federate_resolution import resolve
+from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federation import federate, pretrain_config_for, summary_lines
 from fl_lightning.app.grid_fdae import FdaeSpec, fdae_checkpoint, fdae_folder
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
@@ -289,7 +291,7 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser, *, train: b
     """
     out = grid.output / "pretrain" / f"seed{seed}"
     cfg = resolve(run_config(parser, grid, {"seed": seed}, f"seed {seed}"))
-    base = pretrain_config_for(cfg, out)
+    base = pretrain_config_for(FederateConfig.from_namespace(cfg), out)
     # compare shows its own progress; a second live display would clash with it
     quiet = {"trainer.enable_progress_bar": False, "trainer.enable_model_summary": False}
     config = PretrainConfig(base.config, base.output, base.settings, (*base.args, *_flags(quiet)))
@@ -417,7 +419,8 @@ def run_one(
     if RunFiles(run.directory).complete:  # not summary.json: model.pt is written after it
         return _checked_summary(parser, run, cfg), False
     cfg.resume = (run.directory / "checkpoint.pt").is_file()
-    summary = federate(cfg, parser, on_round=RoundLines(run.describe(), cfg.federation.rounds))
+    config = FederateConfig.from_namespace(cfg)
+    summary = federate(config, on_round=RoundLines(run.describe(), config.federation.rounds))
     for line in summary_lines(summary, run.directory):
         print(line)
     return summary, True
@@ -434,7 +437,7 @@ def _checked_summary(parser: ArgumentParser, run: PlannedRun, cfg: Namespace) ->
     """The summary of the finished `run`, once the options it ran with are checked against
     `cfg`, what the grid asks for now: a finished run made with another config, or one whose
     options cannot be read, is refused (`UsageError`) rather than silently mixed in."""
-    defaults = recorded_options(parser)
+    defaults = recorded_options()
     wanted = _comparable(recorded_config_text(parser.dump(cfg, skip_none=False)), defaults)
     if _found(_run_options(run), cfg, wanted, defaults) != wanted:
         raise UsageError(
