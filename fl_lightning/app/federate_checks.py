@@ -237,7 +237,7 @@ def wandb_rounds_logged(directory: Path, run_id: str | None) -> set[int]:
     return rounds
 
 
-def check_reused_pretraining(ckpt: Path, cfg: FederateConfig) -> None:
+def check_reused_pretraining(ckpt: Path, config: FederateConfig) -> None:
     """`UsageError` unless the auto pre-training at `ckpt` is the one this run would make.
 
     A DAE pre-trained on another hold-out (split seed, image count, dataset) has seen images
@@ -255,10 +255,10 @@ def check_reused_pretraining(ckpt: Path, cfg: FederateConfig) -> None:
             "delete it or choose another --output."
         ) from None
     wanted = {
-        "dataset": cfg.data.dataset,
-        "num_images": cfg.data.server_images,
-        "split_seed": cfg.data.split_seed,
-        "model": cfg.model.model,
+        "dataset": config.data.dataset,
+        "num_images": config.data.server_images,
+        "split_seed": config.data.split_seed,
+        "model": config.model.model,
     }
     found = {**{k: data.get(k) for k in ("dataset", "num_images", "split_seed")}, "model": model}
     differ = [f"{k}={found[k]!r} (this run: {v!r})" for k, v in wanted.items() if found[k] != v]

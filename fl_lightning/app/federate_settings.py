@@ -177,7 +177,7 @@ def _build(cls: type[T], tree: Mapping[str, Any], prefix: str) -> T:
     values: dict[str, Any] = {}
     for name, value in tree.items():
         group = _group_type(hints[name])
-        if group is not None and value is not None:
+        if group is not None:  # a group given None or a scalar is refused by _build
             value = _build(group, value, f"{prefix}{name}.")
         elif isinstance(value, list) and get_origin(hints[name]) is tuple:
             value = tuple(value)

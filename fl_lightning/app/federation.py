@@ -38,7 +38,8 @@ from fl_lightning.data.holdout import check_holdout
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.methods import FEDERATED_DAE, build_start, needs_checkpoint
 from fl_lightning.federated.client import quiet_lightning
-from fl_lightning.federated.engine import FederationConfig, FederationFailed, LocalEngine
+from fl_lightning.federated.config import FederationConfig, FederationFailed
+from fl_lightning.federated.engine import LocalEngine
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.progress import human_bytes
 from fl_lightning.federated.results import LABELS_PNG, RunFiles

@@ -74,6 +74,8 @@ def test_the_typed_value_checks_itself_without_a_parser() -> None:
         FederateConfig.from_dict({"federation": {"no_such_option": 1}})
     with pytest.raises(UsageError, match=r"wandb=5: wandb is a group of options"):
         FederateConfig.from_dict({"wandb": 5})
+    with pytest.raises(UsageError, match=r"seeds=None: seeds is a group of options"):
+        FederateConfig.from_dict({"seeds": None})
     with pytest.raises(UsageError, match=r"--rounds=0 must be >= 1"):
         checked(FederateConfig(rounds=0))
 
