@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fl_lightning.federated.metric_names import WALL_CLOCK_FIELDS
+from fl_lightning.tracking.metric_names import WALL_CLOCK_FIELDS
 
 SMOKE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "federate" / "smoke.yaml"
 

@@ -101,7 +101,7 @@ def test_every_metric_the_design_names_is_one_the_code_writes() -> None:
     names = re.findall(r"`([a-z_]+/[^`\s]*)`", design)
     metrics = [n for n in names if not n.endswith(("/", ".py", ".md"))]  # not a folder or file
     assert "test/acc" in metrics  # the section was read
-    source = (REPO / "fl_lightning" / "federated" / "metric_names.py").read_text()
+    source = (REPO / "fl_lightning" / "tracking" / "metric_names.py").read_text()
     assert [m for m in metrics if f'"{m}"' not in source] == []
 
 

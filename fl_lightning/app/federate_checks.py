@@ -18,11 +18,11 @@ from fl_lightning.config_files import with_defaults
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientConfig, lean_trainer
 from fl_lightning.federated.config import SEED_SOURCES, Seeds
-from fl_lightning.federated.metric_names import CUM_BYTES, upgrade_row
 from fl_lightning.federated.results import WANDB_RUN_ID_KEY, RunFiles
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.recorded_paths import recorded_config_text, recorded_tree
 from fl_lightning.run_lock import FOLDER_LOCK_NAME
+from fl_lightning.tracking.metric_names import CUM_BYTES, upgrade_row
 from fl_lightning.tracking.offline_reader import (
     offline_run_ids,
     offline_run_parts,

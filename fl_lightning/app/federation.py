@@ -41,6 +41,7 @@ from fl_lightning.federated.client import quiet_lightning
 from fl_lightning.federated.config import FederationConfig, FederationFailed
 from fl_lightning.federated.engine import LocalEngine
 from fl_lightning.federated.flower_options import FlowerOptions
+from fl_lightning.federated.holdout_score import holdout_score, summary_fields
 from fl_lightning.federated.progress import human_bytes
 from fl_lightning.federated.results import LABELS_PNG, RunFiles
 from fl_lightning.federated.transport import InProcess, Transport
@@ -299,6 +300,9 @@ def _federate_locked(
     engine.wandb = wandb
     try:
         summary = engine.run(on_round)
+        score = holdout_score(engine.model, engine.global_state, data, engine.eval_device)
+        wandb.summary(score)  # `val/acc`: what a sweep maximises (examples/sweep.yaml)
+        summary.update(summary_fields(score))
         log_model(wandb, files, config)
     except FederationFailed as err:
         raise UsageError(str(err)) from None

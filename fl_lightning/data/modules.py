@@ -261,6 +261,7 @@ class FederatedDataModule(pl.LightningDataModule):
         self._train: tuple[torch.Tensor, torch.Tensor] | None = None
         self._test: tuple[torch.Tensor, torch.Tensor] | None = None
         self._clients: list[torch.Tensor] | None = None
+        self._holdout: torch.Tensor | None = None
 
     @property
     def info(self) -> DatasetInfo:
@@ -285,7 +286,7 @@ class FederatedDataModule(pl.LightningDataModule):
                 f"data.server_images={hp['server_images']} leaves no training examples for the "
                 f"clients ({hp['dataset']} has {num_train}); lower it."
             )
-        _, pool = server_split(
+        holdout, pool = server_split(
             num_train, hp["server_images"], hp["split_seed"], option="data.server_images"
         )
         if hp["num_clients"] > len(pool):
@@ -314,6 +315,7 @@ class FederatedDataModule(pl.LightningDataModule):
             test_images, test_labels = test_images[keep], test_labels[keep]
         self._train = (train_images, train_labels)
         self._test = (test_images, test_labels)
+        self._holdout = holdout
         self._clients = clients
 
     def _client(self, cid: int) -> torch.Tensor:
@@ -370,6 +372,18 @@ class FederatedDataModule(pl.LightningDataModule):
         return DataLoader(
             TensorDataset(images, labels), batch_size=self.hparams["test_batch_size"], shuffle=False
         )
+
+    def holdout_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]] | None:
+        """The server's hold-out with its labels, in a fixed order (None when `server_images` is
+        0): validation data, since no client holds these images. A DAE pre-trained on the server
+        saw them, unlabeled; no method ever trains on their labels."""
+        self.setup()
+        assert self._train is not None and self._holdout is not None
+        if len(self._holdout) == 0:
+            return None
+        images, labels = self._train
+        held = TensorDataset(images[self._holdout], labels[self._holdout])
+        return DataLoader(held, batch_size=self.hparams["test_batch_size"], shuffle=False)
 
     def label_counts(self) -> torch.Tensor:
         """int64 `(num_clients, num_classes)`: how many examples of each class each client has."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fl_lightning.experiments.to_target import Arm, RunCurve, mean_std
-from fl_lightning.federated.metric_names import CUM_BYTES, ROUND, TEST_ACC, upgrade_row
+from fl_lightning.tracking.metric_names import CUM_BYTES, ROUND, TEST_ACC, upgrade_row
 
 #: fedavg's rounds whose traffic makes the budgets of the equal-traffic table.
 DEFAULT_BUDGET_ROUNDS: tuple[int, ...] = (10, 25, 50)

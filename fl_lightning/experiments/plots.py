@@ -24,7 +24,7 @@ from matplotlib.ticker import FuncFormatter
 
 from fl_lightning.atomic import atomic_write_bytes
 from fl_lightning.experiments.to_target import Arm, RunCurve
-from fl_lightning.federated.metric_names import CUM_BYTES, CUM_FLOPS, ROUND, TEST_ACC
+from fl_lightning.tracking.metric_names import CUM_BYTES, CUM_FLOPS, ROUND, TEST_ACC
 
 XAxis = Literal["traffic", "flops", "round"]
 #: x-axis -> (history column, axis label, scale, divisor)

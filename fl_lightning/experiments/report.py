@@ -25,7 +25,7 @@ from typing import Any
 
 from fl_lightning.atomic import atomic_write_bytes, atomic_write_json
 from fl_lightning.experiments.to_target import Arm, RunCurve
-from fl_lightning.federated.metric_names import ROUND_METRICS
+from fl_lightning.tracking.metric_names import ROUND_METRICS
 
 NOT_REACHED = "not reached"
 

@@ -1,7 +1,7 @@
 """To a target accuracy: when a run first reaches it, what it cost, and the same over seeds.
 
 Pure functions over the per-round history rows the engine writes (keys as in
-`fl_lightning.federated.metric_names`). A run that never reaches the target has no cost to it:
+`fl_lightning.tracking.metric_names`). A run that never reaches the target has no cost to it:
 `None`, never an extrapolation. Over seeds, a mean exists only when every seed reached the target.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fl_lightning.federated.metric_names import (
+from fl_lightning.tracking.metric_names import (
     CUM_BYTES,
     CUM_CLIENT_SECONDS,
     CUM_FLOPS,

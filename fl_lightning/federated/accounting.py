@@ -1,7 +1,7 @@
 """Communication and compute meters, and the FLOPs of one client training example.
 
 Bytes are counted from real payloads (`len()` of what `codec.encode` produced); the meters only
-add them up per round and in total, under the names of `fl_lightning.federated.metric_names`
+add them up per round and in total, under the names of `fl_lightning.tracking.metric_names`
 (this round's figures and `cum_` running totals). Both meters are resumable through
 `state_dict` / `load_state_dict`.
 """
@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from fl_lightning.federated import metric_names as names
 from fl_lightning.pruning.mask import Mask
+from fl_lightning.tracking import metric_names as names
 
 
 def _byte_count(value: int | Iterable[int], what: str) -> int:

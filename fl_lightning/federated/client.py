@@ -21,6 +21,7 @@ from typing_extensions import override
 
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
+from fl_lightning.federated import entry_point_cache
 from fl_lightning.federated.codec import decode
 from fl_lightning.federated.faults import InjectedFault, faulty_upload
 from fl_lightning.federated.upload import UploadCodec, encode_update
@@ -96,7 +97,9 @@ class _Deadline(Callback):
 
 def lean_trainer(config: ClientConfig, callbacks: list[Callback]) -> pl.Trainer:
     """A fresh barebones Trainer (one per client): no logger, checkpoints, progress bar,
-    summary or `self.log` bookkeeping, which would cost more than a small client's steps."""
+    summary or `self.log` bookkeeping, which would cost more than a small client's steps; the
+    installed packages' entry points are scanned once per process (`entry_point_cache`)."""
+    entry_point_cache.install()
     return pl.Trainer(
         max_epochs=config.local_epochs,
         accelerator=config.accelerator,

@@ -26,7 +26,6 @@ import torch
 
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
-from fl_lightning.federated import metric_names as names
 from fl_lightning.federated.accounting import (
     CommunicationMeter,
     ComputeMeter,
@@ -50,6 +49,7 @@ from fl_lightning.federated.upload import rounding_generator
 from fl_lightning.federated.validation import is_divergence, validate_update
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
+from fl_lightning.tracking import metric_names as names
 from fl_lightning.tracking.wandb_run import WandbRun
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from fl_lightning.federated.metric_names import CUM_BYTES, ROUND, TEST_ACC
+from fl_lightning.tracking.metric_names import CUM_BYTES, ROUND, TEST_ACC
 
 
 def human_bytes(n: float) -> str:

@@ -28,7 +28,7 @@ import torch
 
 from fl_lightning.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_json
 from fl_lightning.errors import UsageError
-from fl_lightning.federated.metric_names import ROUND_METRICS
+from fl_lightning.tracking.metric_names import ROUND_METRICS
 
 #: The name of the run's clients x classes heatmap (written by `app.federation`).
 LABELS_PNG = "label_distribution.png"

@@ -1,9 +1,10 @@
 """Weights & Biases runs: offline by default, one run per job, `round` as the step.
 
 These machines usually have no internet, so every run is written offline unless `WANDB_MODE`
-says otherwise; `wandb sync <run dir>` uploads it later, `WANDB_MODE=online` streams it live.
+says otherwise (or `wandb agent` started it: a sweep's runs stream online); `wandb sync
+<run dir>` uploads it later, `WANDB_MODE=online` streams it live.
 Reading an offline run back is `fl_lightning.tracking.offline_reader`; the metric names are
-`fl_lightning.federated.metric_names`.
+`fl_lightning.tracking.metric_names`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from fl_lightning.atomic import check_can_create
-from fl_lightning.federated.metric_names import ROUND, TEST_ACC
 from fl_lightning.recorded_paths import recorded_tree
+from fl_lightning.tracking.metric_names import ROUND, TEST_ACC
 from fl_lightning.version import code_version
 from fl_lightning.write_errors import is_write_error
 
@@ -30,9 +31,11 @@ from fl_lightning.write_errors import is_write_error
 def use_offline_default() -> str:
     """Make W&B offline unless `WANDB_MODE` is already set; returns the mode in force.
 
+    A run started by `wandb agent` (`WANDB_SWEEP_ID` set) is online instead: the sweep's
+    server chooses the next run from this one's metric, which an offline run never sends.
     Also keeps a W&B that cannot write quiet (`quiet_wandb_failures`): the command's own
     one-line message says what went wrong."""
-    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_MODE", "online" if os.environ.get("WANDB_SWEEP_ID") else "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     # Git metadata is collected by a subprocess per run: slow and useless in a clean clone.
     os.environ.setdefault("WANDB_DISABLE_GIT", "true")

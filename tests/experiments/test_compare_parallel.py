@@ -24,7 +24,7 @@ from fl_lightning.experiments.grid_executors import (
     run_all,
     threads_per_job,
 )
-from fl_lightning.federated.metric_names import WALL_CLOCK_FIELDS
+from fl_lightning.tracking.metric_names import WALL_CLOCK_FIELDS
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = str(REPO / "configs" / "compare" / "smoke.yaml")

@@ -31,12 +31,12 @@ from fl_lightning.federated.engine import FederationConfig, LocalEngine, Seeds
 from fl_lightning.federated.faults import FaultInjection
 from fl_lightning.federated.flower_apps import client_app
 from fl_lightning.federated.flower_messages import ClientTask
-from fl_lightning.federated.metric_names import WALL_CLOCK_FIELDS
 from fl_lightning.federated.sampling import ClientSampler
 from fl_lightning.federated.transport import Transport
 from fl_lightning.federated.upload import UploadCodec
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.magnitude import magnitude_prune, prunable_names
+from fl_lightning.tracking.metric_names import WALL_CLOCK_FIELDS
 
 
 class LoopbackGrid(Grid):

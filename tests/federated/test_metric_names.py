@@ -10,7 +10,7 @@ import pytest
 from fl_lightning.experiments.equal_budget import budget_rows
 from fl_lightning.experiments.report import read_curves_csv
 from fl_lightning.experiments.to_target import RunCurve, summary_rows
-from fl_lightning.federated import metric_names as names
+from fl_lightning.tracking import metric_names as names
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
 #: Made before the metric renaming (and with the 36-byte payload header).

@@ -16,7 +16,7 @@ import torch
 from fl_lightning.cli import main
 from fl_lightning.federated.engine import FederationConfig
 from fl_lightning.federated.faults import FaultInjection
-from fl_lightning.federated.metric_names import WALL_CLOCK_FIELDS
+from fl_lightning.tracking.metric_names import WALL_CLOCK_FIELDS
 from tests.smoke_runs import without_wall_clock
 
 from .runs import REFERENCE, federate_args, summary, tiny_engine
