@@ -329,7 +329,7 @@ def federated_dae_for(
     OUTPUT/pretrain_fdae/<partition>/seed<S>/ (with `train=False` only its path)."""
     cfg = _resolved_run_config(parser, grid, run, None)
     out = fdae_folder(grid.output, run.partition.folder, run.seed)
-    return fdae_checkpoint(cfg, grid.fdae, out, train=train)
+    return fdae_checkpoint(FederateConfig.from_namespace(cfg), grid.fdae, out, train=train)
 
 
 def _placeless(args: Sequence[str]) -> list[str]:
