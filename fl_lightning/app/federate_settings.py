@@ -12,6 +12,7 @@ output filled in) and the checks that read files are `federate_resolution.resolv
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ SCOPES: tuple[str, ...] = get_args(Scope)
 
 #: Keys of a parsed Namespace that are how it was read, not options (`--config` files).
 _PARSE_KEYS = ("config", "__path__")
+#: Fields that are not options: not in `to_dict` (config.yaml).
+_NOT_OPTIONS = ("config",)
 
 T = TypeVar("T")
 
@@ -72,6 +75,9 @@ class FederateConfig:
     wandb: WandbConfig = field(default_factory=WandbConfig)
     provenance: dict[str, Any] | None = None
     flower: FlowerOptions = field(default_factory=FlowerOptions)
+    #: The `--config` YAML files the command read (how the options were given, not an option:
+    #: not in config.yaml, not compared; the W&B run config names them).
+    config: tuple[str, ...] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         check_choice("--method", self.method, METHODS)
@@ -98,7 +104,11 @@ class FederateConfig:
             tree["pretrain_config"] = resolve_config_path(
                 tree["pretrain_config"], "pretrain_config", config_files(cfg)
             )
-        return cls.from_dict(tree)
+        files = cfg.get("config")
+        config = cls.from_dict(tree)
+        if not files:
+            return config
+        return dataclasses.replace(config, config=tuple(os.fspath(p) for p in files))
 
     @classmethod
     def from_dict(cls, tree: Mapping[str, Any]) -> FederateConfig:
@@ -118,6 +128,8 @@ class FederateConfig:
         """The options as nested plain values (dicts, lists, numbers, strings), in the order of
         the command's options: what config.yaml holds."""
         plain: dict[str, Any] = _plain(self)
+        for name in _NOT_OPTIONS:
+            del plain[name]
         return plain
 
     def to_yaml(self) -> str:

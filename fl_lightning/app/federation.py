@@ -289,7 +289,7 @@ def _federate_locked(
         name=config.wandb.name or f"{config.method}-seed{config.seed}",
         group=config.wandb.group,
         save_dir=files.dir,
-        config=config.to_dict(),
+        config=config.to_dict() | ({"config": list(config.config)} if config.config else {}),
         run_id=run_id,
     )
     if resumed is None:

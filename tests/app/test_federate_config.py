@@ -154,3 +154,16 @@ def test_the_groups_mirror_the_signatures_they_stand_for() -> None:
     # and the whole config's defaults are the parser's
     parser = build_parser()
     assert FederateConfig().to_yaml() == parser.dump(parser.get_defaults(), skip_none=False)
+
+
+def test_the_yaml_files_read_are_kept_beside_the_options_not_among_them() -> None:
+    """`--config` files are how the options were given: named in the W&B run config as
+    before, but neither in config.yaml nor in the config's equality."""
+    cfg = build_parser().parse_args(["--config", SMOKE])
+    config = FederateConfig.from_namespace(cfg)
+    assert config.config is not None and Path(config.config[0]).parts[-2:] == (
+        "federate",
+        "smoke.yaml",
+    )
+    assert "config" not in config.to_dict()
+    assert config == dataclasses.replace(config, config=None)
