@@ -40,7 +40,7 @@ from jsonargparse import ArgumentParser, Namespace
 
 from fl_lightning.app.federate_checks import recorded_options
 from fl_lightning.app.federate_options import build_parser
-from fl_lightning.app.federate_resolution import resolve
+from fl_lightning.app.federate_resolution import resolve, resolved
 from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federation import federate, pretrain_config_for, summary_lines
 from fl_lightning.app.grid_fdae import FdaeSpec, fdae_checkpoint, fdae_folder
@@ -271,13 +271,13 @@ def check_grid(grid: Grid) -> list[PlannedRun]:
             parser, grid, run_values(grid, run, None), what, codec_overrides(grid, run)
         )
         try:
-            resolve(cfg)
+            config = resolved(FederateConfig.from_namespace(cfg))
             key = (run.partition.folder, str(run.seed), run.arm.codec or "")
             if key not in checked:  # data and federation settings of each partition x seed x codec
                 checked.add(key)
-                init = parser.instantiate_classes(cfg)
-                init.data.setup()
-                init.federation.validate(init.data.num_clients)
+                data = config.data.module()
+                data.setup()
+                config.federation.validate(data.num_clients)
         except UsageError as err:
             raise UsageError(f"{what}: {err}") from None
     return runs
@@ -417,7 +417,7 @@ def run_one(
     """Run (or reuse, or resume) one federation; returns its summary and whether it ran."""
     cfg = _resolved_run_config(parser, grid, run, checkpoint)
     if RunFiles(run.directory).complete:  # not summary.json: model.pt is written after it
-        return _checked_summary(parser, run, cfg), False
+        return _checked_summary(run, cfg), False
     cfg.resume = (run.directory / "checkpoint.pt").is_file()
     config = FederateConfig.from_namespace(cfg)
     summary = federate(config, on_round=RoundLines(run.describe(), config.federation.rounds))
@@ -433,12 +433,14 @@ def _resolved_run_config(
     return resolve(run_config(parser, grid, values, run.describe(), codec_overrides(grid, run)))
 
 
-def _checked_summary(parser: ArgumentParser, run: PlannedRun, cfg: Namespace) -> dict[str, Any]:
+def _checked_summary(run: PlannedRun, cfg: Namespace) -> dict[str, Any]:
     """The summary of the finished `run`, once the options it ran with are checked against
     `cfg`, what the grid asks for now: a finished run made with another config, or one whose
     options cannot be read, is refused (`UsageError`) rather than silently mixed in."""
     defaults = recorded_options()
-    wanted = _comparable(recorded_config_text(parser.dump(cfg, skip_none=False)), defaults)
+    wanted = _comparable(
+        recorded_config_text(FederateConfig.from_namespace(cfg).to_yaml()), defaults
+    )
     if _found(_run_options(run), cfg, wanted, defaults) != wanted:
         raise UsageError(
             f"{run.directory} holds a finished run made with another config than this "
@@ -491,7 +493,7 @@ def finished_runs(grid: Grid) -> tuple[list[RunCurve], list[PlannedRun]]:
                 )
             checkpoint = checkpoints[run.seed]
         cfg = _resolved_run_config(parser, grid, run, checkpoint)
-        curves.append(run_curve(run, _checked_summary(parser, run, cfg), checkpoint))
+        curves.append(run_curve(run, _checked_summary(run, cfg), checkpoint))
     return curves, pending
 
 
