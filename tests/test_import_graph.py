@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "console": 0,
     "parse_errors": 0,
     "plugins": 0,
+    "named_registry": 0,
     "recorded_paths": 0,
     # Each folder is a layer of its own: its rank says which folders it may import.
     "data": 1,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
@@ -17,7 +17,7 @@ from fl_lightning.app.grid_fdae import FdaeSpec
 from fl_lightning.console import VERBOSE_HELP
 from fl_lightning.experiments.equal_budget import DEFAULT_BUDGET_ROUNDS
 from fl_lightning.experiments.grid_executors import ExecutorName, RayOptions
-from fl_lightning.experiments.methods import METHODS, MethodName
+from fl_lightning.experiments.methods import method_names
 
 DESCRIPTION = (
     "Run the methods side by side (every method x sparsity x partition x seed, through "
@@ -65,9 +65,9 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument(
         "--methods",
-        type=list[MethodName],
-        default=list(METHODS),
-        help="Methods to compare: " + ", ".join(METHODS) + ".",
+        type=list[Literal[method_names()]],  # type: ignore[misc]
+        default=list(method_names()),
+        help="Methods to compare: " + ", ".join(method_names()) + ".",
     )
     parser.add_argument(
         "--sparsities",

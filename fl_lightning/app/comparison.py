@@ -41,7 +41,7 @@ from fl_lightning.console import library_messages
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.experiments.equal_budget import budget_rows
 from fl_lightning.experiments.grid_executors import Execution, RayOptions
-from fl_lightning.experiments.methods import METHODS
+from fl_lightning.experiments.methods import method_named
 from fl_lightning.experiments.plots import write_plots
 from fl_lightning.experiments.report import write_reports
 from fl_lightning.experiments.to_target import RunCurve, summary_rows
@@ -130,7 +130,7 @@ def codecs_of(cfg: Namespace) -> list[CodecSpec]:
         if len(set(c.methods)) != len(c.methods):
             raise UsageError(f"--codecs: setting {c.name!r} repeats a method ({list(c.methods)}).")
         for m in c.methods:
-            check_choice(f"--codecs ({c.name}) methods", m, tuple(METHODS))
+            method_named(m, f"--codecs ({c.name}) methods")
     return codecs
 
 

@@ -16,7 +16,7 @@ from fl_lightning.app.federate_resolution import checked
 from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.console import VERBOSE_HELP
 from fl_lightning.data.modules import FederatedDataModule
-from fl_lightning.experiments.methods import METHODS
+from fl_lightning.experiments.methods import method_names
 from fl_lightning.federated.client import ClientConfig
 from fl_lightning.federated.config import FederationConfig, Seeds
 from fl_lightning.federated.flower_options import FlowerOptions
@@ -37,9 +37,9 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument(
         "--method",
-        type=Literal[METHODS],
+        type=Literal[method_names()],
         default="proposed",
-        help="Starting point and mask: " + ", ".join(METHODS) + ".",
+        help="Starting point and mask: " + ", ".join(method_names()) + ".",
     )
     parser.add_argument(
         "--engine",

@@ -22,7 +22,7 @@ from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
 from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.errors import UsageError, check_range
-from fl_lightning.experiments.methods import PRUNED, STRUCTURED, needs_checkpoint
+from fl_lightning.experiments.methods import method_named
 from fl_lightning.models.components import unit_layers
 from fl_lightning.pruning.ticket import Ticket
 
@@ -46,17 +46,18 @@ def resolved(config: FederateConfig) -> FederateConfig:
     if not str(output).strip():
         raise UsageError(f"--output={output!r} names no folder; give the run's own folder.")
     sparsity = config.sparsity
-    if config.method in PRUNED:
+    method = method_named(config.method)
+    if method.pruned:
         if sparsity is None:
             raise UsageError(f"--method={config.method} prunes: give --sparsity in [0, 1).")
         check_range("--sparsity", sparsity, 0.0, 1.0)
     else:
         sparsity = None  # a dense method has no sparsity; record none (config.yaml, W&B)
-    if config.method in STRUCTURED:  # before a pre-training is spent on a model it cannot narrow
+    if method.structured:  # before a pre-training is spent on a model it cannot narrow
         unit_layers(config.model.model, f"--method={config.method}")
-    if config.method not in PRUNED and config.ticket:
+    if not method.pruned and config.ticket:
         raise UsageError(f"--ticket is for the pruned methods; --method={config.method} is dense.")
-    if needs_checkpoint(config.method, config.ticket) and not config.checkpoint:
+    if method.needs_checkpoint(config.ticket) and not config.checkpoint:
         check_config_file("--pretrain_config", pretrain_config, PRETRAIN_GROUPS)
     for option, value in (("ticket", config.ticket), ("checkpoint", config.checkpoint)):
         if value and not Path(value).is_file():

@@ -25,7 +25,7 @@ from jsonargparse import Namespace
 from fl_lightning.app.federate_groups import DataOptions, ModelOptions, WandbConfig
 from fl_lightning.config_paths import config_files, resolve_config_path
 from fl_lightning.errors import UsageError, check_choice, check_range
-from fl_lightning.experiments.methods import METHODS, PRUNED
+from fl_lightning.experiments.methods import method_named
 from fl_lightning.federated.client import ClientConfig
 from fl_lightning.federated.config import FederationConfig, Seeds
 from fl_lightning.federated.flower_options import FlowerOptions
@@ -80,10 +80,10 @@ class FederateConfig:
     config: tuple[str, ...] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        check_choice("--method", self.method, METHODS)
+        method = method_named(self.method)  # refuses an unknown one, listing the known ones
         check_choice("--engine", self.engine, ENGINES)
         check_choice("--scope", self.scope, SCOPES)
-        if self.method in PRUNED and self.sparsity is not None:
+        if method.pruned and self.sparsity is not None:
             check_range("--sparsity", self.sparsity, 0.0, 1.0)
         if isinstance(self.pretrain_overrides, str) or not all(
             isinstance(a, str) for a in self.pretrain_overrides

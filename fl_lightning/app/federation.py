@@ -36,7 +36,7 @@ from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
 from fl_lightning.console import library_messages
 from fl_lightning.data.holdout import check_holdout
 from fl_lightning.errors import UsageError
-from fl_lightning.experiments.methods import FEDERATED_DAE, build_start, needs_checkpoint
+from fl_lightning.experiments.methods import build_start, method_named, needs_checkpoint
 from fl_lightning.federated.client import quiet_lightning
 from fl_lightning.federated.config import FederationConfig, FederationFailed
 from fl_lightning.federated.engine import LocalEngine
@@ -74,7 +74,8 @@ def ensure_checkpoint(config: FederateConfig, files: RunFiles) -> str:
     """The DAE checkpoint for this run: given, or pre-trained into DIR/pretrain/ (once)."""
     if config.checkpoint:
         return str(config.checkpoint)
-    if config.method in FEDERATED_DAE:  # its DAE is federated, never this server pre-training
+    # its DAE is federated, never this server pre-training
+    if method_named(config.method).dae == "federated":
         raise UsageError(
             f"--method={config.method} needs --checkpoint: a DAE from `fl-lightning pretrain "
             "--federated` (docs/federated_pretraining.md)."

@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from jsonargparse import ArgumentParser, Namespace
@@ -48,10 +48,11 @@ from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretra
 from fl_lightning.atomic import atomic_write_json
 from fl_lightning.config_files import check_config_file, with_defaults
 from fl_lightning.config_paths import resolve_config_path
+from fl_lightning.data.partition import PartitionName
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.grid_executors import Execution, ItemsInterrupted, run_all
 from fl_lightning.experiments.grid_progress import GridProgress
-from fl_lightning.experiments.methods import FEDERATED_DAE, PRUNED, needs_checkpoint
+from fl_lightning.experiments.methods import find_method, method_named
 from fl_lightning.experiments.pretraining_cost import pretraining_cost
 from fl_lightning.experiments.to_target import Arm, RunCurve
 from fl_lightning.federated.progress import RoundLines
@@ -85,7 +86,7 @@ class PartitionSpec:
         label: folder and report name (default: `iid`, `dirichlet-<alpha>`, `shards-<n>`).
     """
 
-    name: Literal["iid", "dirichlet", "shards"] = "iid"
+    name: PartitionName = "iid"
     alpha: float | None = None
     shards_per_client: int | None = None
     label: str | None = None
@@ -181,7 +182,9 @@ def plan_runs(grid: Grid) -> list[PlannedRun]:
     for seed in grid.seeds:
         for part in grid.partitions:
             for method, codec in arms:
-                sparsities: list[float | None] = [*grid.sparsities] if method in PRUNED else [None]
+                sparsities: list[float | None] = (
+                    [*grid.sparsities] if method_named(method).pruned else [None]
+                )
                 for sparsity in sparsities:
                     arm = Arm(part.folder, method, sparsity, codec)
                     if seed not in grid.row_seeds.get(arm.name, grid.seeds):
@@ -257,8 +260,8 @@ def check_grid(grid: Grid) -> list[PlannedRun]:
     parser = federate_parser()
     check_config_file("--federate_config", grid.federate_config, parser.get_defaults())
     methods = dict.fromkeys([*grid.methods, *(m for c in grid.codecs for m in c.methods)])
-    if any(m in PRUNED for m in methods) and not grid.sparsities:
-        pruned = [m for m in methods if m in PRUNED]
+    pruned = [m for m in methods if method_named(m).pruned]
+    if pruned and not grid.sparsities:
         raise UsageError(
             f"--sparsities=[]: the pruned methods ({', '.join(pruned)}) need at least one "
             "sparsity; give one or leave them out of --methods (and --codecs)."
@@ -364,11 +367,12 @@ def _comparable(config_text: str, defaults: dict[str, Any]) -> dict[str, Any]:
     (added since) at its default, bar what may differ (`_VOLATILE_KEYS`)."""
     config = with_defaults(yaml.safe_load(config_text) or {}, defaults)
     comparable = {k: v for k, v in config.items() if k not in _VOLATILE_KEYS}
-    if not needs_checkpoint(str(config.get("method")), config.get("ticket")):
+    method = find_method(config.get("method"))  # None: a record without a known method
+    if method is None or not method.needs_checkpoint(config.get("ticket")):
         comparable.pop("checkpoint", None)  # a method without a DAE never reads it
     elif comparable.get("checkpoint") and config.get("output"):
         comparable["checkpoint"] = grid_relative(comparable["checkpoint"], config["output"])
-    if config.get("method") not in PRUNED:
+    if method is None or not method.pruned:
         comparable.pop("sparsity", None)  # dense: recorded as none since 0.2, 0.9 before
     return comparable
 
@@ -484,9 +488,10 @@ def finished_runs(grid: Grid) -> tuple[list[RunCurve], list[PlannedRun]]:
             pending.append(run)
             continue
         checkpoint = None
-        if run.arm.method in FEDERATED_DAE:
+        method = method_named(run.arm.method)
+        if method.dae == "federated":
             checkpoint = federated_dae_for(grid, run, parser, train=False)
-        elif needs_checkpoint(run.arm.method, None):
+        elif method.needs_checkpoint(None):
             if run.seed not in checkpoints:
                 checkpoints[run.seed] = grid.checkpoint or pretrain_for_seed(
                     grid, run.seed, parser, train=False
@@ -570,9 +575,10 @@ def run_grid(
     jobs: list[RunJob] = []
     for run in runs:
         checkpoint = None
-        if run.arm.method in FEDERATED_DAE:
+        method = method_named(run.arm.method)
+        if method.dae == "federated":
             checkpoint = federated_dae_for(grid, run, parser)
-        elif needs_checkpoint(run.arm.method, None):
+        elif method.needs_checkpoint(None):
             if run.seed not in checkpoints:
                 checkpoints[run.seed] = grid.checkpoint or pretrain_for_seed(grid, run.seed, parser)
             checkpoint = checkpoints[run.seed]

@@ -21,7 +21,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from fl_lightning.atomic import atomic_write_bytes
-from fl_lightning.data.partition import PARTITIONS, PartitionName, make_partitioner, server_split
+from fl_lightning.data.partition import (
+    PartitionName,
+    make_partitioner,
+    partition_scheme,
+    server_split,
+)
 from fl_lightning.data.sources import DatasetInfo, dataset_info, load_split
 from fl_lightning.errors import UsageError, check_choice, check_range
 
@@ -246,7 +251,7 @@ class FederatedDataModule(pl.LightningDataModule):
         super().__init__()
         dataset_info(dataset, "data.dataset")
         _check_int("data.num_clients", num_clients, 1)
-        check_choice("data.partition", partition, PARTITIONS)
+        partition_scheme(partition, "data.partition")
         if not alpha > 0:
             raise UsageError(f"data.alpha={alpha!r} must be > 0 (small: skewed, large: IID).")
         _check_int("data.shards_per_client", shards_per_client, 1)

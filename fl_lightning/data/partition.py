@@ -5,19 +5,34 @@ clients. Every partitioner owns a `torch.Generator` seeded from its `seed` (Flow
 style) and re-seeds it at the start of each `partition` call, so a partition is a pure function of
 `(labels, num_clients, seed)`. Every partition returns sorted int64 index tensors that are
 disjoint and cover every example exactly once.
+
+| name        | partitioner            | settings it uses (`data.*`)  |
+| ----------- | ---------------------- | ---------------------------- |
+| `iid`       | `IidPartitioner`       | seed                         |
+| `dirichlet` | `DirichletPartitioner` | alpha, min_partition_size    |
+| `shards`    | `ShardPartitioner`     | shards_per_client            |
+
+Each row is one `PartitionScheme` record in `PARTITION_REGISTRY` (name, and how to build its
+partitioner from the `PartitionSettings`), looked up by name by `make_partitioner`. The
+`PartitionName` Literal repeats the names because `FederatedDataModule`'s signature is the
+`data.*` schema the command line parses (its choices in `--help` and its refusals); a test keeps
+the two equal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
 import torch
 
-from fl_lightning.errors import UsageError, check_choice
+from fl_lightning.errors import UsageError
+from fl_lightning.named_registry import NamedRegistry
 
+#: The registered partitioners' names, for the signatures the command line parses.
 PartitionName = Literal["iid", "dirichlet", "shards"]
-PARTITIONS: tuple[str, ...] = ("iid", "dirichlet", "shards")
 
 
 def server_split(
@@ -193,18 +208,62 @@ class ShardPartitioner:
         return _sorted_parts([torch.cat([shards[int(s)] for s in row]) for row in dealt])
 
 
+@dataclass(frozen=True)
+class PartitionSettings:
+    """The `data.*` settings a partitioner may use (each uses only its own)."""
+
+    seed: int
+    alpha: float = 0.5
+    min_partition_size: int = 10
+    shards_per_client: int = 2
+
+
+@dataclass(frozen=True)
+class PartitionScheme:
+    """One partitioner by name (`data.partition`): how it is built from the settings."""
+
+    name: str
+    build: Callable[[PartitionSettings], Partitioner]
+
+
+#: The partitioners by name, in the module table's order.
+PARTITION_REGISTRY: NamedRegistry[PartitionScheme] = NamedRegistry("data.partition")
+
+
+def register_partition(scheme: PartitionScheme, *, replace: bool = False) -> PartitionScheme:
+    """Make `scheme` known under its name; a name already registered is refused unless
+    `replace`. (The command line offers only the names of `PartitionName`.)"""
+    return PARTITION_REGISTRY.register(scheme, replace=replace)
+
+
+def partition_names() -> tuple[str, ...]:
+    """Every registered partitioner, in the module table's order."""
+    return PARTITION_REGISTRY.names()
+
+
+def partition_scheme(name: object, option: str = "data.partition") -> PartitionScheme:
+    """The partitioner called `name`; a `UsageError` naming `option` and listing the known ones."""
+    return PARTITION_REGISTRY.lookup(name, option)
+
+
 def make_partitioner(
-    name: PartitionName,
+    name: str,
     *,
     seed: int,
     alpha: float = 0.5,
     min_partition_size: int = 10,
     shards_per_client: int = 2,
-) -> IidPartitioner | DirichletPartitioner | ShardPartitioner:
+) -> Partitioner:
     """The partitioner called `name` (`data.partition`), given only the settings it uses."""
-    check_choice("data.partition", name, PARTITIONS)
-    if name == "iid":
-        return IidPartitioner(seed)
-    if name == "dirichlet":
-        return DirichletPartitioner(alpha, min_partition_size, seed)
-    return ShardPartitioner(shards_per_client, seed)
+    settings = PartitionSettings(seed, alpha, min_partition_size, shards_per_client)
+    return partition_scheme(name).build(settings)
+
+
+for _scheme in (
+    PartitionScheme("iid", lambda s: IidPartitioner(s.seed)),
+    PartitionScheme(
+        "dirichlet", lambda s: DirichletPartitioner(s.alpha, s.min_partition_size, s.seed)
+    ),
+    PartitionScheme("shards", lambda s: ShardPartitioner(s.shards_per_client, s.seed)),
+):
+    register_partition(_scheme)

@@ -26,90 +26,124 @@ of on server data; their checkpoint must be such a one.
 Every method's output layer is freshly initialised from the init seed (the same for all methods
 of one seed) and dense. The engine receives only `Start.state`, `Start.mask` and a model built
 at `Start.widths`.
+
+Each row is one `Method` record in `METHOD_REGISTRY`, in the table's order (the order the
+command line lists them in): what it needs (a DAE checkpoint, and which kind), whether it prunes
+and how, and the builder of its start (`experiments.method_starts`). A new method is one
+`register_method(Method(...))`; `build_start`, the options' choices (`--method`, `--methods`)
+and the checks of `federate` and `compare` look it up by name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Literal
 
-import torch
-
-from fl_lightning.errors import UsageError, check_choice
+from fl_lightning.errors import UsageError
+from fl_lightning.experiments.method_starts import (
+    Start,
+    StartBuilder,
+    StartInputs,
+    dae_dense_start,
+    init_magnitude_ticket_of,
+    masked_start,
+    pretrained_magnitude_ticket,
+    proposed_structured_start,
+    random_dense_start,
+    random_mask_ticket,
+    random_structured_start,
+    rewound_ticket,
+)
 from fl_lightning.models.dae import load_dae_checkpoint
-from fl_lightning.pruning.channel_ticket import channel_widths, make_channel_ticket
-from fl_lightning.pruning.mask import Mask, check_no_empty_layer
-from fl_lightning.pruning.ticket import (
-    Ticket,
-    fresh_state,
-    init_magnitude_ticket,
-    make_ticket,
-    random_ticket,
-)
-from fl_lightning.recorded_paths import recorded_path
+from fl_lightning.named_registry import NamedRegistry
 
-MethodName = Literal[
-    "fedavg",
-    "dae_dense",
-    "proposed",
-    "lth_rewind",
-    "init_magnitude",
-    "random_prune",
-    "proposed_structured",
-    "random_structured",
-    "proposed_fdae",
-    "dae_dense_fdae",
+__all__ = [
+    "METHOD_REGISTRY",
+    "Method",
+    "Start",
+    "StartInputs",
+    "build_start",
+    "find_method",
+    "method_named",
+    "method_names",
+    "needs_checkpoint",
+    "register_method",
 ]
-#: Every method, in the table's order (the Literal's values: one list to keep up to date).
-METHODS: tuple[str, ...] = get_args(MethodName)
-#: Methods that need a DAE checkpoint (unless the ones in `TICKET_REPLACES_DAE` get a ticket).
-NEEDS_DAE = frozenset(
-    {
-        "dae_dense",
-        "proposed",
-        "lth_rewind",
-        "random_prune",
-        "proposed_structured",
-        "proposed_fdae",
-        "dae_dense_fdae",
-    }
-)
-#: Methods whose DAE is a federated pre-training's (on the clients' images), and the method
-#: each is with a server DAE.
-FEDERATED_DAE: dict[str, str] = {"proposed_fdae": "proposed", "dae_dense_fdae": "dae_dense"}
-#: Methods for which a `--ticket` stands in for the DAE checkpoint.
-TICKET_REPLACES_DAE = frozenset({"proposed", "random_prune", "proposed_structured"})
-#: Methods that train a pruned subnetwork (and so take a sparsity).
-PRUNED = frozenset(
-    {
-        "proposed",
-        "lth_rewind",
-        "init_magnitude",
-        "random_prune",
-        "proposed_structured",
-        "random_structured",
-        "proposed_fdae",
-    }
-)
-#: Methods whose subnetwork is a narrower dense model (a structured ticket), not a mask.
-STRUCTURED = frozenset({"proposed_structured", "random_structured"})
 
 
-@dataclass
-class Start:
-    """Where a federation starts: the global state at round 0, its mask, and their provenance."""
+@dataclass(frozen=True)
+class Method:
+    """One method of the comparison: what its start needs and how it is built.
 
-    state: dict[str, torch.Tensor]
-    mask: Mask
-    provenance: dict[str, Any] = field(default_factory=dict)
-    #: hidden-layer widths of the model to build (empty: the family's full widths)
-    widths: dict[str, int] = field(default_factory=dict)
+    Args:
+        name: the name in configs, folders and reports (`--method`).
+        start: builds the start from the method's name and the `StartInputs`.
+        dae: the DAE checkpoint it starts from: none, a server pre-training's (`server`), or a
+            federated pre-training's on the clients' images (`federated`, from
+            `fl-lightning pretrain --federated`).
+        ticket_replaces_dae: a `--ticket` stands in for the DAE checkpoint.
+        pruned: trains a pruned subnetwork (and so takes a sparsity and a `--ticket`).
+        structured: the subnetwork is a narrower dense model (a structured ticket), not a mask.
+        twin: of a `federated` method, the method it is with a server DAE (same start).
+    """
+
+    name: str
+    start: StartBuilder
+    dae: Literal["server", "federated"] | None = None
+    ticket_replaces_dae: bool = False
+    pruned: bool = False
+    structured: bool = False
+    twin: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.ticket_replaces_dae and self.dae is None:
+            problems.append("ticket_replaces_dae needs a DAE (dae='server')")
+        if self.structured and not self.pruned:
+            problems.append("a structured method is a pruned one (pruned=True)")
+        if (self.dae == "federated") != (self.twin is not None):
+            problems.append("twin names the server-DAE method of a federated-DAE one, only")
+        if problems:
+            raise UsageError(f"method {self.name!r}: {'; '.join(problems)}.")
+
+    def needs_checkpoint(self, ticket: str | Path | None) -> bool:
+        """Whether this method needs a DAE checkpoint given whether a ticket was passed."""
+        return self.dae is not None and not (ticket and self.ticket_replaces_dae)
+
+
+#: The methods by name, in the module table's order.
+METHOD_REGISTRY: NamedRegistry[Method] = NamedRegistry("--method")
+
+
+def register_method(method: Method, *, replace: bool = False) -> Method:
+    """Make `method` known under its name (a `--method` choice); returns it. A name already
+    registered is refused unless `replace`; a federated-DAE method's twin must be known."""
+    if method.twin is not None:
+        twin = method_named(method.twin, option=f"method {method.name!r}: twin")
+        if twin.dae != "server":
+            raise UsageError(f"method {method.name!r}: twin {twin.name!r} starts from no DAE.")
+    return METHOD_REGISTRY.register(method, replace=replace)
+
+
+def method_names() -> tuple[str, ...]:
+    """Every registered method, in the module table's order (the options' choices)."""
+    return METHOD_REGISTRY.names()
+
+
+def method_named(name: object, option: str = "--method") -> Method:
+    """The method called `name`; a `UsageError` naming `option` and listing the known ones."""
+    return METHOD_REGISTRY.lookup(name, option)
+
+
+def find_method(name: object) -> Method | None:
+    """The method called `name`, or None (e.g. for a run recorded with no known method)."""
+    return METHOD_REGISTRY.get(name)
 
 
 def needs_checkpoint(method: str, ticket: str | None) -> bool:
     """Whether `method` needs a DAE checkpoint given whether a ticket was passed."""
-    return method in NEEDS_DAE and not (ticket and method in TICKET_REPLACES_DAE)
+    return method_named(method).needs_checkpoint(ticket)
 
 
 def build_start(
@@ -125,112 +159,30 @@ def build_start(
 ) -> Start:
     """The initial global state and mask of `method` (see the module table).
 
-    Args:
-        method: one of `METHODS`.
-        model: encoder architecture (must match the checkpoint / ticket).
-        dataset: registered dataset (input shape, classes).
-        init_seed: seeds the random init and the output layer.
-        sparsity: fraction of prunable weights removed by the pruned methods, in [0, 1).
-        scope: magnitude pruning scope: `global` or `layer`.
-        checkpoint: DAE checkpoint, for the methods that need one.
-        ticket: a `fl-lightning prune` ticket: the start of `proposed`, and the per-layer
-            densities `random_prune` copies; a structured one (`--structure channel`) the start
-            of `proposed_structured` and the widths `random_structured` copies.
+    `method` is a registered method (`method_names()`); the other arguments are the
+    `StartInputs` its builder gets (see there).
     """
-    check_choice("--method", method, METHODS)
-    if method in FEDERATED_DAE:
-        return _federated_dae_start(
-            method,
-            model=model,
-            dataset=dataset,
-            init_seed=init_seed,
-            sparsity=sparsity,
-            scope=scope,
-            checkpoint=checkpoint,
-        )
-    if method in STRUCTURED:
-        return _structured_start(
-            method,
-            model=model,
-            dataset=dataset,
-            init_seed=init_seed,
-            sparsity=sparsity,
-            checkpoint=checkpoint,
-            ticket=ticket,
-        )
-    encoder, head = fresh_state(model, dataset, init_seed)
-    if method == "fedavg":
-        return Start({**encoder, **head}, Mask({}), {"method": method, "init_seed": init_seed})
-    if needs_checkpoint(method, str(ticket) if ticket else None) and checkpoint is None:
-        raise UsageError(f"--method={method} needs a DAE checkpoint: pass --checkpoint CKPT.")
-    if method == "dae_dense":
-        ckpt = load_dae_checkpoint(_path(checkpoint), option="--checkpoint")
-        _check_model(ckpt.model, ckpt.dataset, model, dataset, "--checkpoint")
-        provenance = {
-            "method": method,
-            "source_checkpoint": recorded_path(ckpt.path),
-            "source_sha256": ckpt.sha256,
-            "holdout": ckpt.holdout,
-        }
-        return Start({**encoder, **head, **ckpt.encoder_state}, Mask({}), provenance)
-    if method == "init_magnitude":
-        t = init_magnitude_ticket(model, dataset, sparsity, scope, seed=init_seed)
-    elif method == "proposed":
-        t = (
-            _check_unstructured(_load_ticket(ticket), method, ticket)
-            if ticket
-            else make_ticket(_path(checkpoint), sparsity, scope)
-        )
-    elif method == "lth_rewind":
-        t = make_ticket(_path(checkpoint), sparsity, scope, "rewind_init")
-    else:  # random_prune
-        like = (
-            _check_unstructured(_load_ticket(ticket), method, ticket)
-            if ticket
-            else make_ticket(_path(checkpoint), sparsity, scope)
-        )
-        t = random_ticket(model, dataset, like.mask, seed=init_seed, init_seed=init_seed)
-    _check_model(t.model, t.dataset, model, dataset, "--ticket" if ticket else "--checkpoint")
-    check_no_empty_layer(
-        t.mask, f"--ticket={str(ticket)!r}" if ticket else f"--sparsity={sparsity}"
-    )
-    state = {**encoder, **head, **t.state()}
-    for name, m in t.mask.items():
-        state[name] = state[name] * m
-    return Start(state, t.mask, {"method": method, **t.provenance})
+    found = method_named(method)
+    inputs = StartInputs(model, dataset, init_seed, sparsity, scope, checkpoint, ticket)
+    return found.start(found.name, inputs)
 
 
-def _federated_dae_start(
-    method: str,
-    *,
-    model: str,
-    dataset: str,
-    init_seed: int,
-    sparsity: float,
-    scope: Literal["global", "layer"],
-    checkpoint: str | Path | None,
-) -> Start:
+def _federated_dae_start(method: str, i: StartInputs) -> Start:
     """`proposed_fdae` / `dae_dense_fdae`: `proposed` / `dae_dense` from a federated DAE."""
-    if checkpoint is None:
+    if i.checkpoint is None:
         raise UsageError(
             f"--method={method} needs a DAE checkpoint from `fl-lightning pretrain --federated`: "
             "pass --checkpoint CKPT."
         )
-    ckpt = load_dae_checkpoint(_path(checkpoint), option="--checkpoint")
+    ckpt = load_dae_checkpoint(Path(i.checkpoint), option="--checkpoint")
     if ckpt.federated_pretraining is None:
         raise UsageError(
-            f"--checkpoint={str(checkpoint)!r} was pre-trained on server data; --method={method} "
-            "needs one from `fl-lightning pretrain --federated` (provenance source: clients)."
+            f"--checkpoint={str(i.checkpoint)!r} was pre-trained on server data; "
+            f"--method={method} needs one from `fl-lightning pretrain --federated` "
+            "(provenance source: clients)."
         )
-    start = build_start(
-        FEDERATED_DAE[method],
-        model=model,
-        dataset=dataset,
-        init_seed=init_seed,
-        sparsity=sparsity,
-        scope=scope,
-        checkpoint=checkpoint,
-    )
+    twin = method_named(method_named(method).twin)
+    start = twin.start(twin.name, replace(i, ticket=None))
     provenance = {
         **start.provenance,
         "method": method,
@@ -239,68 +191,35 @@ def _federated_dae_start(
     return Start(start.state, start.mask, provenance, start.widths)
 
 
-def _structured_start(
-    method: str,
-    *,
-    model: str,
-    dataset: str,
-    init_seed: int,
-    sparsity: float,
-    checkpoint: str | Path | None,
-    ticket: str | Path | None,
-) -> Start:
-    """`proposed_structured` / `random_structured`: a narrow dense model and an empty mask."""
-    t: Ticket | None = None
-    if ticket:
-        t = _load_ticket(ticket)
-        if not t.widths:
-            raise UsageError(
-                f"--ticket={str(ticket)!r} is an unstructured (masked) ticket; --method={method} "
-                "needs one from `fl-lightning prune --structure channel`."
-            )
-        _check_model(t.model, t.dataset, model, dataset, "--ticket")
-    elif method == "proposed_structured":
-        if checkpoint is None:
-            raise UsageError(f"--method={method} needs a DAE checkpoint: pass --checkpoint CKPT.")
-        t = make_channel_ticket(_path(checkpoint), sparsity)
-        _check_model(t.model, t.dataset, model, dataset, "--checkpoint")
-    widths = dict(t.widths) if t is not None else channel_widths(model, dataset, sparsity)
-    encoder, head = fresh_state(model, dataset, init_seed, widths)
-    provenance: dict[str, Any] = {"method": method, "init_seed": init_seed, "widths": widths}
-    if method == "proposed_structured":
-        assert t is not None
-        return Start(
-            {**encoder, **head, **t.state()}, Mask({}), {**t.provenance, **provenance}, widths
-        )
-    if t is not None:
-        provenance["widths_from_ticket"] = str(ticket)
-    return Start({**encoder, **head}, Mask({}), provenance, widths)
-
-
-def _check_unstructured(t: Ticket, method: str, ticket: str | Path) -> Ticket:
-    if t.widths:
-        raise UsageError(
-            f"--ticket={str(ticket)!r} is a structured (channel) ticket; use --method "
-            f"proposed_structured (or random_structured) with it, not --method={method}."
-        )
-    return t
-
-
-def _path(checkpoint: str | Path | None) -> Path:
-    """The checkpoint that `needs_checkpoint` guaranteed is there."""
-    assert checkpoint is not None
-    return Path(checkpoint)
-
-
-def _load_ticket(path: str | Path) -> Ticket:
-    return Ticket.load(path, option="--ticket")
-
-
-def _check_model(
-    found_model: str, found_dataset: str, model: str, dataset: str, option: str
-) -> None:
-    if found_model != model or found_dataset != dataset:
-        raise UsageError(
-            f"{option} was made for model {found_model!r} on {found_dataset!r}, but this run "
-            f"uses model {model!r} on {dataset!r} (model.model / data.dataset)."
-        )
+for _method in (
+    Method("fedavg", random_dense_start),
+    Method("dae_dense", dae_dense_start, dae="server"),
+    Method(
+        "proposed",
+        masked_start(pretrained_magnitude_ticket),
+        dae="server",
+        ticket_replaces_dae=True,
+        pruned=True,
+    ),
+    Method("lth_rewind", masked_start(rewound_ticket), dae="server", pruned=True),
+    Method("init_magnitude", masked_start(init_magnitude_ticket_of), pruned=True),
+    Method(
+        "random_prune",
+        masked_start(random_mask_ticket),
+        dae="server",
+        ticket_replaces_dae=True,
+        pruned=True,
+    ),
+    Method(
+        "proposed_structured",
+        proposed_structured_start,
+        dae="server",
+        ticket_replaces_dae=True,
+        pruned=True,
+        structured=True,
+    ),
+    Method("random_structured", random_structured_start, pruned=True, structured=True),
+    Method("proposed_fdae", _federated_dae_start, dae="federated", pruned=True, twin="proposed"),
+    Method("dae_dense_fdae", _federated_dae_start, dae="federated", twin="dae_dense"),
+):
+    register_method(_method)

@@ -33,5 +33,14 @@ def holdout_score(
 
 
 def summary_fields(score: dict[str, float]) -> dict[str, float | None]:
-    """The score as summary.json's `final_val_acc` / `final_val_loss` (None: no hold-out)."""
-    return {"final_val_acc": score.get(VAL_ACC), "final_val_loss": score.get(VAL_LOSS)}
+    """The score as summary.json's `final_val_acc` / `final_val_loss` (None: no hold-out).
+
+    The loss is rounded to 6 decimals: its last float32 digits vary between processes (the
+    same weights scored in a `compare --jobs 2` worker and in the parent differed by 2e-7),
+    and a run's record must not depend on where it ran.
+    """
+    loss = score.get(VAL_LOSS)
+    return {
+        "final_val_acc": score.get(VAL_ACC),
+        "final_val_loss": None if loss is None else round(loss, 6),
+    }

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import math
+import re
+from typing import get_args
 
 import pytest
 import torch
 
+from fl_lightning.data import partition
 from fl_lightning.data.partition import (
     DirichletPartitioner,
     IidPartitioner,
+    PartitionName,
+    PartitionScheme,
     ShardPartitioner,
     make_partitioner,
+    partition_names,
+    register_partition,
     server_split,
 )
 from fl_lightning.errors import UsageError
@@ -155,7 +162,7 @@ def test_make_partitioner_passes_on_only_the_settings_each_uses():
     assert isinstance(shards, ShardPartitioner) and shards.shards_per_client == 3
     assert isinstance(make_partitioner("iid", seed=0, alpha=-1.0), IidPartitioner)
     with pytest.raises(UsageError, match=r"data\.partition='pathological'.*iid, dirichlet, shards"):
-        make_partitioner("pathological", seed=0)  # type: ignore[arg-type]
+        make_partitioner("pathological", seed=0)
 
 
 def test_server_split_is_a_seeded_disjoint_sorted_split():
@@ -183,3 +190,34 @@ def test_server_split_edges(num_examples, num_server):
 def test_server_split_out_of_range_names_the_option(num_server):
     with pytest.raises(UsageError, match=r"data\.server_images"):
         server_split(10, num_server, seed=0, option="data.server_images")
+
+
+def test_the_registry_holds_the_module_tables_rows_and_the_literals_names() -> None:
+    assert partition.__doc__
+    table = re.findall(r"^\| `(\w+)` +\|", partition.__doc__, flags=re.MULTILINE)
+    assert partition_names() == tuple(table) == get_args(PartitionName)
+    assert partition_names() == ("iid", "dirichlet", "shards")
+
+
+@pytest.fixture
+def restore_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a test registers is gone after it."""
+    monkeypatch.setattr(
+        partition.PARTITION_REGISTRY, "registered", dict(partition.PARTITION_REGISTRY.registered)
+    )
+
+
+class FirstComeClients:
+    """A trivial partitioner: client c gets the examples at positions c, c + n, c + 2n, ..."""
+
+    def partition(self, labels: torch.Tensor, num_clients: int) -> list[torch.Tensor]:
+        return [torch.arange(c, len(labels), num_clients) for c in range(num_clients)]
+
+
+def test_a_new_partitioner_is_one_record_found_by_name(restore_registry: None) -> None:
+    register_partition(PartitionScheme("strided", lambda s: FirstComeClients()))
+    assert partition_names()[-1] == "strided"
+    parts = make_partitioner("strided", seed=0).partition(torch.zeros(5, dtype=torch.int64), 2)
+    assert [p.tolist() for p in parts] == [[0, 2, 4], [1, 3]]
+    with pytest.raises(UsageError, match="'iid' is already registered"):
+        register_partition(PartitionScheme("iid", lambda s: FirstComeClients()))

@@ -3,22 +3,28 @@ in `fl_lightning/experiments/methods.py`), and which methods need a DAE."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
+from fl_lightning.app.compare_options import build_parser as build_compare_parser
+from fl_lightning.app.federate_options import build_parser as build_federate_parser
 from fl_lightning.errors import UsageError
+from fl_lightning.experiments import methods
 from fl_lightning.experiments.methods import (
-    FEDERATED_DAE,
-    METHODS,
-    PRUNED,
-    STRUCTURED,
+    Method,
     Start,
+    StartInputs,
     build_start,
+    method_named,
+    method_names,
     needs_checkpoint,
+    register_method,
 )
 from fl_lightning.models.dae import load_dae_checkpoint
+from fl_lightning.pruning.mask import Mask
 from fl_lightning.pruning.ticket import fresh_state, make_ticket
 from tests.pruning.test_ticket import write_dae_checkpoint
 
@@ -36,8 +42,9 @@ def starts(dae_ckpt: Path) -> dict[str, Start]:
         m: build_start(
             m, model=MODEL, dataset=DATASET, init_seed=SEED, sparsity=SPARSITY, checkpoint=dae_ckpt
         )
-        for m in METHODS
-        if m not in FEDERATED_DAE  # they need a federated DAE (test_federated_dae_methods)
+        for m in method_names()
+        if method_named(m).dae
+        != "federated"  # they need a federated DAE (test_federated_dae_methods)
     }
 
 
@@ -50,7 +57,7 @@ def test_every_full_width_method_starts_with_the_same_fresh_dense_head(
 ) -> None:
     _, head = fresh_state(MODEL, DATASET, SEED)
     for method, start in starts.items():
-        if method in STRUCTURED:  # a narrower network: its head has fewer inputs
+        if method_named(method).structured:  # a narrower network: its head has fewer inputs
             continue
         assert not any(n.startswith("head.") for n in start.mask), method  # head stays dense
         for name, value in head.items():
@@ -70,7 +77,19 @@ def test_dense_methods_start_from_random_or_pretrained_weights(
     assert starts["dae_dense"].provenance["source_sha256"] == ckpt.sha256
 
 
-@pytest.mark.parametrize("method", sorted(PRUNED - STRUCTURED - set(FEDERATED_DAE)))
+MASKED = ["proposed", "lth_rewind", "init_magnitude", "random_prune"]
+
+
+def test_the_masked_methods_are_the_pruned_unstructured_server_ones() -> None:
+    found = [
+        m.name
+        for m in map(method_named, method_names())
+        if m.pruned and not m.structured and m.dae != "federated"
+    ]
+    assert found == MASKED
+
+
+@pytest.mark.parametrize("method", MASKED)
 def test_masked_methods_are_zero_exactly_where_pruned(
     starts: dict[str, Start], method: str
 ) -> None:
@@ -143,7 +162,7 @@ def test_a_ticket_replaces_the_checkpoint_for_proposed_and_random_prune(
 
 
 def test_which_methods_need_a_dae() -> None:
-    assert [m for m in METHODS if needs_checkpoint(m, None)] == [
+    assert [m for m in method_names() if needs_checkpoint(m, None)] == [
         "dae_dense",
         "proposed",
         "lth_rewind",
@@ -152,7 +171,7 @@ def test_which_methods_need_a_dae() -> None:
         "proposed_fdae",
         "dae_dense_fdae",
     ]
-    assert [m for m in METHODS if needs_checkpoint(m, "t.pt")] == [
+    assert [m for m in method_names() if needs_checkpoint(m, "t.pt")] == [
         "dae_dense",
         "lth_rewind",
         "proposed_fdae",
@@ -196,7 +215,9 @@ def test_federated_dae_methods_are_their_server_twins_from_a_federated_dae(
     saved["provenance"] = {"source": "clients", "federated_pretraining": cost}
     federated = tmp_path / "fdae.ckpt"
     torch.save(saved, federated)
-    for method, twin in FEDERATED_DAE.items():
+    twins = {m: method_named(m).twin for m in method_names() if method_named(m).twin}
+    assert twins == {"proposed_fdae": "proposed", "dae_dense_fdae": "dae_dense"}
+    for method, twin in twins.items():
         start = build_start(
             method, model=MODEL, dataset=DATASET, init_seed=SEED, sparsity=SPARSITY,
             checkpoint=federated,
@@ -211,3 +232,64 @@ def test_federated_dae_methods_are_their_server_twins_from_a_federated_dae(
                 method, model=MODEL, dataset=DATASET, init_seed=SEED, sparsity=SPARSITY,
                 checkpoint=dae_ckpt,
             )  # fmt: skip
+
+
+def test_the_registry_holds_the_module_tables_rows_in_order() -> None:
+    assert methods.__doc__
+    table = re.findall(r"^\| `(\w+)` +\|", methods.__doc__, flags=re.MULTILINE)
+    assert method_names() == tuple(table)
+    assert len(table) == 10
+
+
+def test_an_unknown_method_is_refused_listing_the_registered_ones() -> None:
+    with pytest.raises(UsageError) as err:
+        method_named("best")
+    assert str(err.value) == (
+        "--method='best' is not known; choose one of: " + ", ".join(method_names()) + "."
+    )
+    with pytest.raises(UsageError, match=r"^--codecs \(int8\) methods='x' is not known"):
+        method_named("x", "--codecs (int8) methods")
+
+
+@pytest.fixture
+def restore_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a test registers is gone after it."""
+    monkeypatch.setattr(
+        methods.METHOD_REGISTRY, "registered", dict(methods.METHOD_REGISTRY.registered)
+    )
+
+
+def _zeros_start(method: str, i: StartInputs) -> Start:
+    """A trivial method: the random init with every encoder weight zero, dense."""
+    encoder, head = fresh_state(i.model, i.dataset, i.init_seed)
+    zeros = {n: torch.zeros_like(v) for n, v in encoder.items()}
+    return Start({**zeros, **head}, Mask({}), {"method": method})
+
+
+def test_a_new_method_is_one_record_found_by_name(restore_registry: None) -> None:
+    register_method(Method("zeros", _zeros_start))
+    assert method_names()[-1] == "zeros" and not needs_checkpoint("zeros", None)
+    start = build_start("zeros", model=MODEL, dataset=DATASET, init_seed=SEED, sparsity=0.5)
+    assert start.provenance == {"method": "zeros"} and len(start.mask) == 0
+    assert all(not v.any() for n, v in start.state.items() if n.startswith("encoder."))
+    # the command line offers it, as a federation's and as a comparison's method
+    assert build_federate_parser().parse_args(["--method", "zeros"]).method == "zeros"
+    compare = build_compare_parser().parse_args(["--methods", "[fedavg, zeros]"])
+    assert compare.methods == ["fedavg", "zeros"]
+    assert build_compare_parser().get_defaults().methods[-1] == "zeros"
+
+
+def test_a_record_with_impossible_values_is_refused(restore_registry: None) -> None:
+    with pytest.raises(UsageError, match="'proposed' is already registered"):
+        register_method(Method("proposed", _zeros_start))
+    with pytest.raises(UsageError, match="structured method is a pruned one"):
+        Method("narrow", _zeros_start, structured=True)
+    with pytest.raises(UsageError, match="twin names the server-DAE method"):
+        Method("fdae", _zeros_start, dae="federated")
+    with pytest.raises(UsageError, match="twin='nope' is not known"):
+        register_method(Method("fdae", _zeros_start, dae="federated", twin="nope"))
+    with pytest.raises(UsageError, match="twin 'fedavg' starts from no DAE"):
+        register_method(Method("fdae", _zeros_start, dae="federated", twin="fedavg"))
+    assert "fdae" not in method_names()
+    same = method_named("fedavg")
+    assert register_method(same) is same  # registering the same record again is harmless

@@ -49,3 +49,8 @@ def test_a_model_of_zero_weights_scores_the_share_of_class_0_and_loss_ln_10(tiny
     assert score["val/acc"] == pytest.approx(share_of_0)
     assert score["val/loss"] == pytest.approx(math.log(10))
     assert summary_fields(score)["final_val_acc"] == pytest.approx(share_of_0)
+
+
+def test_the_recorded_loss_is_rounded_to_six_decimals() -> None:
+    fields = summary_fields({"val/acc": 0.5, "val/loss": 1.8748887777328491})
+    assert fields == {"final_val_acc": 0.5, "final_val_loss": 1.874889}
