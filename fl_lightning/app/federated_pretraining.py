@@ -9,6 +9,10 @@ holds what a federation's holds (metrics.csv with `test/recon_loss` per round, s
 config.yaml, checkpoint.pt for `--resume`) and, at the end, `dae.ckpt`: a normal DAE checkpoint
 (`prune` and `federate --checkpoint` take it as they take a server pre-training's) whose
 provenance says `source: clients` and what the pre-training cost (`federated_pretraining`).
+
+`engine="flower"` moves the payloads through Flower's simulation (the bytes are the local
+engine's); `wandb` logs the rounds, summary and dae.ckpt (an Artifact) to one offline W&B run
+under `<output>/wandb/` (`app.federated_pretraining_wandb`), which `--resume` continues.
 """
 
 from __future__ import annotations
@@ -23,22 +27,35 @@ import torch
 import yaml
 
 from fl_lightning.app.federate_checks import check_accelerator, check_resume_config
+from fl_lightning.app.federate_options import WandbConfig
+from fl_lightning.app.federated_pretraining_wandb import (
+    log_dae_checkpoint,
+    name_wandb_run,
+    open_wandb_run,
+)
+from fl_lightning.app.federation import make_transport
 from fl_lightning.atomic import atomic_torch_save, check_can_create
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientConfig, quiet_lightning
 from fl_lightning.federated.config import FederationConfig, FederationFailed, Seeds
 from fl_lightning.federated.dae_client import ClientDAE, FederatedDAE
+from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.models.dae import CHECKPOINT_KIND
 from fl_lightning.pruning.mask import Mask
 from fl_lightning.run_lock import RunLock
+from fl_lightning.tracking.wandb_run import check_wandb_folder
 from fl_lightning.version import __version__, code_version
 from fl_lightning.write_errors import write_errors_as_usage
 
 CHECKPOINT_NAME = "dae.ckpt"
 #: The method name written into the run's files.
 METHOD = "federated_dae"
+#: The round engines (`--engine`): in this process, or through Flower's simulation.
+ENGINES = ("local", "flower")
+#: What a config.yaml written before an option existed meant by leaving it out (`--resume`).
+OPTION_DEFAULTS = {"engine": "local"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,11 @@ class FederatedPretrainConfig:
             a DAE has no accuracy).
         seeds: split, sampling, init (the DAE's initial weights), data_order (also each
             client's noise, per round).
+        engine: `local` (every client in this process) or `flower` (Flower's simulation
+            engine, Ray): the same bytes, FLOPs and clients.
+        flower: Flower settings (with `engine="flower"`): client resources, timeouts.
+        wandb: W&B logging (offline unless WANDB_MODE says otherwise); off unless asked, as
+            for `compare`'s pre-trainings (the command's `--wandb.enabled` is on by default).
         resume: continue the run in `output` from its checkpoint.pt.
         progress: show a progress bar / a line per round.
         config_text: the resolved config as the command recorded it (config.yaml; a resume must
@@ -68,6 +90,9 @@ class FederatedPretrainConfig:
     client: ClientConfig = field(default_factory=ClientConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     seeds: Seeds = field(default_factory=Seeds)
+    engine: str = "local"
+    flower: FlowerOptions = field(default_factory=FlowerOptions)
+    wandb: WandbConfig = field(default_factory=lambda: WandbConfig(enabled=False))
     resume: bool = False
     progress: bool = True
     config_text: str | None = None
@@ -83,6 +108,10 @@ class FederatedPretrainConfig:
             raise UsageError(
                 f"federation.target_acc={self.federation.target_acc!r}: a DAE has no accuracy; "
                 "allowed: null (run federation.rounds rounds)."
+            )
+        if self.engine not in ENGINES:
+            raise UsageError(
+                f"engine={self.engine!r} is not a round engine; allowed: {', '.join(ENGINES)}."
             )
         if "dataset" in self.model:
             raise UsageError("model.dataset: the DAE's dataset is data.dataset; leave it out.")
@@ -105,6 +134,8 @@ def federated_pretrain(config: FederatedPretrainConfig) -> FederatedPretrainOutc
     quiet_lightning()
     files = RunFiles(config.output)
     check_can_create(files.dir, "--output", folder=True)
+    if config.wandb.enabled:
+        check_wandb_folder(files.dir)
     final = files.dir / CHECKPOINT_NAME
     with write_errors_as_usage(files.dir, lambda: _advice(files)), RunLock(files.dir, "--output"):
         if final.exists():
@@ -120,15 +151,29 @@ def federated_pretrain(config: FederatedPretrainConfig) -> FederatedPretrainOutc
         files.create()
         files.remove_stale_temporaries()
         files.run_config = text
+        previous = name_wandb_run(files, resumed, config.wandb)  # in every checkpoint
         if resumed is None:
             files.write_checkpoint(engine.state_dict())
         files.write_config(text)
+        wandb = open_wandb_run(
+            files,
+            config.wandb,
+            previous=previous,
+            engine=engine,
+            config_text=text,
+            default_name=f"{METHOD}-seed{engine.seeds.of('init')}",
+        )
+        engine.wandb = wandb
         try:
             summary = engine.run()
+            cost = {**engine.cost(), "num_clients": engine.data.num_clients}
+            saved = dae_checkpoint(engine, cost)
+            atomic_torch_save(saved, final)
+            log_dae_checkpoint(wandb, final, saved, cost)
         except FederationFailed as err:
             raise UsageError(str(err)) from None
-        cost = {**engine.cost(), "num_clients": engine.data.num_clients}
-        atomic_torch_save(dae_checkpoint(engine, cost), final)
+        finally:
+            wandb.finish()
         summary["federated_pretraining"] = cost
         summary["seeds"] = vars(engine.seeds)
         summary["code"] = code_version()
@@ -156,7 +201,8 @@ def _resumed(files: RunFiles, config: FederatedPretrainConfig) -> dict[str, Any]
     if not files.checkpoint.exists():
         return None  # killed before its first checkpoint: from round 0
     state = files.read_engine_checkpoint()
-    check_resume_config(files, config.config_text or plain_config_text(config), state)
+    text = config.config_text or plain_config_text(config)
+    check_resume_config(files, text, state, OPTION_DEFAULTS)
     return state
 
 
@@ -166,12 +212,13 @@ def _engine(config: FederatedPretrainConfig, files: RunFiles) -> FederatedDAE:
     data = FederatedDataModule(**data_args)
     data.setup()
     config.federation.validate(data.num_clients)
-    check_accelerator(config.client)
+    if config.engine == "local":  # Flower's clients check their own
+        check_accelerator(config.client)
     seeds = config.seeds
     torch.manual_seed(seeds.of("init"))
     model = ClientDAE(dataset=data.hparams["dataset"], images_to_log=0, **config.model)
     return FederatedDAE(
-        model=model,  # type: ignore[arg-type]
+        model=model,
         initial_state={k: v.detach().clone() for k, v in model.state_dict().items()},
         mask=Mask({}),
         data=data,
@@ -181,6 +228,7 @@ def _engine(config: FederatedPretrainConfig, files: RunFiles) -> FederatedDAE:
         method=METHOD,
         files=files,
         progress=config.progress,
+        transport=make_transport(config.engine, config.flower),
     )
 
 

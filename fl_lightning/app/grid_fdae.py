@@ -121,4 +121,6 @@ def fdae_checkpoint(
 
 def _comparable(text: str) -> Any:
     loaded = yaml.safe_load(text) or {}
-    return {k: v for k, v in loaded.items() if k not in ("output", "resume", "progress")}
+    # how it ran and was logged, not what it computed (folders made before these options too)
+    ignored = ("output", "resume", "progress", "engine", "flower", "wandb")
+    return {k: v for k, v in loaded.items() if k not in ignored}

@@ -2,22 +2,26 @@
 
     fl-lightning pretrain --federated --config configs/pretrain/federated_fashion_mnist.yaml \
         [--federation.rounds N] [--federation.clients_per_round K] [--client.local_epochs E] \
+        [--engine local|flower] [--flower.*] [--wandb.enabled/project/name/group] \
         [--seed S] [--output DIR] [--resume]
 
 The options are those of `federate` that a DAE has (`--data.*`, `--client.*`, `--federation.*`,
-`--seeds.*`) plus the DAE's own (`--model.*`: model, noise, noise_std, mask_prob, optimizer, lr,
-weight_decay). `data.server_images` must stay 0: the clients keep every image. Writes
-DIR/dae.ckpt (prune and federate take it as a server pre-training's), metrics.csv,
-summary.json, config.yaml and checkpoint.pt (for --resume).
+`--seeds.*`, `--engine`, `--flower.*`, `--wandb.*`) plus the DAE's own (`--model.*`: model,
+noise, noise_std, mask_prob, optimizer, lr, weight_decay). `data.server_images` must stay 0: the
+clients keep every image. Writes DIR/dae.ckpt (prune and federate take it as a server
+pre-training's), metrics.csv, summary.json, config.yaml, checkpoint.pt (for --resume) and an
+offline W&B run under DIR/wandb/ (rounds, summary, dae.ckpt as an Artifact).
 """
 
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from fl_lightning.app.federate_checks import fill_seeds
+from fl_lightning.app.federate_options import WandbConfig
 from fl_lightning.app.federated_pretraining import (
     FederatedPretrainConfig,
     federated_pretrain,
@@ -28,6 +32,7 @@ from fl_lightning.config_files import check_config_args
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig
 from fl_lightning.federated.config import FederationConfig, Seeds
+from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.progress import human_bytes
 from fl_lightning.models.dae import DAEPretrainer
 from fl_lightning.parse_errors import parse_args
@@ -72,6 +77,25 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument("--client", type=ClientConfig, default=ClientConfig())
     parser.add_argument("--federation", type=FederationConfig, default=FederationConfig())
+    parser.add_argument(
+        "--engine",
+        type=Literal["local", "flower"],
+        default="local",
+        help="local: one process; flower: Flower's simulation engine (Ray), the same bytes.",
+    )
+    parser.add_argument(
+        "--flower",
+        type=FlowerOptions,
+        default=FlowerOptions(),
+        help="Flower settings (with --engine flower): client resources, timeouts.",
+    )
+    parser.add_argument(
+        "--wandb",
+        type=WandbConfig,
+        default=WandbConfig(),
+        help="W&B run (offline unless WANDB_MODE says otherwise; name default: "
+        "federated_dae-seed<seeds.init>).",
+    )
     return parser
 
 
@@ -97,6 +121,9 @@ def main(argv: list[str]) -> None:
             client=init.client,
             federation=init.federation,
             seeds=init.seeds,
+            engine=cfg.engine,
+            flower=init.flower,
+            wandb=init.wandb,
             resume=cfg.resume,
             progress=cfg.progress,
             config_text=text,
@@ -117,3 +144,6 @@ def main(argv: list[str]) -> None:
     )
     print(f"checkpoint: {outcome.checkpoint}")
     print(f"results:    {outcome.checkpoint.parent}/ (metrics.csv, summary.json, config.yaml)")
+    runs = sorted((outcome.checkpoint.parent / "wandb").glob("*run-*"))
+    if runs:
+        print(f"W&B run:    {runs[-1]}  (upload with `wandb sync {runs[-1]}`)")

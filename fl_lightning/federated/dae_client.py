@@ -14,6 +14,7 @@ checkpoint and resume. The labels of the clients' data are never used. What diff
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -110,10 +111,16 @@ class ClientDAE(DAEPretrainer):
 class FederatedDAE(LocalEngine):
     """FedAvg of a `ClientDAE` over the clients' training images (see the module doc).
 
-    Takes `LocalEngine`'s arguments with `model` a `ClientDAE` and `mask` empty (dense).
+    Takes `LocalEngine`'s arguments with `model` a `ClientDAE` and `mask` empty (dense). Its
+    `setup` tells a remote client (Flower) to train a `dae` workspace with the DAE's arguments;
+    the ClientApp seeds its noise as `train_here` does (`workspace.client_noise_seed`).
     """
 
     model: ClientDAE  # type: ignore[assignment]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._setup = replace(self._setup, workspace="dae", model_args=dict(self.model.hparams))
 
     def train_here(self, r: int, job: ClientJob) -> ClientResult:
         """The client's step with its noise seeded by (`seeds.data_order`, round, client)."""

@@ -63,6 +63,7 @@ from fl_lightning.federated.flower_messages import (
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.sampling import data_order_seed
 from fl_lightning.federated.transport import RoundHost
+from fl_lightning.federated.workspace import client_noise_seed
 from fl_lightning.interrupts import Interrupted, keep_signal_handlers, on_first_signal
 
 log = logging.getLogger(__name__)
@@ -235,6 +236,8 @@ class FlowerGrid:
             threads=self.threads(),
             server_residuals=self.server_residuals,
             residual=host.residual(job.client_id) if self.server_residuals else None,
+            workspace=setup.workspace,
+            noise_seed=client_noise_seed(setup.workspace, setup.data_order, r, job.client_id),
         )
 
     def _train_message(self, r: int, job: ClientJob, host: RoundHost) -> Message:

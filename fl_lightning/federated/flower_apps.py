@@ -4,14 +4,16 @@
 
 - `query`: replies with the node's `partition-id` (and `num-partitions`), so the server can map
   the client ids it samples to node ids.
-- `train`: rebuilds the client's data and workspace model from the task (cached per process),
+- `train`: rebuilds the client's data and workspace model (`workspace.build_workspace`: a
+  Classifier, or a DAE whose noise the task seeds) from the task (cached per process),
   decodes the download's mask (remembering the mask of a first download in the node's Context),
   runs `client.client_step` -- the very step the local engine runs -- with the task's torch
   thread count, and replies with the upload's bytes and its measurements. The node's
   error-feedback residual lives in its Context state between rounds and is never sent, unless
   the task says the server keeps it (`server_residuals`, Flower's simulation): then the task
   brings it and the reply takes the new one back. An exception becomes Flower's error reply.
-- `evaluate`: accuracy and loss of the downloaded model on the client's own training share.
+- `evaluate`: accuracy and loss of the downloaded model on the client's own training share (a
+  DAE: its reconstruction loss, no accuracy).
 
 The deployment ServerApp lives in `fl_lightning.commands.flower_server` (it builds the run).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +30,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricR
 from flwr.clientapp import ClientApp
 
 from fl_lightning.data.modules import FederatedDataModule
-from fl_lightning.federated.client import client_step, quiet_lightning
+from fl_lightning.federated.client import ClientResult, client_step, quiet_lightning
 from fl_lightning.federated.codec import decode, read_header
 from fl_lightning.federated.flower_messages import (
     METRICS,
@@ -37,6 +40,7 @@ from fl_lightning.federated.flower_messages import (
     result_content,
 )
 from fl_lightning.federated.upload import rounding_generator
+from fl_lightning.federated.workspace import build_workspace, seeded_noise
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
 
@@ -59,9 +63,10 @@ def _data_module(arguments: str) -> FederatedDataModule:
 
 
 @functools.lru_cache(maxsize=2)
-def _workspace_model(arguments: str) -> Classifier:
-    """A Classifier to train in (its weights are overwritten from each download)."""
-    return Classifier(**json.loads(arguments))
+def _workspace_model(kind: str, arguments: str) -> Any:
+    """A workspace model of `kind` to train in (its weights are overwritten from each
+    download)."""
+    return build_workspace(kind, json.loads(arguments))
 
 
 def partition_id(context: Context) -> int:
@@ -103,7 +108,7 @@ def _open_task(message: Message, context: Context) -> tuple[ClientTask, Classifi
     node = partition_id(context)
     if node != task.client_id:
         raise ValueError(f"task for client {task.client_id} reached the node of client {node}")
-    model = _workspace_model(task.model)
+    model = _workspace_model(task.workspace, task.model)
     if not task.sparse:
         return task, model, Mask({})
     if read_header(task.payload).with_mask:
@@ -148,7 +153,17 @@ def train(message: Message, context: Context) -> Message:
     """Run `client_step` on this node's partition; reply with the upload."""
     task, model, mask = _open_task(message, context)
     _use_threads(task.threads)
-    result = client_step(
+    with seeded_noise(model, task.noise_seed):
+        result = _client_step(task, model, mask, context)
+    if result.residual is not None and not task.server_residuals:
+        # saved by Flower with the Context when this app returns
+        _remember_residual(context, result.residual)
+        result.residual = None  # the node's own state: it is not sent
+    return Message(result_content(result), reply_to=message)
+
+
+def _client_step(task: ClientTask, model: Classifier, mask: Mask, context: Context) -> ClientResult:
+    return client_step(
         client_id=task.client_id,
         payload=task.payload,
         fault=task.fault,
@@ -162,11 +177,6 @@ def train(message: Message, context: Context) -> Message:
         residual=task.residual if task.server_residuals else _residual(context),
         generator=rounding_generator(task.rounding_seed, task.round, task.client_id),
     )
-    if result.residual is not None and not task.server_residuals:
-        # saved by Flower with the Context when this app returns
-        _remember_residual(context, result.residual)
-        result.residual = None  # the node's own state: it is not sent
-    return Message(result_content(result), reply_to=message)
 
 
 @client_app.evaluate()
@@ -178,8 +188,9 @@ def evaluate(message: Message, context: Context) -> Message:
     model.load_state_dict(state)
     data = _data_for(task, context)
     loader = data.client_dataloader(task.client_id, seed=task.data_seed)
-    acc, loss = model.evaluate(loader)
-    metrics = MetricRecord(
-        {"num-examples": data.num_examples(task.client_id), "eval-acc": acc, "eval-loss": loss}
-    )
+    metrics = MetricRecord({"num-examples": data.num_examples(task.client_id)})
+    if isinstance(model, Classifier):
+        metrics["eval-acc"], metrics["eval-loss"] = model.evaluate(loader)
+    else:  # a DAE: the reconstruction loss of its noisy images, no accuracy
+        metrics["eval-loss"] = model.reconstruction_loss(loader)
     return Message(RecordDict({METRICS: metrics}), reply_to=message)

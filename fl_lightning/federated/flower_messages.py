@@ -4,9 +4,10 @@ A task (message type `train` or `evaluate`) carries::
 
     "payload": ArrayRecord {"payload": uint8 array}   the codec's bytes, unchanged
     "config":  ConfigRecord  round, client-id, data-seed, fault, rounding-seed, sparse,
-               flops-per-example, threads, and four JSON texts: upload (UploadCodec), client
-               (ClientConfig), data (FederatedDataModule arguments), model (Classifier
-               arguments)
+               flops-per-example, threads, workspace (the model's kind), noise-seed (a DAE's;
+               absent for a classifier), and four JSON texts: upload (UploadCodec), client
+               (ClientConfig), data (FederatedDataModule arguments), model (the workspace
+               model's arguments)
 
 A `train` reply carries the upload the same way plus a MetricRecord "metrics" (num-examples,
 train-loss, flops, seconds); an `evaluate` reply carries "metrics" (num-examples, eval-acc,
@@ -85,11 +86,14 @@ class ClientTask:
         flops_per_example: training FLOPs of one example through the masked model.
         client: local training settings.
         data: `FederatedDataModule` keyword arguments (JSON text, keys sorted).
-        model: `Classifier` keyword arguments (JSON text, keys sorted).
+        model: the workspace model's keyword arguments (JSON text, keys sorted).
         threads: torch threads the client trains with (0: the node's own default).
         server_residuals: the server keeps the client's error-feedback residual: `residual`
             is it (None: zero), and the reply carries the new one (see the module doc).
         residual: the client's residual from its last upload, when `server_residuals`.
+        workspace: the kind of workspace model `model` builds (`workspace.WORKSPACES`).
+        noise_seed: the seed of this client's noise in this round (a DAE's corruption;
+            None for a workspace without noise).
     """
 
     round: int
@@ -107,6 +111,8 @@ class ClientTask:
     threads: int = 0
     server_residuals: bool = False
     residual: torch.Tensor | None = None
+    workspace: str = "classifier"
+    noise_seed: int | None = None
 
     @staticmethod
     def arguments(obj: dict[str, Any]) -> str:
@@ -129,8 +135,11 @@ class ClientTask:
                 "model": self.model,
                 "threads": self.threads,
                 "server-residuals": self.server_residuals,
+                "workspace": self.workspace,
             }
         )
+        if self.noise_seed is not None:
+            config["noise-seed"] = self.noise_seed
         content = RecordDict({PAYLOAD: payload_record(self.payload), CONFIG: config})
         if self.residual is not None:
             content[RESIDUAL] = residual_record(self.residual)
@@ -139,6 +148,7 @@ class ClientTask:
     @classmethod
     def from_content(cls, content: RecordDict) -> ClientTask:
         config = content.config_records[CONFIG]
+        noise = config.get("noise-seed")
         upload = UploadCodec(**json.loads(str(config["upload"])))
         upload.validate("task upload")
         return cls(
@@ -157,6 +167,8 @@ class ClientTask:
             threads=int(config.get("threads", 0)),  # type: ignore[arg-type]
             server_residuals=bool(config.get("server-residuals", False)),
             residual=residual_from(content),
+            workspace=str(config.get("workspace", "classifier")),
+            noise_seed=None if noise is None else int(noise),  # type: ignore[arg-type]
         )
 
 

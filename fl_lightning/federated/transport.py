@@ -44,7 +44,9 @@ class ClientSetup:
         flops_per_example: training FLOPs of one example through the masked model.
         data_order: the data-order seed (`sampling.data_order_seed` derives each client's).
         data_args: `FederatedDataModule` keyword arguments (a remote client rebuilds the data).
-        model_args: `Classifier` keyword arguments (a remote client rebuilds its workspace).
+        model_args: the workspace model's keyword arguments (a remote client rebuilds it).
+        workspace: the kind of workspace model (`workspace.WORKSPACES`): `classifier`, or
+            `dae` for a federated DAE pre-training.
     """
 
     num_clients: int
@@ -56,6 +58,7 @@ class ClientSetup:
     data_order: int
     data_args: dict[str, Any]
     model_args: dict[str, Any]
+    workspace: str = "classifier"
 
 
 class RoundHost(Protocol):

@@ -45,6 +45,7 @@ def test_the_federated_pretraining_runs_once_with_the_configs_rounds(comparison:
     done = json.loads((folder / "summary.json").read_text())
     assert done["federated_pretraining"]["rounds"] == 2
     assert done["federated_pretraining"]["clients_per_round"] == 3
+    assert not (folder / "wandb").exists()  # a comparison's pre-training logs no W&B run
     run = json.loads((comparison / "runs/iid/proposed_fdae-s0.8/seed0/summary.json").read_text())
     assert run["provenance"]["method"] == "proposed_fdae"
     assert run["provenance"]["holdout"]["source"] == "clients"

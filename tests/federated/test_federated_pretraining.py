@@ -1,6 +1,7 @@
 """Federated DAE pre-training (`fl-lightning pretrain --federated`): a tiny run whose checkpoint
 is pruned and federated as a server pre-training's; bytes per round worked out by hand; the
-provenance it records; the refusal of server images; the seeded noise."""
+provenance it records; the refusal of server images; the seeded noise; its offline W&B run
+(rounds, summary, the checkpoint as an Artifact), continued by a resume."""
 
 from __future__ import annotations
 
@@ -19,7 +20,13 @@ from fl_lightning.commands.pretrain import main as pretrain_main
 from fl_lightning.data.holdout import check_holdout
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.dae_client import ClientDAE, noise_seed
-from fl_lightning.models.dae import load_dae_checkpoint
+from fl_lightning.models.dae import file_sha256, load_dae_checkpoint
+from fl_lightning.tracking.offline_reader import (
+    offline_run_ids,
+    offline_run_parts,
+    read_offline_run,
+)
+from fl_lightning.tracking.wandb_run import DAE_ARTIFACT, artifact_name
 from tests.smoke_runs import federate_args
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,6 +127,8 @@ def test_its_ticket_federates_as_a_server_pretrainings(
     )  # fmt: skip
     assert ticket.provenance["federated_pretraining"]["rounds"] == 2
     assert ticket.provenance["holdout"]["source"] == "clients"
+    # its W&B input is the pre-training's artifact (`dae-checkpoint-<sha256 of dae.ckpt>`)
+    assert ticket.provenance["source_sha256"] == file_sha256(federated_dae / "dae.ckpt")
     out = tmp_path / "fed"
     main(
         federate_args(
@@ -141,6 +150,8 @@ def test_server_images_are_refused(tiny_fashion_root: Path, tmp_path: Path) -> N
     assert not out.exists()  # refused before anything is written
     with pytest.raises(UsageError, match=r"data\.server_images=10"):
         FederatedPretrainConfig(output=str(out), data={"server_images": 10})
+    with pytest.raises(UsageError, match=r"engine='ray' .* allowed: local, flower"):
+        FederatedPretrainConfig(output=str(out), engine="ray")
 
 
 def test_a_finished_run_is_not_overwritten(federated_dae: Path, tiny_fashion_root: Path) -> None:
@@ -165,3 +176,81 @@ def test_noise_is_seeded_per_client_and_round() -> None:
     torch.rand(100)
     model.seed_noise(7)
     assert torch.equal(model.corrupt(x), first)
+
+
+def test_wandb_gets_the_rounds_summary_and_the_checkpoint_artifact(federated_dae: Path) -> None:
+    """One offline W&B run (W&B is on by default, offline): each round's reconstruction loss,
+    bytes and FLOPs with `round` as the step, the cost in its summary, and dae.ckpt as the
+    `dae-checkpoint` Artifact that a ticket pruned from it names as its input."""
+    (part,) = sorted((federated_dae / "wandb").glob("offline-run-*"))
+    logged = read_offline_run(part)
+    assert logged["run"]["job_type"] == "pretrain"
+    assert logged["run"]["name"] == "federated_dae-seed0"
+    assert logged["config"]["federation"]["rounds"] == 2 and logged["config"]["engine"] == "local"
+    history = rows(federated_dae)
+    assert [row["round"] for row in logged["history"]] == [1, 2]
+    for ours, written in zip(logged["history"], history, strict=True):
+        assert ours["comm/down_bytes"] == ours["comm/up_bytes"] == 3 * PAYLOAD
+        assert ours["test/recon_loss"] == pytest.approx(float(written["test/recon_loss"]))
+        assert ours["compute/flops"] == float(written["compute/flops"])
+    cost = json.loads((federated_dae / "summary.json").read_text())["federated_pretraining"]
+    assert logged["summary"]["federated_pretraining"] == cost
+    assert logged["summary"]["total_bytes"] == 4 * 3 * PAYLOAD
+    (artifact,) = logged["artifacts"]
+    sha = file_sha256(federated_dae / "dae.ckpt")
+    assert artifact["type"] == DAE_ARTIFACT
+    assert artifact["name"] == artifact_name(DAE_ARTIFACT, sha)
+    assert artifact["files"] == ["dae.ckpt"]
+    assert artifact["metadata"]["holdout"]["source"] == "clients"
+    assert artifact["metadata"]["federated_pretraining"] == cost
+    # the run id is in the checkpoint, for --resume
+    state = torch.load(federated_dae / "checkpoint.pt", weights_only=False)
+    assert state["wandb_run_id"] == logged["run"]["id"]
+
+
+def test_a_killed_pretraining_resumes_its_wandb_run_to_the_same_checkpoint(
+    federated_dae: Path, tiny_fashion_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed before round 2, resumed: the same W&B run id continues (rounds 1 and 2 each
+    logged once over its two parts), and dae.ckpt's weights are the uninterrupted run's."""
+    from tests.reliability.test_resume import SimulatedKill, stop_when
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        stop_when(patch, "run_round", lambda engine, r, *rest: r == 2)
+        with pytest.raises(SimulatedKill):
+            main(pretrain_args(tiny_fashion_root, out))
+    run_id = torch.load(out / "checkpoint.pt", weights_only=False)["wandb_run_id"]
+    main(pretrain_args(tiny_fashion_root, out, "--resume"))
+    assert offline_run_ids(out / "wandb") == [run_id]
+    parts = offline_run_parts(out / "wandb", run_id)
+    rounds = [[row["round"] for row in read_offline_run(p)["history"]] for p in parts]
+    assert rounds == [[1], [2]]
+    assert len(read_offline_run(parts[-1])["artifacts"]) == 1
+    ours = torch.load(out / "dae.ckpt", weights_only=True)["state_dict"]
+    theirs = torch.load(federated_dae / "dae.ckpt", weights_only=True)["state_dict"]
+    for name, value in theirs.items():
+        assert torch.equal(ours[name], value), name
+
+
+def test_a_run_recorded_before_engine_and_wandb_existed_still_resumes(tmp_path: Path) -> None:
+    """config.yaml of a pre-training started before `engine`, `flower` and `wandb` were
+    options: resuming it with today's defaults is the same run; another engine is not."""
+    from dataclasses import replace
+
+    import yaml
+
+    from fl_lightning.app.federate_checks import check_resume_config
+    from fl_lightning.app.federated_pretraining import OPTION_DEFAULTS, plain_config_text
+    from fl_lightning.federated.results import RunFiles
+
+    config = FederatedPretrainConfig(output=str(tmp_path / "run"))
+    old = yaml.safe_load(plain_config_text(config))
+    for option in ("engine", "flower", "wandb"):
+        del old[option]
+    files = RunFiles(config.output)
+    state = {"config": yaml.safe_dump(old)}
+    check_resume_config(files, plain_config_text(config), state, OPTION_DEFAULTS)
+    flower = plain_config_text(replace(config, engine="flower"))
+    with pytest.raises(UsageError, match=r"options differ .* engine='flower' \(was 'local'\)"):
+        check_resume_config(files, flower, state, OPTION_DEFAULTS)
