@@ -7,6 +7,7 @@ in Python is parsed, typed and checked exactly as the command line's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,11 @@ def check_built_config(cfg: object, parser: ArgumentParser, function: str, build
     `function` is the API call that takes `cfg` (`federate`), `builder` the one that makes it
     (`federate_config`): a path, None or another command's config is named, not run into.
     """
+    if is_dataclass(cfg) and not isinstance(cfg, type):  # another step's typed config
+        raise UsageError(
+            f"{function}(cfg): not a {function} config (a {type(cfg).__name__}); allowed the "
+            f"config `fl.{builder}(...)` returns."
+        )
     if not isinstance(cfg, Namespace):
         raise UsageError(
             f"{function}(cfg={cfg!r}): allowed the config `fl.{builder}(...)` returns, "

@@ -6,25 +6,20 @@ nothing, so a mistake leaves no partial output behind.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonargparse import ArgumentParser, Namespace
+from jsonargparse import Namespace
 
+from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.atomic import check_can_create
-from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file, with_defaults
-from fl_lightning.config_paths import config_files, resolve_config_path
-from fl_lightning.errors import UsageError, check_range
-from fl_lightning.experiments.methods import method_named
+from fl_lightning.config_files import with_defaults
+from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientConfig, lean_trainer
 from fl_lightning.federated.config import SEED_SOURCES, Seeds
 from fl_lightning.federated.results import WANDB_RUN_ID_KEY, RunFiles
-from fl_lightning.models.classifier import check_options as check_model_options
-from fl_lightning.models.components import unit_layers
 from fl_lightning.models.dae import file_sha256
-from fl_lightning.pruning.ticket import Ticket
 from fl_lightning.recorded_paths import recorded_config_text, recorded_tree
 from fl_lightning.run_lock import FOLDER_LOCK_NAME
 from fl_lightning.tracking.metric_names import CUM_BYTES, upgrade_row
@@ -35,79 +30,28 @@ from fl_lightning.tracking.offline_reader import (
 )
 
 
-def fill_seeds(cfg: Namespace) -> None:
-    """Set every `cfg.seeds.*` (an unset one takes `--seed`) and `data.split_seed` from
-    `seeds.split`, in place; a seed out of range, or a split seed given two values, is refused.
+def filled_seeds(seeds: Seeds, seed: int, split_seed: int | None) -> Seeds:
+    """`seeds` with every unset one set to `seed`; a seed out of range, or a split seed given two
+    values (`split_seed`, the data module's argument, against `seeds.split`), is refused.
 
-    One fact, one home: the split's seed is `seeds.split`; `data.split_seed` (the data module's
-    argument) follows it, so a different non-default value there would be overwritten."""
-    seeds = Seeds(**vars(cfg.seeds)).filled(cfg.seed)  # refuses a seed out of range
-    for source in SEED_SOURCES:
-        cfg.seeds[source] = seeds.of(source)
-    given = cfg.data.split_seed
-    if given not in (None, 0, cfg.seeds.split):
+    One fact, one home: the split's seed is `seeds.split`; `data.split_seed` follows it, so a
+    different non-default value there would be overwritten."""
+    filled = seeds.filled(seed)  # refuses a seed out of range
+    if split_seed not in (None, 0, filled.split):
         raise UsageError(
-            f"--data.split_seed={given} and --seeds.split={cfg.seeds.split} (from --seeds.split "
+            f"--data.split_seed={split_seed} and --seeds.split={filled.split} (from --seeds.split "
             "or --seed) name the same seed with two values; give --seeds.split only."
         )
-    cfg.data.split_seed = cfg.seeds.split
+    return filled
 
 
-def resolve(cfg: Namespace) -> Namespace:
-    """Fill in what defaults to other values (seeds, rounds, output); check what no option
-    group owns (the sparsity, a ticket for a dense method, the input files).
-
-    Works on the parsed Namespace, so the config written to config.yaml is the resolved one.
-    Each option group is checked by its owner, once: `Seeds` here, `Classifier`'s
-    `check_options` for `model.*` here, `ClientConfig` and `FederationConfig` when the parser
-    builds them (before anything is written).
-    """
-    cfg.provenance = None  # a record of the run, filled in by `run`; never an input
-    cfg.pretrain_config = resolve_config_path(
-        cfg.pretrain_config, "pretrain_config", config_files(cfg)
-    )
-    fill_seeds(cfg)
-    if cfg.rounds is not None:
-        cfg.federation.rounds = cfg.rounds
-    cfg.rounds = cfg.federation.rounds
-    if cfg.output is None:
-        cfg.output = f"runs/federate/{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if not str(cfg.output).strip():
-        raise UsageError(f"--output={cfg.output!r} names no folder; give the run's own folder.")
-    method = method_named(cfg.method)
-    if method.pruned:
-        if cfg.sparsity is None:
-            raise UsageError(f"--method={cfg.method} prunes: give --sparsity in [0, 1).")
-        check_range("--sparsity", cfg.sparsity, 0.0, 1.0)
-    else:
-        cfg.sparsity = None  # a dense method has no sparsity; record none (config.yaml, W&B)
-    # The model group is Classifier's signature; its own check refuses a bad value now, before
-    # a pre-training or a data split is spent on it.
-    check_model_options(**vars(cfg.model), prefix="model.")
-    if method.structured:  # before a pre-training is spent on a model it cannot narrow
-        unit_layers(cfg.model.model, f"--method={cfg.method}")
-    if not method.pruned and cfg.ticket:
-        raise UsageError(f"--ticket is for the pruned methods; --method={cfg.method} is dense.")
-    if method.needs_checkpoint(cfg.ticket) and not cfg.checkpoint:
-        check_config_file("--pretrain_config", cfg.pretrain_config, PRETRAIN_GROUPS)
-    for option in ("ticket", "checkpoint"):
-        value = cfg[option]
-        if value and not Path(value).is_file():
-            raise UsageError(f"--{option}={value!r}: no such file.")
-    if cfg.ticket:  # the ticket is the mask: record its sparsity, not the YAML's (W&B filters)
-        cfg.sparsity = Ticket.load(cfg.ticket, option="--ticket").sparsity
-    return cfg
-
-
-def check_config(cfg: Namespace, parser: ArgumentParser) -> None:
-    """Every check `federate` makes before work that needs no data and writes nothing, run on a
-    copy of `cfg` when the config is built (`federate_config`), so the Python API refuses a bad
-    value where it is given: `resolve`'s checks, then the option groups' own (`FederationConfig`
-    and `ClientConfig` check themselves when built; `clients_per_round` against
-    `data.num_clients`)."""
-    resolved = resolve(cfg.clone())
-    init = parser.instantiate_classes(resolved)
-    init.federation.validate(int(resolved.data.num_clients))
+def fill_seeds(cfg: Namespace) -> None:
+    """Set every `cfg.seeds.*` and `data.split_seed` of a parsed Namespace (`filled_seeds`), in
+    place (`fl-lightning pretrain --federated`)."""
+    seeds = filled_seeds(Seeds(**vars(cfg.seeds)), cfg.seed, cfg.data.split_seed)
+    for source in SEED_SOURCES:
+        cfg.seeds[source] = seeds.of(source)
+    cfg.data.split_seed = seeds.split
 
 
 def check_output(files: RunFiles, resume: bool) -> dict[str, Any] | None:
@@ -186,11 +130,12 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {k.removesuffix("."): v for k, v in flat.items()}
 
 
-def recorded_options(parser: ArgumentParser) -> dict[str, Any]:
-    """The parser's defaults as a run records its options (config.yaml, nested): what an
-    option missing from an older record was."""
-    text = recorded_config_text(parser.dump(parser.get_defaults(), skip_none=False))
-    return yaml.safe_load(text) or {}
+def recorded_options() -> dict[str, Any]:
+    """The defaults as a run records its options (config.yaml, nested): what an option missing
+    from an older record was."""
+    text = recorded_config_text(FederateConfig().to_yaml())
+    recorded: dict[str, Any] = yaml.safe_load(text) or {}
+    return recorded
 
 
 def check_resume_config(
@@ -292,7 +237,7 @@ def wandb_rounds_logged(directory: Path, run_id: str | None) -> set[int]:
     return rounds
 
 
-def check_reused_pretraining(ckpt: Path, cfg: Namespace) -> None:
+def check_reused_pretraining(ckpt: Path, config: FederateConfig) -> None:
     """`UsageError` unless the auto pre-training at `ckpt` is the one this run would make.
 
     A DAE pre-trained on another hold-out (split seed, image count, dataset) has seen images
@@ -310,10 +255,10 @@ def check_reused_pretraining(ckpt: Path, cfg: Namespace) -> None:
             "delete it or choose another --output."
         ) from None
     wanted = {
-        "dataset": cfg.data.dataset,
-        "num_images": cfg.data.server_images,
-        "split_seed": cfg.data.split_seed,
-        "model": cfg.model.model,
+        "dataset": config.data.dataset,
+        "num_images": config.data.server_images,
+        "split_seed": config.data.split_seed,
+        "model": config.model.model,
     }
     found = {**{k: data.get(k) for k in ("dataset", "num_images", "split_seed")}, "model": model}
     differ = [f"{k}={found[k]!r} (this run: {v!r})" for k, v in wanted.items() if found[k] != v]

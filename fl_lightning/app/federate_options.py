@@ -1,18 +1,19 @@
 """The options of a federation: the parser of `fl-lightning federate` (also the schema of
-configs/federate/*.yaml), the small dataclasses of its option groups, and `federate_config`,
-which builds the same config from Python."""
+configs/federate/*.yaml) and `federate_config`, which builds the same config (a typed
+`FederateConfig`) from Python."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ActionConfigFile, ArgumentParser
 
 from fl_lightning.app.config_builder import build_config
-from fl_lightning.app.federate_checks import check_config
+from fl_lightning.app.federate_groups import WandbConfig
+from fl_lightning.app.federate_resolution import checked
+from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.console import VERBOSE_HELP
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.experiments.methods import method_names
@@ -26,23 +27,6 @@ DESCRIPTION = (
     "counting the bytes of every real payload, the clients' FLOPs and seconds. Outputs go to "
     "--output: metrics.csv, summary.json, config.yaml, model.pt, checkpoint.pt, wandb/."
 )
-
-
-@dataclass(frozen=True)
-class WandbConfig:
-    """W&B logging (offline unless WANDB_MODE says otherwise).
-
-    Args:
-        enabled: log this federation to one W&B run.
-        project: W&B project.
-        group: W&B group (compare puts one comparison in one group).
-        name: run name (default: `<method>-seed<seed>`).
-    """
-
-    enabled: bool = True
-    project: str = "fl-lightning"
-    group: str | None = None
-    name: str | None = None
 
 
 def build_parser() -> ArgumentParser:
@@ -166,16 +150,17 @@ def federate_config(
     args: Sequence[str] = (),
     values: Mapping[str, Any] | None = None,
     parser: ArgumentParser | None = None,
-) -> Namespace:
+) -> FederateConfig:
     """A federation's config, as `fl-lightning federate --config CONFIG ARGS` would parse it,
     with `values` (nested like the YAML, e.g. `{"rounds": 2, "data": {"num_clients": 4}}`) on top.
 
-    Every value is type-checked by the parser; a bad one raises `UsageError` naming it.
-    `parser` (default: a fresh `build_parser()`) must not exit on error.
+    Every value is type-checked by the parser, then by the option groups and `checked` (so a
+    range mistake is refused here, not first inside `federate`); a bad one raises `UsageError`
+    naming it. `parser` (default: a fresh `build_parser()`) must not exit on error.
     """
     if parser is None:
         parser = build_parser()
         parser.exit_on_error = False
-    cfg = build_config(parser, "federate", config, args, values)
-    check_config(cfg, parser)  # a bad value is refused here, not first inside `federate`
-    return cfg
+    built = FederateConfig.from_namespace(build_config(parser, "federate", config, args, values))
+    checked(built)
+    return built

@@ -11,11 +11,11 @@ first (`pretrain_config`, into DIR/pretrain/), on the same server hold-out as th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jsonargparse import ArgumentParser, Namespace
+from jsonargparse import Namespace
 
 from fl_lightning.app.config_builder import check_built_config
 from fl_lightning.app.federate_checks import (
@@ -24,21 +24,22 @@ from fl_lightning.app.federate_checks import (
     check_resume_config,
     check_reused_pretraining,
     recorded_options,
-    resolve,
     wandb_rounds_logged,
     wandb_run_id,
 )
 from fl_lightning.app.federate_options import build_parser
+from fl_lightning.app.federate_resolution import resolved
+from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.atomic import check_can_create
 from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_file
 from fl_lightning.console import library_messages
 from fl_lightning.data.holdout import check_holdout
-from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.methods import build_start, method_named, needs_checkpoint
 from fl_lightning.federated.client import quiet_lightning
-from fl_lightning.federated.engine import FederationConfig, FederationFailed, LocalEngine
+from fl_lightning.federated.config import FederationConfig, FederationFailed
+from fl_lightning.federated.engine import LocalEngine
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.holdout_score import holdout_score, summary_fields
 from fl_lightning.federated.progress import human_bytes
@@ -69,64 +70,63 @@ if TYPE_CHECKING:
 __all__ = ["LABELS_PNG", "federate", "pretrain_config_for"]
 
 
-def ensure_checkpoint(cfg: Namespace, files: RunFiles) -> str:
+def ensure_checkpoint(config: FederateConfig, files: RunFiles) -> str:
     """The DAE checkpoint for this run: given, or pre-trained into DIR/pretrain/ (once)."""
-    if cfg.checkpoint:
-        return str(cfg.checkpoint)
+    if config.checkpoint:
+        return str(config.checkpoint)
     # its DAE is federated, never this server pre-training
-    if method_named(cfg.method).dae == "federated":
+    if method_named(config.method).dae == "federated":
         raise UsageError(
-            f"--method={cfg.method} needs --checkpoint: a DAE from `fl-lightning pretrain "
+            f"--method={config.method} needs --checkpoint: a DAE from `fl-lightning pretrain "
             "--federated` (docs/federated_pretraining.md)."
         )
     out = files.dir / "pretrain"
     ckpt = out / CHECKPOINT_NAME
     if ckpt.is_file():
-        check_reused_pretraining(ckpt, cfg)
+        check_reused_pretraining(ckpt, config)
     else:
-        config = pretrain_config_for(cfg, out)
-        if cfg.get("verbose"):  # how it shows, not what it computes: not in pretrain_config_for
-            config = replace(config, args=(*config.args, "--verbose=true"))
-        pretrain(config, config_option="--pretrain_config")
+        pretraining = pretrain_config_for(config, out)
+        if config.verbose:  # how it shows, not what it computes: not in pretrain_config_for
+            pretraining = replace(pretraining, args=(*pretraining.args, "--verbose=true"))
+        pretrain(pretraining, config_option="--pretrain_config")
     return str(ckpt)
 
 
-def pretrain_config_for(cfg: Namespace, out: Path) -> PretrainConfig:
+def pretrain_config_for(config: FederateConfig, out: Path) -> PretrainConfig:
     """The pre-training of a resolved federate config: its hold-out matches the client split."""
-    check_config_file("--pretrain_config", cfg.pretrain_config, PRETRAIN_GROUPS)
+    check_config_file("--pretrain_config", config.pretrain_config, PRETRAIN_GROUPS)
     settings: dict[str, Any] = {
-        "data.dataset": cfg.data.dataset,
-        "data.num_images": cfg.data.server_images,
-        "data.split_seed": cfg.data.split_seed,
-        "model.model": cfg.model.model,
-        "seed_everything": cfg.seeds.init,
+        "data.dataset": config.data.dataset,
+        "data.num_images": config.data.server_images,
+        "data.split_seed": config.data.split_seed,
+        "model.model": config.model.model,
+        "seed_everything": config.seeds.init,
     }
-    if cfg.data.root:
-        settings["data.root"] = cfg.data.root
-    if not cfg.wandb.enabled:
+    if config.data.root:
+        settings["data.root"] = config.data.root
+    if not config.wandb.enabled:
         settings["trainer.logger"] = False
     return PretrainConfig(
-        config=str(cfg.pretrain_config),
+        config=str(config.pretrain_config),
         output=str(out),
         settings=settings,
-        args=tuple(cfg.pretrain_overrides),
+        args=tuple(config.pretrain_overrides),
     )
 
 
 def federate(
-    cfg: Namespace,
-    parser: ArgumentParser | None = None,
+    config: FederateConfig,
     grid: Grid | None = None,
     on_round: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run one federation; returns its summary (also written to `<output>/summary.json`).
 
     Args:
-        cfg: the config, as `federate_config` builds it (the parser of `fl-lightning
-            federate`); resolved in place (seeds, rounds, output filled in).
-        parser: the parser `cfg` came from (default: a fresh one), which writes config.yaml.
+        config: the federation's options, as `federate_config` (or
+            `FederateConfig.from_namespace` of the command's parse) builds them; resolved here
+            (seeds, rounds, output filled in: `federate_resolution.resolved`), never changed.
         grid: a Flower deployment's grid to run the rounds over (its ServerApp passes it);
-            None runs `cfg.engine` (`local`, or `flower`: Flower's simulation).
+            None runs `config.engine` (`local`, or `flower`: Flower's simulation).
         on_round: called with each finished round's metrics row (`compare` prints a line).
 
     Every option is checked before anything is written (`UsageError` naming it); a federation
@@ -135,25 +135,32 @@ def federate(
     SIGINT / SIGTERM (`Interrupted`) leave the last checkpoint intact and say how to resume; a
     full or unwritable disk is a `UsageError` that says the same.
     """
-    parser = parser or build_parser()
-    check_built_config(cfg, parser, "federate", "federate_config")
-    verbose = bool(cfg.get("verbose"))
-    with library_messages(verbose):
-        if not verbose:
+    config = typed_config(config)
+    with library_messages(config.verbose):
+        if not config.verbose:
             quiet_lightning()  # before the first Trainer (the accelerator check builds one)
-        return _federate(cfg, parser, grid, on_round)
+        return _federate(config, grid, on_round)
+
+
+def typed_config(config: object) -> FederateConfig:
+    """`config` if it is a `FederateConfig`; a Namespace of the federate parser (callers that
+    still hold one) converted; anything else refused with a `UsageError` naming it."""
+    if isinstance(config, FederateConfig):
+        return config
+    check_built_config(config, build_parser(), "federate", "federate_config")
+    assert isinstance(config, Namespace)  # check_built_config refuses anything else
+    return FederateConfig.from_namespace(config)
 
 
 def _federate(
-    cfg: Namespace,
-    parser: ArgumentParser,
+    config: FederateConfig,
     grid: Grid | None,
     on_round: Callable[[dict[str, Any]], None] | None,
 ) -> dict[str, Any]:
-    cfg = resolve(cfg)
-    files = RunFiles(cfg.output)
+    config = resolved(config)
+    files = RunFiles(str(config.output))
     check_can_create(files.dir, "--output", folder=True)
-    if cfg.wandb.enabled:
+    if config.wandb.enabled:
         check_wandb_folder(files.dir)
 
     def advice() -> str:
@@ -164,7 +171,7 @@ def _federate(
 
     with write_errors_as_usage(files.dir, advice), RunLock(files.dir, "--output"):
         try:
-            return _federate_locked(cfg, parser, files, grid, on_round)
+            return _federate_locked(config, files, grid, on_round)
         except Interrupted as err:
             err.detail = interrupted_detail(files, err)
             raise
@@ -197,65 +204,66 @@ def interrupted_detail(files: RunFiles, err: Interrupted) -> str:
 
 
 def _federate_locked(
-    cfg: Namespace,
-    parser: ArgumentParser,
+    config: FederateConfig,
     files: RunFiles,
     grid: Grid | None,
     on_round: Callable[[dict[str, Any]], None] | None,
 ) -> dict[str, Any]:
-    resumed = check_output(files, cfg.resume)
-    if cfg.resume and resumed is None:
+    resumed = check_output(files, config.resume)
+    if config.resume and resumed is None:
         print(f"--resume: {files.dir} was stopped before its first checkpoint; from round 0")
-    saved_cfg = cfg.clone()
-    saved_cfg.resume = False  # config.yaml describes the run, not how this part was started
-    config_text = recorded_config_text(parser.dump(saved_cfg, skip_none=False))
+    saved = replace(config, resume=False)  # config.yaml describes the run, not this part's start
+    config_text = recorded_config_text(saved.to_yaml())
     if resumed is not None:
-        check_resume_config(files, config_text, resumed, recorded_options(parser))
-    init = parser.instantiate_classes(cfg)
-    data: FederatedDataModule = init.data
+        check_resume_config(files, config_text, resumed, recorded_options())
+    data = config.data.module()
     data.setup()
-    federation: FederationConfig = init.federation
+    federation: FederationConfig = config.federation
     federation.validate(data.num_clients)
     if grid is not None and resumed is not None and int(resumed["round"]) > 0:
         check_deployment_resume(federation)
-    if cfg.engine == "local" and grid is None:
-        check_accelerator(init.client)
-    checkpoint = ensure_checkpoint(cfg, files) if needs_checkpoint(cfg.method, cfg.ticket) else None
+    if config.engine == "local" and grid is None:
+        check_accelerator(config.client)
+    checkpoint = (
+        ensure_checkpoint(config, files) if needs_checkpoint(config.method, config.ticket) else None
+    )
     start = build_start(
-        cfg.method,
-        model=cfg.model.model,
-        dataset=cfg.data.dataset,
-        init_seed=cfg.seeds.init,
-        sparsity=cfg.sparsity,
-        scope=cfg.scope,
+        config.method,
+        model=config.model.model,
+        dataset=config.data.dataset,
+        init_seed=config.seeds.of("init"),
+        sparsity=0.0 if config.sparsity is None else config.sparsity,  # None: dense, unread
+        scope=config.scope,
         checkpoint=checkpoint,
-        ticket=cfg.ticket,
+        ticket=config.ticket,
     )
     check_holdout(
         start.provenance,
-        option="--ticket" if cfg.ticket else "--checkpoint",
-        value=cfg.ticket or checkpoint,
-        dataset=cfg.data.dataset,
-        server_images=cfg.data.server_images,
-        split_seed=cfg.data.split_seed,
+        option="--ticket" if config.ticket else "--checkpoint",
+        value=config.ticket or checkpoint,
+        dataset=config.data.dataset,
+        server_images=config.data.server_images,
+        split_seed=config.data.split_seed,
     )
-    cfg.provenance = saved_cfg.provenance = start.provenance
-    config_text = recorded_config_text(parser.dump(saved_cfg, skip_none=False))
+    config = replace(config, provenance=start.provenance)
+    config_text = recorded_config_text(replace(saved, provenance=start.provenance).to_yaml())
     # A structured method's model is the family's network at the ticket's narrower widths.
-    model = Classifier(dataset=cfg.data.dataset, widths=start.widths or None, **vars(cfg.model))
+    model = Classifier(
+        dataset=config.data.dataset, widths=start.widths or None, **asdict(config.model)
+    )
     engine = LocalEngine(
         model=model,
         initial_state=start.state,
         mask=start.mask,
         data=data,
-        client=init.client,
+        client=config.client,
         federation=federation,
-        seeds=init.seeds,
-        method=cfg.method,
+        seeds=config.seeds,
+        method=config.method,
         files=files,
         wandb=None,
-        progress=cfg.progress,
-        transport=make_transport(cfg.engine, init.flower, grid),
+        progress=config.progress,
+        transport=make_transport(config.engine, config.flower, grid),
     )
     if resumed is not None:
         engine.load_state_dict(resumed)  # refuses a mismatch before anything is written
@@ -267,7 +275,7 @@ def _federate_locked(
     # The run's own W&B run, named in every checkpoint: a resume continues it, never another
     # command's run in the same folder's wandb/ (`prune --output DIR/ticket.pt` writes one).
     previous = wandb_run_id(files, resumed)
-    files.wandb_run_id = previous or (new_run_id() if cfg.wandb.enabled else None)
+    files.wandb_run_id = previous or (new_run_id() if config.wandb.enabled else None)
     files.model_info = model_file_info(model)
     if resumed is None:  # the checkpoint first: a run killed from here on can be resumed
         files.write_checkpoint(engine.state_dict())
@@ -277,12 +285,12 @@ def _federate_locked(
     run_id = files.wandb_run_id
     logged = wandb_rounds_logged(files.dir, previous) if previous else set()
     wandb = WandbRun(
-        enabled=cfg.wandb.enabled,
-        project=cfg.wandb.project,
-        name=cfg.wandb.name or f"{cfg.method}-seed{cfg.seed}",
-        group=cfg.wandb.group,
+        enabled=config.wandb.enabled,
+        project=config.wandb.project,
+        name=config.wandb.name or f"{config.method}-seed{config.seed}",
+        group=config.wandb.group,
         save_dir=files.dir,
-        config=cfg.as_dict(),
+        config=config.to_dict() | ({"config": list(config.config)} if config.config else {}),
         run_id=run_id,
     )
     if resumed is None:
@@ -296,13 +304,13 @@ def _federate_locked(
         score = holdout_score(engine.model, engine.global_state, data, engine.eval_device)
         wandb.summary(score)  # `val/acc`: what a sweep maximises (examples/sweep.yaml)
         summary.update(summary_fields(score))
-        log_model(wandb, files, cfg)
+        log_model(wandb, files, config)
     except FederationFailed as err:
         raise UsageError(str(err)) from None
     finally:
         wandb.finish()
     summary["provenance"] = start.provenance
-    summary["seeds"] = vars(cfg.seeds)
+    summary["seeds"] = asdict(config.seeds)
     summary["code"] = code_version()  # the package version and git commit that ran it
     files.write_summary(summary)
     files.write_done({"rounds": summary["rounds"], "stopped": summary["stopped"]})
@@ -320,20 +328,25 @@ def check_deployment_resume(federation: FederationConfig) -> None:
         )
 
 
-def log_model(wandb: WandbRun, files: RunFiles, cfg: Namespace) -> None:
+def log_model(wandb: WandbRun, files: RunFiles, config: FederateConfig) -> None:
     """The final model as a W&B Artifact made from the ticket's or DAE checkpoint's artifact
     (the one this run started from): pretrain -> ticket -> federation lineage."""
     inputs = []
-    if cfg.ticket:
-        inputs.append(artifact_name(TICKET_ARTIFACT, file_sha256(Path(cfg.ticket))))
-    elif cfg.provenance and cfg.provenance.get("source_sha256"):
-        inputs.append(artifact_name(DAE_ARTIFACT, cfg.provenance["source_sha256"]))
+    provenance = config.provenance or {}
+    if config.ticket:
+        inputs.append(artifact_name(TICKET_ARTIFACT, file_sha256(Path(config.ticket))))
+    elif provenance.get("source_sha256"):
+        inputs.append(artifact_name(DAE_ARTIFACT, provenance["source_sha256"]))
     wandb.log_artifact(
         files.model,
         kind=MODEL_ARTIFACT,
         sha256=file_sha256(files.model),
         inputs=inputs,
-        metadata={"method": cfg.method, "seeds": vars(cfg.seeds), "provenance": cfg.provenance},
+        metadata={
+            "method": config.method,
+            "seeds": asdict(config.seeds),
+            "provenance": config.provenance,
+        },
     )
 
 

@@ -26,7 +26,6 @@ from fl_lightning.config_paths import PACKAGED_CONFIGS
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.methods import build_start
-from fl_lightning.federated.config import Seeds
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.models.saved_classifier import (
@@ -136,9 +135,9 @@ def evaluate_ticket(
     if root is not None:
         data_values["root"] = root
     default = PACKAGED_CONFIGS / "federate" / "fashion_mnist.yaml"
-    cfg = federate_config(Path(config or default), values={"data": data_values})
+    federation = federate_config(Path(config or default), values={"data": data_values})
     method = "proposed_structured" if t.widths else "proposed"
-    init_seed = Seeds(**vars(cfg.seeds)).filled(cfg.seed).of("init")
+    init_seed = federation.seeds.filled(federation.seed).of("init")
     start = build_start(
         method,
         model=t.model,
@@ -149,7 +148,7 @@ def evaluate_ticket(
     )
     model = Classifier(model=t.model, dataset=t.dataset, widths=start.widths or None)
     model.load_state_dict(start.state, strict=True)
-    data = FederatedDataModule(**vars(cfg.data))
+    data = federation.data.module()
     data.setup()
     accuracy, loss = model.evaluate(data.test_dataloader())
     return Evaluation(accuracy, loss, len(data.test_tensors()[1]), t.model, t.dataset)

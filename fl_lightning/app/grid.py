@@ -38,8 +38,10 @@ from typing import Any
 import yaml
 from jsonargparse import ArgumentParser, Namespace
 
-from fl_lightning.app.federate_checks import recorded_options, resolve
+from fl_lightning.app.federate_checks import recorded_options
 from fl_lightning.app.federate_options import build_parser
+from fl_lightning.app.federate_resolution import resolve, resolved
+from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federation import federate, pretrain_config_for, summary_lines
 from fl_lightning.app.grid_fdae import FdaeSpec, fdae_checkpoint, fdae_folder
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
@@ -272,13 +274,13 @@ def check_grid(grid: Grid) -> list[PlannedRun]:
             parser, grid, run_values(grid, run, None), what, codec_overrides(grid, run)
         )
         try:
-            resolve(cfg)
+            config = resolved(FederateConfig.from_namespace(cfg))
             key = (run.partition.folder, str(run.seed), run.arm.codec or "")
             if key not in checked:  # data and federation settings of each partition x seed x codec
                 checked.add(key)
-                init = parser.instantiate_classes(cfg)
-                init.data.setup()
-                init.federation.validate(init.data.num_clients)
+                data = config.data.module()
+                data.setup()
+                config.federation.validate(data.num_clients)
         except UsageError as err:
             raise UsageError(f"{what}: {err}") from None
     return runs
@@ -292,7 +294,7 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser, *, train: b
     """
     out = grid.output / "pretrain" / f"seed{seed}"
     cfg = resolve(run_config(parser, grid, {"seed": seed}, f"seed {seed}"))
-    base = pretrain_config_for(cfg, out)
+    base = pretrain_config_for(FederateConfig.from_namespace(cfg), out)
     # compare shows its own progress; a second live display would clash with it
     quiet = {"trainer.enable_progress_bar": False, "trainer.enable_model_summary": False}
     config = PretrainConfig(base.config, base.output, base.settings, (*base.args, *_flags(quiet)))
@@ -330,7 +332,7 @@ def federated_dae_for(
     OUTPUT/pretrain_fdae/<partition>/seed<S>/ (with `train=False` only its path)."""
     cfg = _resolved_run_config(parser, grid, run, None)
     out = fdae_folder(grid.output, run.partition.folder, run.seed)
-    return fdae_checkpoint(cfg, grid.fdae, out, train=train)
+    return fdae_checkpoint(FederateConfig.from_namespace(cfg), grid.fdae, out, train=train)
 
 
 def _placeless(args: Sequence[str]) -> list[str]:
@@ -419,9 +421,10 @@ def run_one(
     """Run (or reuse, or resume) one federation; returns its summary and whether it ran."""
     cfg = _resolved_run_config(parser, grid, run, checkpoint)
     if RunFiles(run.directory).complete:  # not summary.json: model.pt is written after it
-        return _checked_summary(parser, run, cfg), False
+        return _checked_summary(run, cfg), False
     cfg.resume = (run.directory / "checkpoint.pt").is_file()
-    summary = federate(cfg, parser, on_round=RoundLines(run.describe(), cfg.federation.rounds))
+    config = FederateConfig.from_namespace(cfg)
+    summary = federate(config, on_round=RoundLines(run.describe(), config.federation.rounds))
     for line in summary_lines(summary, run.directory):
         print(line)
     return summary, True
@@ -434,12 +437,14 @@ def _resolved_run_config(
     return resolve(run_config(parser, grid, values, run.describe(), codec_overrides(grid, run)))
 
 
-def _checked_summary(parser: ArgumentParser, run: PlannedRun, cfg: Namespace) -> dict[str, Any]:
+def _checked_summary(run: PlannedRun, cfg: Namespace) -> dict[str, Any]:
     """The summary of the finished `run`, once the options it ran with are checked against
     `cfg`, what the grid asks for now: a finished run made with another config, or one whose
     options cannot be read, is refused (`UsageError`) rather than silently mixed in."""
-    defaults = recorded_options(parser)
-    wanted = _comparable(recorded_config_text(parser.dump(cfg, skip_none=False)), defaults)
+    defaults = recorded_options()
+    wanted = _comparable(
+        recorded_config_text(FederateConfig.from_namespace(cfg).to_yaml()), defaults
+    )
     if _found(_run_options(run), cfg, wanted, defaults) != wanted:
         raise UsageError(
             f"{run.directory} holds a finished run made with another config than this "
@@ -493,7 +498,7 @@ def finished_runs(grid: Grid) -> tuple[list[RunCurve], list[PlannedRun]]:
                 )
             checkpoint = checkpoints[run.seed]
         cfg = _resolved_run_config(parser, grid, run, checkpoint)
-        curves.append(run_curve(run, _checked_summary(parser, run, cfg), checkpoint))
+        curves.append(run_curve(run, _checked_summary(run, cfg), checkpoint))
     return curves, pending
 
 

@@ -14,13 +14,13 @@ with the same settings, an interrupted one resumed; one made with others is refu
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonargparse import Namespace
 
+from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federated_pretraining import (
     CHECKPOINT_NAME,
     FederatedPretrainConfig,
@@ -29,7 +29,7 @@ from fl_lightning.app.federated_pretraining import (
 )
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientConfig
-from fl_lightning.federated.config import FederationConfig, Seeds
+from fl_lightning.federated.config import FederationConfig
 from fl_lightning.models.dae import DAEPretrainer
 
 #: The folder of the comparison's federated pre-trainings.
@@ -68,37 +68,39 @@ def fdae_folder(output: Path, partition: str, seed: int) -> Path:
     return output / FOLDER / partition / f"seed{seed}"
 
 
-def fdae_config(cfg: Namespace, spec: FdaeSpec, out: Path) -> FederatedPretrainConfig:
-    """The federated pre-training that serves the resolved federate config `cfg`'s run."""
-    data = {k: v for k, v in cfg.data.as_dict().items() if k not in ("server_images",)}
+def fdae_config(config: FederateConfig, spec: FdaeSpec, out: Path) -> FederatedPretrainConfig:
+    """The federated pre-training that serves the resolved federate config `config`'s run."""
+    data = {k: v for k, v in asdict(config.data).items() if k not in ("server_images",)}
     dae_options = set(inspect.signature(DAEPretrainer.__init__).parameters) - {
         "self",
         "dataset",
         "images_to_log",
         "model",
     }
-    pretrain_yaml = yaml.safe_load(Path(cfg.pretrain_config).read_text()) or {}
+    pretrain_yaml = yaml.safe_load(Path(config.pretrain_config).read_text()) or {}
     model = {k: v for k, v in (pretrain_yaml.get("model") or {}).items() if k in dae_options}
     return FederatedPretrainConfig(
         output=str(out),
         data=data,
-        model={"model": cfg.model.model, **model},
+        model={"model": config.model.model, **model},
         client=ClientConfig(
             local_epochs=spec.local_epochs,
-            batch_size=spec.batch_size or cfg.client.batch_size,
-            accelerator=cfg.client.accelerator,
+            batch_size=spec.batch_size or config.client.batch_size,
+            accelerator=config.client.accelerator,
         ),
         federation=FederationConfig(rounds=spec.rounds, clients_per_round=spec.clients_per_round),
-        seeds=Seeds(**vars(cfg.seeds)),
+        seeds=config.seeds,
         progress=False,
     )
 
 
-def fdae_checkpoint(cfg: Namespace, spec: FdaeSpec, out: Path, *, train: bool = True) -> str:
-    """The federated DAE checkpoint in `out` for the resolved federate config `cfg`: reused
-    when finished with the same settings, resumed when interrupted, made otherwise (unless
-    `train` is False: then its path is returned as is)."""
-    config = fdae_config(cfg, spec, out)
+def fdae_checkpoint(
+    federate_config: FederateConfig, spec: FdaeSpec, out: Path, *, train: bool = True
+) -> str:
+    """The federated DAE checkpoint in `out` for the resolved federate config: reused when
+    finished with the same settings, resumed when interrupted, made otherwise (unless `train`
+    is False: then its path is returned as is)."""
+    config = fdae_config(federate_config, spec, out)
     ckpt = out / CHECKPOINT_NAME
     if ckpt.is_file():
         recorded = out / "config.yaml"

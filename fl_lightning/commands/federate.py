@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fl_lightning.app.federate_options import build_parser
+from fl_lightning.app.federate_resolution import resolved
+from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federation import federate, summary_lines
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
@@ -33,7 +35,8 @@ def main(argv: list[str]) -> None:
         config_relative=("pretrain_config",),
         cwd_relative=("ticket", "checkpoint", "data.root"),
     )
-    cfg = parse_args(parser, argv)
-    summary = federate(cfg, parser)
-    for line in summary_lines(summary, Path(cfg.output)):
+    # resolved here too, so the run folder a default `--output` names can be printed
+    config = resolved(FederateConfig.from_namespace(parse_args(parser, argv)))
+    summary = federate(config)
+    for line in summary_lines(summary, Path(str(config.output))):
         print(line)

@@ -15,6 +15,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from fl_lightning.app.federate_options import build_parser
+from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federation import federate
 
 server_app = ServerApp()
@@ -31,6 +32,5 @@ def federate_arguments(context: Context) -> list[str]:
 @server_app.main()
 def main(grid: Grid, context: Context) -> None:
     """Deployment: run the federation of the run config over the SuperLink's nodes."""
-    parser = build_parser()
-    cfg = parser.parse_args(federate_arguments(context))
-    federate(cfg, parser, grid=grid)
+    cfg = build_parser().parse_args(federate_arguments(context))
+    federate(FederateConfig.from_namespace(cfg), grid=grid)

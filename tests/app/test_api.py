@@ -166,11 +166,11 @@ def test_federate_and_compare_refuse_what_their_builder_did_not_make() -> None:
     with pytest.raises(UsageError, match=r"federate\(cfg='configs/federate/smoke.yaml'\)"):
         fl.federate("configs/federate/smoke.yaml")  # type: ignore[arg-type]
     with pytest.raises(UsageError, match=r"federate\(cfg\): not a federate config \(it lacks "):
-        fl.federate(fl.compare_config())
+        fl.federate(fl.compare_config())  # type: ignore[arg-type]
     with pytest.raises(UsageError, match=r"compare\(cfg=None\): allowed the config "):
         fl.compare(None)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match=r"compare\(cfg\): not a compare config"):
-        fl.compare(fl.federate_config(SMOKE))
+        fl.compare(fl.federate_config(SMOKE))  # type: ignore[arg-type]
 
 
 def test_prune_config_checks_the_type_of_every_argument(tmp_path: Path) -> None:
