@@ -105,9 +105,11 @@ def readme_tables() -> list[list[dict[str, str]]]:
     return list(tables(results_section()))
 
 
-def test_the_to_target_table_is_the_summary(
-    summary: dict[str, Any], readme_tables: list[list[dict[str, str]]]
-) -> None:
+def checked_to_target_rows(
+    summary: Mapping[str, Any], readme_tables: list[list[dict[str, str]]], source: str
+) -> int:
+    """Check every to-target row (a table with `target` and `partition` columns) of
+    `readme_tables` against `summary`; the number of rows checked."""
     rows = {(r["partition"], round(r["target_acc"] * 100), arm_name(r)): r for r in summary["rows"]}
     checked = 0
     for table in readme_tables:
@@ -116,7 +118,7 @@ def test_the_to_target_table_is_the_summary(
                 continue
             target = int(cells["target"].rstrip(" %"))
             key = (partition_of(cells["partition"]), target, cells["method"])
-            assert key in rows, f"README row {key} is not in {SUMMARY.name}"
+            assert key in rows, f"README row {key} is not in {source}"
             row, what = rows[key], f"{key}"
             assert int(cells["seeds"]) == len(row["seeds"]), what
             missed = NOT_REACHED.match(cells["rounds"])
@@ -138,7 +140,28 @@ def test_the_to_target_table_is_the_summary(
                     continue
                 check_cell(cell, row[field], row.get(f"{field}_std"), scale, f"{what} {column}")
             checked += 1
+    return checked
+
+
+def test_the_to_target_table_is_the_summary(
+    summary: dict[str, Any], readme_tables: list[list[dict[str, str]]]
+) -> None:
+    checked = checked_to_target_rows(summary, readme_tables, SUMMARY.name)
     assert checked >= 60  # the three tables (to-target, ablations, codecs: 68 rows) were read
+
+
+#: other results folders whose README has a to-target table -> the least rows it must have
+OTHER_FOLDERS = {"fashion_mnist_resnet8": 10}
+
+
+@pytest.mark.parametrize("folder", sorted(OTHER_FOLDERS))
+def test_other_results_folders_tables_are_their_summary(folder: str) -> None:
+    path = REPO / "results" / folder
+    summary = json.loads((path / "summary.json").read_text())
+    readme = list(tables((path / "README.md").read_text()))
+    assert (
+        checked_to_target_rows(summary, readme, f"{folder}/summary.json") >= OTHER_FOLDERS[folder]
+    )
 
 
 def test_the_equal_traffic_table_is_the_summary(
