@@ -39,7 +39,7 @@ from fl_lightning.errors import UsageError
 from fl_lightning.experiments.methods import build_start, method_named, needs_checkpoint
 from fl_lightning.federated.client import quiet_lightning
 from fl_lightning.federated.config import FederationConfig, FederationFailed
-from fl_lightning.federated.engine import LocalEngine
+from fl_lightning.federated.engine import RoundEngine
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.holdout_score import holdout_score, summary_fields
 from fl_lightning.federated.progress import human_bytes
@@ -251,7 +251,7 @@ def _federate_locked(
     model = Classifier(
         dataset=config.data.dataset, widths=start.widths or None, **asdict(config.model)
     )
-    engine = LocalEngine(
+    engine = RoundEngine(
         model=model,
         initial_state=start.state,
         mask=start.mask,

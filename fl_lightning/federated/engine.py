@@ -1,4 +1,4 @@
-"""`LocalEngine`: FedAvg's round loop in one process, resumable after any round.
+"""`RoundEngine`: FedAvg's round loop, resumable after any round, for every transport.
 
 Each round: sample clients (own seed) -> encode the global model (`federation.down_codec`;
 `broadcast.py`, with the server's error feedback) -> each client trains from the decoded payload
@@ -72,8 +72,12 @@ class _Outcome:
     non_finite: int = 0  # of the failed: updates rejected for NaN / inf values
 
 
-class LocalEngine:
-    """FedAvg of a masked model over the clients of a `FederatedDataModule`, in one process."""
+class RoundEngine:
+    """FedAvg of a masked model over the clients of a `FederatedDataModule`.
+
+    The loop runs in this process; its clients train where `transport` sends them (here,
+    Flower's simulation or a deployment's grid).
+    """
 
     def __init__(
         self,
@@ -489,3 +493,8 @@ class LocalEngine:
             "client": asdict(self.client),
             "history": self.history,
         }
+
+
+#: The engine's former name (it ran in-process only), kept so that code written against it
+#: still imports; new code names `RoundEngine`.
+LocalEngine = RoundEngine
