@@ -1,6 +1,6 @@
 """Flower's simulation against the local engine: seconds per round, idle and under load.
 
-The same workload runs through `LocalEngine` with the in-process transport and with
+The same workload runs through `RoundEngine` with the in-process transport and with
 `FlowerSimulation` (Ray actors, one SuperNode per client), shaped like
 configs/federate/fashion_mnist.yaml: 100 IID Fashion-MNIST clients of ~500 examples, 10 per
 round, E=1, B=32, the CNN, dense (fedavg). Each engine runs `--rounds` rounds; the first round
@@ -30,7 +30,7 @@ import torch
 
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig
-from fl_lightning.federated.engine import FederationConfig, LocalEngine, Seeds
+from fl_lightning.federated.engine import FederationConfig, RoundEngine, Seeds
 from fl_lightning.federated.flower import FlowerSimulation
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.transport import InProcess, Transport
@@ -52,7 +52,7 @@ def timed_run(
     )
     torch.manual_seed(0)
     model = Classifier("cnn", "fashion_mnist", lr=0.05)
-    engine = LocalEngine(
+    engine = RoundEngine(
         model=model,
         initial_state=model.state_dict(),
         mask=Mask({}),

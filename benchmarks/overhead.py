@@ -1,7 +1,7 @@
-"""Engine overhead and memory: LocalEngine against a plain PyTorch loop, side by side.
+"""Engine overhead and memory: RoundEngine against a plain PyTorch loop, side by side.
 
 1. Speed. The same client steps (same clients, same data in the same order, same model, same
-   SGD) run once through `LocalEngine` (codec, fresh Lightning Trainer per client, mask
+   SGD) run once through `RoundEngine` (codec, fresh Lightning Trainer per client, mask
    callback, validation, FedAvg, metrics) and once through a plain PyTorch loop (load state,
    SGD, weighted average). Evaluation is excluded from both (`eval_every` past the last
    round is not possible, so the engine evaluates a 1-example test set). Ratio = engine / plain.
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig
-from fl_lightning.federated.engine import FederationConfig, LocalEngine, Seeds
+from fl_lightning.federated.engine import FederationConfig, RoundEngine, Seeds
 from fl_lightning.federated.sampling import ClientSampler, clients_per_round, data_order_seed
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
@@ -50,7 +50,7 @@ def make_data(num_clients: int, root: str | None, max_test: int | None) -> Feder
 def engine_seconds(data: FederatedDataModule, rounds: int, k: int, lr: float) -> float:
     torch.manual_seed(0)
     model = Classifier("cnn", "fashion_mnist", lr=lr)
-    engine = LocalEngine(
+    engine = RoundEngine(
         model=model,
         initial_state=model.state_dict(),
         mask=Mask({}),

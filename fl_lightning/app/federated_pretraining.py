@@ -41,6 +41,7 @@ from fl_lightning.federated.client import ClientConfig, quiet_lightning
 from fl_lightning.federated.config import FederationConfig, FederationFailed, Seeds
 from fl_lightning.federated.dae_client import ClientDAE, FederatedDAE
 from fl_lightning.federated.flower_options import FlowerOptions
+from fl_lightning.federated.observers import WandbRecorder
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.models.dae import CHECKPOINT_KIND
 from fl_lightning.pruning.mask import Mask
@@ -163,9 +164,8 @@ def federated_pretrain(config: FederatedPretrainConfig) -> FederatedPretrainOutc
             config_text=text,
             default_name=f"{METHOD}-seed{engine.seeds.of('init')}",
         )
-        engine.wandb = wandb
         try:
-            summary = engine.run()
+            summary = engine.run(observers=[WandbRecorder(wandb)])
             cost = {**engine.cost(), "num_clients": engine.data.num_clients}
             saved = dae_checkpoint(engine, cost)
             atomic_torch_save(saved, final)

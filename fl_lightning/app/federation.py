@@ -39,9 +39,10 @@ from fl_lightning.errors import UsageError
 from fl_lightning.experiments.methods import build_start, method_named, needs_checkpoint
 from fl_lightning.federated.client import quiet_lightning
 from fl_lightning.federated.config import FederationConfig, FederationFailed
-from fl_lightning.federated.engine import LocalEngine
+from fl_lightning.federated.engine import RoundEngine
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.holdout_score import holdout_score, summary_fields
+from fl_lightning.federated.observers import WandbRecorder
 from fl_lightning.federated.progress import human_bytes
 from fl_lightning.federated.results import LABELS_PNG, RunFiles
 from fl_lightning.federated.transport import InProcess, Transport
@@ -251,7 +252,7 @@ def _federate_locked(
     model = Classifier(
         dataset=config.data.dataset, widths=start.widths or None, **asdict(config.model)
     )
-    engine = LocalEngine(
+    engine = RoundEngine(
         model=model,
         initial_state=start.state,
         mask=start.mask,
@@ -261,7 +262,6 @@ def _federate_locked(
         seeds=config.seeds,
         method=config.method,
         files=files,
-        wandb=None,
         progress=config.progress,
         transport=make_transport(config.engine, config.flower, grid),
     )
@@ -298,9 +298,8 @@ def _federate_locked(
     for row in engine.history:  # rounds that a killed process never flushed to W&B
         if row["round"] not in logged:
             wandb.log(row)
-    engine.wandb = wandb
-    try:
-        summary = engine.run(on_round)
+    try:  # the W&B run opened once every check passed: an observer of this run
+        summary = engine.run(on_round, observers=[WandbRecorder(wandb)])
         score = holdout_score(engine.model, engine.global_state, data, engine.eval_device)
         wandb.summary(score)  # `val/acc`: what a sweep maximises (examples/sweep.yaml)
         summary.update(summary_fields(score))

@@ -1,6 +1,6 @@
 """Federated DAE pre-training: the `DAEPretrainer` trained by FedAvg on the clients' own images.
 
-`FederatedDAE` is the classification engine (`LocalEngine`) with a DAE as its workspace model:
+`FederatedDAE` is the classification engine (`RoundEngine`) with a DAE as its workspace model:
 the same sampling, per-client fresh lean Trainers, codecs, byte and FLOP meters, faults,
 checkpoint and resume. The labels of the clients' data are never used. What differs:
 
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from fl_lightning.federated.client import ClientResult
-from fl_lightning.federated.engine import LocalEngine, _Outcome
+from fl_lightning.federated.engine import RoundEngine, _Outcome
 from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.sampling import data_order_seed
 from fl_lightning.models.dae import DAEPretrainer
@@ -108,10 +108,10 @@ class ClientDAE(DAEPretrainer):
         return total / count
 
 
-class FederatedDAE(LocalEngine):
+class FederatedDAE(RoundEngine):
     """FedAvg of a `ClientDAE` over the clients' training images (see the module doc).
 
-    Takes `LocalEngine`'s arguments with `model` a `ClientDAE` and `mask` empty (dense). Its
+    Takes `RoundEngine`'s arguments with `model` a `ClientDAE` and `mask` empty (dense). Its
     `setup` tells a remote client (Flower) to train a `dae` workspace with the DAE's arguments;
     the ClientApp seeds its noise as `train_here` does (`workspace.client_noise_seed`).
     """

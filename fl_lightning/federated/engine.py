@@ -1,4 +1,4 @@
-"""`LocalEngine`: FedAvg's round loop in one process, resumable after any round.
+"""`RoundEngine`: FedAvg's round loop, resumable after any round, for every transport.
 
 Each round: sample clients (own seed) -> encode the global model (`federation.down_codec`;
 `broadcast.py`, with the server's error feedback) -> each client trains from the decoded payload
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ from fl_lightning.federated.client import (
 from fl_lightning.federated.codec import PayloadError, decode, read_header
 from fl_lightning.federated.config import FederationConfig, FederationFailed, Seeds
 from fl_lightning.federated.faults import ClientJob, FaultInjector
+from fl_lightning.federated.observers import RoundObserver, WandbRecorder
 from fl_lightning.federated.progress import RoundProgress
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler, clients_per_round, data_order_seed
@@ -72,8 +73,12 @@ class _Outcome:
     non_finite: int = 0  # of the failed: updates rejected for NaN / inf values
 
 
-class LocalEngine:
-    """FedAvg of a masked model over the clients of a `FederatedDataModule`, in one process."""
+class RoundEngine:
+    """FedAvg of a masked model over the clients of a `FederatedDataModule`.
+
+    The loop runs in this process; its clients train where `transport` sends them (here,
+    Flower's simulation or a deployment's grid).
+    """
 
     def __init__(
         self,
@@ -88,6 +93,7 @@ class LocalEngine:
         method: str = "custom",
         files: RunFiles | None = None,
         wandb: WandbRun | None = None,
+        observers: Sequence[RoundObserver] = (),
         progress: bool = True,
         eval_device: str = "auto",
         transport: Transport | None = None,
@@ -104,7 +110,8 @@ class LocalEngine:
             seeds: the named seeds (sampling, data order; split and init are used by the caller).
             method: name written into results.
             files: where metrics, summary and checkpoints go (None: nothing written).
-            wandb: the run to log to (None: no W&B).
+            wandb: the run to log to (None: no W&B); a `WandbRecorder` after `observers`.
+            observers: told every round's row and the summary (`federated/observers.py`).
             progress: show a rich progress bar over rounds.
             eval_device: device of the central evaluation (`auto`: CUDA where present, else CPU).
             transport: how downloads reach the clients (default `InProcess`: trained here).
@@ -121,7 +128,8 @@ class LocalEngine:
         self.seeds = seeds.filled(0)  # every source set: an unset seed is 0
         self.method = method
         self.files = files
-        self.wandb = wandb
+        recorders = (WandbRecorder(wandb),) if wandb is not None else ()
+        self.observers: tuple[RoundObserver, ...] = (*observers, *recorders)
         self.progress = progress
         self.eval_device = _device(eval_device)
         self.transport: Transport = transport or InProcess()
@@ -222,15 +230,27 @@ class LocalEngine:
             self.stopped = None  # a finished run resumed with more --rounds goes on
 
     # -- the loop -------------------------------------------------------------------------
-    def run(self, on_round: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def run(
+        self,
+        on_round: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        observers: Sequence[RoundObserver] = (),
+    ) -> dict[str, Any]:
         """Run rounds until `rounds` or `target_acc`; return the summary (also written).
 
+        `observers` record this run after the engine's own (those opened after the engine was
+        built: `app.federate`'s W&B run); `on_round` is called after each round is written.
         The whole loop runs inside `transport.serve` (Flower's simulation runs it in its
         ServerApp).
         """
-        return self.transport.serve(self, lambda: self._run(on_round))
+        recorders = (*self.observers, *observers)
+        return self.transport.serve(self, lambda: self._run(on_round, recorders))
 
-    def _run(self, on_round: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    def _run(
+        self,
+        on_round: Callable[[dict[str, Any]], None] | None,
+        observers: tuple[RoundObserver, ...],
+    ) -> dict[str, Any]:
         if self.files is not None and self.round == 0:
             # a run killed in its first round can be resumed like any other
             self.files.write_checkpoint(self.state_dict())
@@ -238,7 +258,7 @@ class LocalEngine:
         with bar:
             while self.stopped is None and self.round < self.federation.rounds:
                 started = time.perf_counter()
-                row = self.run_round(self.round + 1, bar)
+                row = self.run_round(self.round + 1, bar, observers)
                 self.wall_seconds += time.perf_counter() - started
                 if on_round is not None:
                     on_round(row)
@@ -246,12 +266,18 @@ class LocalEngine:
         if self.files is not None:
             self.files.write_summary(summary)
             self.files.write_model(self.global_state, self.mask.state_dict())
-        if self.wandb is not None:
-            self.wandb.summary({k: v for k, v in summary.items() if k != "history"})
+        for observer in observers:
+            observer.on_summary(summary)
         return summary
 
-    def run_round(self, r: int, bar: RoundProgress | None = None) -> dict[str, Any]:
-        """One round (with retries below `min_clients`); returns its metrics row."""
+    def run_round(
+        self,
+        r: int,
+        bar: RoundProgress | None = None,
+        observers: Sequence[RoundObserver] | None = None,
+    ) -> dict[str, Any]:
+        """One round (with retries below `min_clients`); returns its metrics row, which
+        `observers` (None: the engine's own) are told before the round's files are written."""
         failed_total = 0
         non_finite_total = 0
         injected_before = self.faults.injected
@@ -297,8 +323,8 @@ class LocalEngine:
             self.stopped = "target"
         elif r >= self.federation.rounds:
             self.stopped = "rounds"
-        if self.wandb is not None:
-            self.wandb.log(row)
+        for observer in self.observers if observers is None else observers:
+            observer.on_round(row)
         if self.files is not None:  # the checkpoint last: it marks the round as done
             self.files.write_metrics(self.history)
             self.files.write_checkpoint(self.state_dict())
@@ -489,3 +515,8 @@ class LocalEngine:
             "client": asdict(self.client),
             "history": self.history,
         }
+
+
+#: The engine's former name (it ran in-process only), kept so that code written against it
+#: still imports; new code names `RoundEngine`.
+LocalEngine = RoundEngine

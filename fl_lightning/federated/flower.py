@@ -1,6 +1,6 @@
 """Flower as the engine's transport: client updates travel as Flower messages.
 
-Everything but the transport is the engine's (`LocalEngine`): it samples clients with its own
+Everything but the transport is the engine's (`RoundEngine`): it samples clients with its own
 `ClientSampler`, encodes the downloads with the codec, decodes, validates and averages the
 uploads, evaluates centrally, counts `len()` of the payloads it puts into messages, and writes
 the same metrics, W&B run and files. `FlowerGrid.deliver` sends each sampled client's task as a

@@ -161,7 +161,7 @@ class RunFiles:
 #: The checkpoint.pt key of the run's W&B run id (absent in checkpoints of older versions).
 WANDB_RUN_ID_KEY = "wandb_run_id"
 
-#: What every checkpoint.pt holds (`LocalEngine.state_dict`).
+#: What every checkpoint.pt holds (`RoundEngine.state_dict`).
 CHECKPOINT_KEYS = (
     "round",
     "global_state",

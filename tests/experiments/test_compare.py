@@ -28,7 +28,7 @@ from fl_lightning.cli import main
 from fl_lightning.data.sources import load_split
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.grid_progress import GridProgress, clock
-from fl_lightning.federated.engine import LocalEngine
+from fl_lightning.federated.engine import RoundEngine
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.offline_reader import read_offline_run
@@ -326,15 +326,15 @@ def test_a_moved_comparison_folder_resumes_its_unfinished_run(
     compare(tiny_fashion_root, reference, *args)
     out = tmp_path / "before" / "cmp"
     shutil.copytree(reference / "pretrain", out / "pretrain")  # the same pre-training, kept
-    original = LocalEngine.train_here
+    original = RoundEngine.train_here
 
-    def stop_in_round_3(engine: LocalEngine, r: int, *rest: Any) -> Any:
+    def stop_in_round_3(engine: RoundEngine, r: int, *rest: Any) -> Any:
         if r == 3:
             raise SimulatedKill
         return original(engine, r, *rest)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(LocalEngine, "train_here", stop_in_round_3)
+        mp.setattr(RoundEngine, "train_here", stop_in_round_3)
         with pytest.raises(SimulatedKill):
             compare(tiny_fashion_root, out, *args)
     run = Path("runs", "iid", "dae_dense", "seed0")

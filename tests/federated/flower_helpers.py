@@ -27,7 +27,7 @@ from flwr.serverapp import Grid
 
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig
-from fl_lightning.federated.engine import FederationConfig, LocalEngine, Seeds
+from fl_lightning.federated.engine import FederationConfig, RoundEngine, Seeds
 from fl_lightning.federated.faults import FaultInjection
 from fl_lightning.federated.flower_apps import client_app
 from fl_lightning.federated.flower_messages import ClientTask
@@ -112,7 +112,7 @@ class LoopbackGrid(Grid):
 # -- engines on tiny data -------------------------------------------------------------------
 def tiny_engine(
     root: Path, faults: FaultInjection | None = None, transport: Transport | None = None
-) -> LocalEngine:
+) -> RoundEngine:
     """An engine over 4 tiny clients, 2 per round, 3 rounds, a 0.8-sparse MLP (same start each
     call), moving payloads with `transport` (default: in process)."""
     torch.manual_seed(0)
@@ -127,7 +127,7 @@ def tiny_engine(
         max_test_examples=200,
         test_batch_size=200,
     )
-    return LocalEngine(
+    return RoundEngine(
         model=model,
         initial_state=state,
         mask=mask,
@@ -142,7 +142,7 @@ def tiny_engine(
     )
 
 
-def recording(engine: LocalEngine) -> list[list[int]]:
+def recording(engine: RoundEngine) -> list[list[int]]:
     """The clients `engine` samples, round by round."""
     sampled: list[list[int]] = []
     sample = engine.sampler.sample

@@ -10,7 +10,7 @@ import torch
 from fl_lightning.federated.codec import HEADER_SIZE, encode, read_header
 from fl_lightning.federated.codecs.values import Rounding
 from fl_lightning.federated.config import FederationConfig
-from fl_lightning.federated.engine import LocalEngine
+from fl_lightning.federated.engine import RoundEngine
 from fl_lightning.federated.faults import ClientJob
 from fl_lightning.pruning.mask import Mask
 from tests.reliability.runs import tiny_engine
@@ -56,7 +56,7 @@ def test_resume_with_error_feedback_equals_uninterrupted(tiny_fashion_root: Path
     )
 
 
-def _first_round(engine: LocalEngine) -> dict[str, int]:
+def _first_round(engine: RoundEngine) -> dict[str, int]:
     row = engine.run_round(1)
     return {"down": row["comm/down_bytes"], "up": row["comm/up_bytes"]}
 

@@ -11,7 +11,7 @@ import torch
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig, ClientResult
 from fl_lightning.federated.codec import decode, payload_size, read_header
-from fl_lightning.federated.engine import FederationConfig, LocalEngine, Seeds
+from fl_lightning.federated.engine import FederationConfig, RoundEngine, Seeds
 from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.transport import RoundHost
 from fl_lightning.models.classifier import Classifier
@@ -57,14 +57,14 @@ class FakeTransport:
         return replies
 
 
-def _engine(root: Path, transport: Any) -> LocalEngine:
+def _engine(root: Path, transport: Any) -> RoundEngine:
     torch.manual_seed(0)
     model = Classifier(model="mlp", lr=0.05)
     data = FederatedDataModule(
         root=str(root), num_clients=3, server_images=100, max_client_examples=20,
         max_test_examples=50, test_batch_size=50,
     )  # fmt: skip
-    return LocalEngine(
+    return RoundEngine(
         model=model,
         initial_state={k: v.clone() for k, v in model.state_dict().items()},
         mask=magnitude_prune(model, 0.8, names=prunable_names(model)),

@@ -19,7 +19,7 @@ import torch
 
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig
-from fl_lightning.federated.engine import FederationConfig, LocalEngine, Seeds
+from fl_lightning.federated.engine import FederationConfig, RoundEngine, Seeds
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
@@ -100,8 +100,8 @@ def tiny_engine(
     mask: Mask | None = None,
     files: RunFiles | None = None,
     num_clients: int = 6,
-) -> LocalEngine:
-    """A `LocalEngine` over the tiny dataset: MLP, `num_clients` clients of 20 examples."""
+) -> RoundEngine:
+    """A `RoundEngine` over the tiny dataset: MLP, `num_clients` clients of 20 examples."""
     data = FederatedDataModule(
         root=str(root),
         num_clients=num_clients,
@@ -112,7 +112,7 @@ def tiny_engine(
     )
     torch.manual_seed(0)
     model = Classifier(model="mlp")
-    return LocalEngine(
+    return RoundEngine(
         model=model,
         initial_state={k: v.detach().clone() for k, v in model.state_dict().items()},
         mask=mask if mask is not None else Mask({}),

@@ -22,7 +22,7 @@ from fl_lightning.cli import main
 from fl_lightning.federated import client as client_module
 from fl_lightning.federated.client import ClientConfig, ClientResult
 from fl_lightning.federated.codec import decode
-from fl_lightning.federated.engine import FederationConfig, LocalEngine
+from fl_lightning.federated.engine import FederationConfig, RoundEngine
 from fl_lightning.federated.faults import ClientJob, FaultInjection, FaultKind
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.federated.sampling import ClientSampler
@@ -190,17 +190,17 @@ def test_below_min_clients_retries_then_stops_with_its_checkpoint_intact(
         "federate",
         *federate_args(tiny_fashion_root, out, *REFERENCE, "--federation.max_retries", "2"),
     ]
-    original = LocalEngine.train_here
+    original = RoundEngine.train_here
     written: list[bytes] = []
 
-    def failing_from_round_3(self: LocalEngine, r: int, *rest: Any) -> ClientResult:
+    def failing_from_round_3(self: RoundEngine, r: int, *rest: Any) -> ClientResult:
         if r >= 3:
             if not written:
                 written.append((out / "checkpoint.pt").read_bytes())
             raise ConnectionError("client unreachable")
         return original(self, r, *rest)
 
-    monkeypatch.setattr(LocalEngine, "train_here", failing_from_round_3)
+    monkeypatch.setattr(RoundEngine, "train_here", failing_from_round_3)
     with (
         caplog.at_level(logging.WARNING, logger=ENGINE_LOG),
         pytest.raises(SystemExit) as exit_info,

@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from fl_lightning.cli import main
-from fl_lightning.federated.engine import LocalEngine
+from fl_lightning.federated.engine import RoundEngine
 from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.results import RunFiles
 from fl_lightning.tracking.offline_reader import read_offline_run
@@ -58,15 +58,15 @@ def assert_same_run(resumed: Path, reference: Path) -> None:
 
 
 def stop_when(monkeypatch: pytest.MonkeyPatch, name: str, condition: Callable[..., bool]) -> None:
-    """Make `LocalEngine.<name>` raise `SimulatedKill` (before doing anything) once `condition`."""
-    original = getattr(LocalEngine, name)
+    """Make `RoundEngine.<name>` raise `SimulatedKill` (before doing anything) once `condition`."""
+    original = getattr(RoundEngine, name)
 
-    def stopping(self: LocalEngine, *args: Any) -> Any:
+    def stopping(self: RoundEngine, *args: Any) -> Any:
         if condition(self, *args):
             raise SimulatedKill
         return original(self, *args)
 
-    monkeypatch.setattr(LocalEngine, name, stopping)
+    monkeypatch.setattr(RoundEngine, name, stopping)
 
 
 def test_stopped_mid_round_and_resumed_equals_uninterrupted(
@@ -76,7 +76,7 @@ def test_stopped_mid_round_and_resumed_equals_uninterrupted(
     args = ["federate", *federate_args(tiny_fashion_root, out, *REFERENCE)]
     started: list[int] = []
 
-    def second_client_of_round_3(engine: LocalEngine, r: int, job: ClientJob) -> bool:
+    def second_client_of_round_3(engine: RoundEngine, r: int, job: ClientJob) -> bool:
         started.extend([job.client_id] if r == 3 else [])
         return len(started) == 2  # it never returns
 

@@ -16,7 +16,7 @@ import torch
 
 from fl_lightning.federated.client import ClientResult
 from fl_lightning.federated.codec import HEADER_SIZE, decode, encode, encode_flat, flatten
-from fl_lightning.federated.engine import FederationConfig, LocalEngine
+from fl_lightning.federated.engine import FederationConfig, RoundEngine
 from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.sampling import ClientSampler
 from fl_lightning.pruning.mask import Mask
@@ -24,7 +24,7 @@ from fl_lightning.pruning.mask import Mask
 from .runs import tiny_engine
 
 ENGINE_LOG = "fl_lightning.federated.engine"
-Tamper = Callable[[bytes, LocalEngine], bytes]
+Tamper = Callable[[bytes, RoundEngine], bytes]
 
 
 def half_mask() -> Mask:
@@ -39,36 +39,36 @@ def encode_update_of(delta: dict[str, torch.Tensor], mask: Mask) -> bytes:
     return encode_flat(flatten(delta, mask), delta, mask, with_mask=False, delta=True)[0]
 
 
-def other_version(payload: bytes, engine: LocalEngine) -> bytes:
+def other_version(payload: bytes, engine: RoundEngine) -> bytes:
     return payload[:4] + bytes([1]) + payload[5:]
 
 
-def flipped_body_byte(payload: bytes, engine: LocalEngine) -> bytes:
+def flipped_body_byte(payload: bytes, engine: RoundEngine) -> bytes:
     i = HEADER_SIZE + 1000
     return payload[:i] + bytes([payload[i] ^ 0x01]) + payload[i + 1 :]
 
 
-def truncated(payload: bytes, engine: LocalEngine) -> bytes:
+def truncated(payload: bytes, engine: RoundEngine) -> bytes:
     return payload[:-4]
 
 
-def trailing_bytes(payload: bytes, engine: LocalEngine) -> bytes:
+def trailing_bytes(payload: bytes, engine: RoundEngine) -> bytes:
     return payload + b"\x00\x00\x00\x00"
 
 
-def with_infinity(payload: bytes, engine: LocalEngine) -> bytes:
+def with_infinity(payload: bytes, engine: RoundEngine) -> bytes:
     state, mask = decode(payload, engine.global_state, engine.mask)
     state["head.weight"][3, 7] = float("inf")
     return encode_update_of(state, mask)
 
 
-def values_of_another_mask(payload: bytes, engine: LocalEngine) -> bytes:
+def values_of_another_mask(payload: bytes, engine: RoundEngine) -> bytes:
     """A well-formed payload (right CRC and length) with the values of a denser mask."""
     state, _ = decode(payload, engine.global_state, engine.mask)
     return encode_update_of(state, Mask({}))
 
 
-def far_from_global(payload: bytes, engine: LocalEngine) -> bytes:
+def far_from_global(payload: bytes, engine: RoundEngine) -> bytes:
     state, mask = decode(payload, engine.global_state, engine.mask)
     state["head.bias"][0] += 1000.0
     return encode_update_of(state, mask)
