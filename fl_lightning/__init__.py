@@ -23,6 +23,7 @@ from fl_lightning.version import __version__
 
 if TYPE_CHECKING:
     from fl_lightning.app import (
+        CompareConfig,
         CompareReport,
         PretrainConfig,
         PruneConfig,
@@ -54,6 +55,7 @@ _ELSEWHERE = {
 }
 
 __all__ = [
+    "CompareConfig",
     "CompareReport",
     "DatasetInfo",
     "ModelSpec",

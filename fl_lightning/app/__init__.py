@@ -11,7 +11,8 @@ here builds a command line of this package. Exported from `fl_lightning` itself.
 
 from __future__ import annotations
 
-from fl_lightning.app.compare_options import compare_config
+from fl_lightning.app.compare_loader import compare_config
+from fl_lightning.app.compare_settings import CompareConfig
 from fl_lightning.app.comparison import CompareReport, compare
 from fl_lightning.app.federate_options import federate_config
 from fl_lightning.app.federation import federate
@@ -19,6 +20,7 @@ from fl_lightning.app.pretraining import PretrainConfig, pretrain
 from fl_lightning.app.pruning import PruneConfig, prune
 
 __all__ = [
+    "CompareConfig",
     "CompareReport",
     "PretrainConfig",
     "PruneConfig",

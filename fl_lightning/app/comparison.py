@@ -1,6 +1,6 @@
 """Comparing the methods side by side (step 5): traffic and compute to a target accuracy.
 
-    report = compare(compare_config("configs/compare/smoke.yaml", values={"output": "runs/c"}))
+    report = compare(compare_config("configs/compare/smoke.yaml", output="runs/c"))
 
 Runs every method x sparsity x partition x seed of the grid with `federate` (one
 DAE pre-training per seed, shared), then writes DIR/summary.md, summary.json, curves.csv and
@@ -15,37 +15,22 @@ nothing, e.g. while the comparison runs in another shell; the runs still missing
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonargparse import Namespace
-
-from fl_lightning.app.compare_options import build_parser
 from fl_lightning.app.compare_output import check_compare_output
-from fl_lightning.app.config_builder import check_built_config
+from fl_lightning.app.compare_settings import CompareConfig
 from fl_lightning.app.federation import LABELS_PNG
-from fl_lightning.app.grid import (
-    CodecSpec,
-    Grid,
-    PartitionSpec,
-    PlannedRun,
-    finished_runs,
-    plan_runs,
-    run_grid,
-)
-from fl_lightning.app.grid_fdae import FdaeSpec
+from fl_lightning.app.grid import Grid, PlannedRun, finished_runs, plan_runs, run_grid
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
-from fl_lightning.config_paths import config_files, resolve_config_path
+from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.console import library_messages
-from fl_lightning.errors import UsageError, check_choice, check_range
+from fl_lightning.errors import UsageError
 from fl_lightning.experiments.equal_budget import budget_rows
-from fl_lightning.experiments.grid_executors import Execution, RayOptions
-from fl_lightning.experiments.methods import method_named
 from fl_lightning.experiments.plots import write_plots
 from fl_lightning.experiments.report import write_reports
 from fl_lightning.experiments.to_target import RunCurve, summary_rows
-from fl_lightning.federated.config import check_seed
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.recorded_paths import recorded_arg, recorded_path
 from fl_lightning.run_lock import RunLock
@@ -60,95 +45,56 @@ from fl_lightning.version import code_version
 from fl_lightning.write_errors import write_errors_as_usage
 
 
-def targets_of(value: float | list[float]) -> list[float]:
-    """The target accuracies as a checked list."""
-    targets = [value] if isinstance(value, int | float) else list(value)
-    if not targets:
-        raise UsageError("--target_acc=[]: give at least one target accuracy in (0, 1].")
-    for t in targets:
-        check_range("--target_acc", t, 0.0, 1.0, low_inclusive=False, high_inclusive=True)
-    return [float(t) for t in targets]
-
-
-def grid_of(cfg: Namespace) -> Grid:
-    """The `Grid` of a parsed compare config; `UsageError` for an empty or invalid axis."""
-    for option in ("methods", "partitions", "seeds"):
-        if not cfg[option]:
-            raise UsageError(f"--{option}=[]: the comparison needs at least one.")
-    for option in ("methods", "seeds", "sparsities"):
-        if len(set(cfg[option])) != len(cfg[option]):
-            raise UsageError(f"--{option}={cfg[option]!r} repeats a value.")
-    for s in cfg.sparsities:
-        check_range("--sparsities", s, 0.0, 1.0)
-    for seed in cfg.seeds:
-        check_seed("--seeds", seed)
-    if not str(cfg.output).strip():
-        raise UsageError(f"--output={cfg.output!r} names no folder; give the comparison's folder.")
-    partitions = [
-        PartitionSpec(**vars(p)) if isinstance(p, Namespace) else p for p in cfg.partitions
-    ]
-    folders = [p.folder for p in partitions]
-    if len(set(folders)) != len(folders):
-        raise UsageError(f"--partitions: two partitions share a name ({folders}); give a label.")
-    codecs = codecs_of(cfg)
-    row_seeds = row_seeds_of(cfg, codecs)
-    federate_config = resolve_config_path(cfg.federate_config, "federate_config", config_files(cfg))
-    if cfg.checkpoint and not Path(cfg.checkpoint).is_file():
-        raise UsageError(f"--checkpoint={cfg.checkpoint!r}: no such file.")
-    output = Path(cfg.output)
+def grid_of(config: CompareConfig) -> Grid:
+    """The `Grid` of a compare config (its options were checked when it was built); the
+    federate config and the DAE checkpoint must exist (`UsageError`)."""
+    federate_config = resolve_config_path(config.federate_config, "federate_config")
+    if config.checkpoint and not Path(config.checkpoint).is_file():
+        raise UsageError(f"--checkpoint={config.checkpoint!r}: no such file.")
+    output = Path(config.output)
     return Grid(
         federate_config=federate_config,
-        methods=list(cfg.methods),
-        sparsities=[float(s) for s in cfg.sparsities],
-        partitions=partitions,
-        seeds=list(cfg.seeds),
+        methods=list(config.methods),
+        sparsities=list(config.sparsities),
+        partitions=list(config.partitions),
+        seeds=list(config.seeds),
         output=output,
-        overrides=list(cfg.overrides),
-        wandb_enabled=cfg.wandb.enabled,
-        wandb_project=cfg.wandb.project,
-        wandb_group=cfg.wandb.group or f"compare-{output.resolve().name}",
-        checkpoint=cfg.checkpoint,
-        codecs=codecs,
-        row_seeds=row_seeds,
-        verbose=cfg.verbose,
-        fdae=FdaeSpec(**vars(cfg.fdae)) if isinstance(cfg.fdae, Namespace) else cfg.fdae,
+        overrides=list(config.overrides),
+        wandb_enabled=config.wandb.enabled,
+        wandb_project=config.wandb.project,
+        wandb_group=config.wandb.group or f"compare-{output.resolve().name}",
+        checkpoint=config.checkpoint,
+        codecs=list(config.codecs),
+        row_seeds={row: list(seeds) for row, seeds in config.row_seeds.items()},
+        verbose=config.verbose,
+        fdae=config.fdae,
     )
 
 
-def codecs_of(cfg: Namespace) -> list[CodecSpec]:
-    """The codec axis of a parsed compare config, checked: unique names fit for a folder,
-    each with at least one known method."""
-    codecs = [CodecSpec(**vars(c)) if isinstance(c, Namespace) else c for c in cfg.codecs]
-    names = [c.name for c in codecs]
-    if len(set(names)) != len(names):
-        raise UsageError(f"--codecs: two settings share a name ({names}).")
-    for c in codecs:
-        if not c.name.strip() or "/" in c.name or "+" in c.name:
-            raise UsageError(f"--codecs: name {c.name!r} must be non-empty, without '/' or '+'.")
-        if not c.methods:
-            raise UsageError(f"--codecs: setting {c.name!r} lists no methods.")
-        if len(set(c.methods)) != len(c.methods):
-            raise UsageError(f"--codecs: setting {c.name!r} repeats a method ({list(c.methods)}).")
-        for m in c.methods:
-            method_named(m, f"--codecs ({c.name}) methods")
-    return codecs
+def check_compare_config(config: object) -> None:
+    """`UsageError` unless `config` is a `CompareConfig` (a path, None or another step's config
+    is named, not run into)."""
+    if isinstance(config, CompareConfig):
+        return
+    if is_dataclass(config) and not isinstance(config, type):  # another step's typed config
+        raise UsageError(
+            f"compare(config): not a compare config (a {type(config).__name__}); allowed the "
+            "config `fl.compare_config(...)` returns."
+        )
+    raise UsageError(
+        f"compare(config={config!r}): allowed the config `fl.compare_config(...)` returns, "
+        f"not a {type(config).__name__}."
+    )
 
 
-def row_seeds_of(cfg: Namespace, codecs: list[CodecSpec]) -> dict[str, list[int]]:
-    """`--row_seeds`, checked: each key a row of the grid (`method` or `method+codec`), each
-    value a non-empty subset of `--seeds`."""
-    rows = [*cfg.methods, *(f"{m}+{c.name}" for c in codecs for m in c.methods)]
-    row_seeds: dict[str, list[int]] = {}
-    for row, seeds in (cfg.row_seeds or {}).items():
-        check_choice("--row_seeds row", row, tuple(rows))
-        outside = [s for s in seeds if s not in cfg.seeds]
-        if not seeds or outside or len(set(seeds)) != len(seeds):
-            raise UsageError(
-                f"--row_seeds: {row}: {list(seeds)!r} must be distinct seeds of --seeds "
-                f"{list(cfg.seeds)!r}, at least one."
-            )
-        row_seeds[row] = list(seeds)
-    return row_seeds
+def wandb_config(config: CompareConfig) -> dict[str, Any]:
+    """The summary run's W&B config: the options, the YAML files they were read from, paths
+    as recorded (`recorded_paths`: never a machine path)."""
+    logged = config.to_dict()
+    logged["federate_config"] = recorded_path(config.federate_config)
+    if config.config:
+        logged["config"] = [recorded_path(p) for p in config.config]
+    return logged
 
 
 def log_to_wandb(
@@ -220,11 +166,12 @@ class CompareReport:
         return self.files["summary.md"].read_text()
 
 
-def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
-    """Run (or reuse) the grid of `cfg`, write the reports and plots, log them to W&B.
+def compare(config: CompareConfig, *, command: str | None = None) -> CompareReport:
+    """Run (or reuse) the grid of `config`, write the reports and plots, log them to W&B.
 
     Args:
-        cfg: the config, as `compare_config` builds it (the parser of `fl-lightning compare`).
+        config: the comparison's options (`compare_config(...)`, or a parse of
+            `fl-lightning compare` turned into one by the command).
         command: how it was started, shown in summary.md (default: none).
 
     Every option and every run's federate config is checked before any run starts, and so is
@@ -232,20 +179,18 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
     (`compare_output`). Runs go on when one fails; `grid.GridFailed` (or `UsageError`) names
     every failed run at the end.
 
-    With `cfg.report_only` nothing runs and no lock is taken: the report covers the runs
+    With `config.report_only` nothing runs and no lock is taken: the report covers the runs
     finished so far (summary.json's `pending` names the others) and is not logged to W&B.
     """
-    check_built_config(cfg, build_parser(), "compare", "compare_config")
-    grid = grid_of(cfg)
-    targets = targets_of(cfg.target_acc)
-    if any(n < 1 for n in cfg.budget_rounds):
-        raise UsageError(f"--budget_rounds={cfg.budget_rounds!r}: rounds must be >= 1.")
+    check_compare_config(config)
+    grid = grid_of(config)
+    targets = config.targets()
     check_can_create(grid.output, "--output", folder=True)
     check_compare_output(grid.output, [p.folder for p in grid.partitions])
-    with library_messages(cfg.verbose):
-        if cfg.report_only:
+    with library_messages(config.verbose):
+        if config.report_only:
             with write_errors_as_usage(grid.output, _report_unwritten):
-                return _report_finished(cfg, grid, targets, command)
+                return _report_finished(config, grid, targets, command)
         if grid.wandb_enabled:  # the summary run goes there after every run: check it first
             check_wandb_folder(grid.output)
         # one comparison at a time in a folder
@@ -253,7 +198,7 @@ def compare(cfg: Namespace, *, command: str | None = None) -> CompareReport:
             write_errors_as_usage(grid.output, _report_unwritten),
             RunLock(grid.output, "--output"),
         ):
-            return _compare_locked(cfg, grid, targets, command)
+            return _compare_locked(config, grid, targets, command)
 
 
 def _report_unwritten() -> str:
@@ -264,7 +209,7 @@ def _report_unwritten() -> str:
 
 
 def _report_finished(
-    cfg: Namespace, grid: Grid, targets: list[float], command: str | None
+    config: CompareConfig, grid: Grid, targets: list[float], command: str | None
 ) -> CompareReport:
     curves, pending = finished_runs(grid)
     if not curves:
@@ -276,19 +221,17 @@ def _report_finished(
         f"compare: report of the {len(curves)} finished runs of {len(curves) + len(pending)} "
         f"in {grid.output}/ (nothing runs)"
     )
-    return _report(cfg, grid, targets, command, plan_runs(grid), curves, pending)
+    return _report(config, grid, targets, command, plan_runs(grid), curves, pending)
 
 
 def _compare_locked(
-    cfg: Namespace, grid: Grid, targets: list[float], command: str | None
+    config: CompareConfig, grid: Grid, targets: list[float], command: str | None
 ) -> CompareReport:
     planned = plan_runs(grid)
     runs = f"{len(planned)} run" + ("" if len(planned) == 1 else "s")
     print(f"compare: {runs} into {grid.output}/ (W&B group {grid.wandb_group!r})")
-    ray = RayOptions(**vars(cfg.ray)) if isinstance(cfg.ray, Namespace) else cfg.ray
-    execution = Execution(jobs=cfg.jobs, executor=cfg.executor, ray=ray, threads=cfg.threads)
     try:
-        curves = run_grid(grid, progress=cfg.progress, execution=execution)
+        curves = run_grid(grid, progress=config.progress, execution=config.execution())
     except Interrupted as err:
         err.detail = (
             f"interrupted ({err.signal_name}); finished runs are kept and unfinished ones "
@@ -296,11 +239,11 @@ def _compare_locked(
             f"({err.detail or 'no run had started'})."
         )
         raise
-    return _report(cfg, grid, targets, command, planned, curves, [])
+    return _report(config, grid, targets, command, planned, curves, [])
 
 
 def _report(
-    cfg: Namespace,
+    config: CompareConfig,
     grid: Grid,
     targets: list[float],
     command: str | None,
@@ -313,7 +256,7 @@ def _report(
     W&B unless the report is partial."""
     rows = summary_rows(curves, targets)
     meta = {
-        "title": cfg.title or grid.output.name,
+        "title": config.title or grid.output.name,
         "command": command,
         "seeds": list(grid.seeds),
         "partitions": [p.folder for p in grid.partitions],
@@ -330,13 +273,13 @@ def _report(
         "wandb_group": grid.wandb_group,
         "checkpoint": None if grid.checkpoint is None else recorded_path(grid.checkpoint),
         "row_seeds": dict(grid.row_seeds),
-        "threads": cfg.threads,  # torch threads per federation (None: cores // jobs)
+        "threads": config.threads,  # torch threads per federation (None: cores // jobs)
         "pending": [run.describe() for run in pending],  # not finished: in no figure
         "code": code_version(),  # the package version and git commit that wrote the report
     }
-    budget = budget_rows(curves, cfg.budget_rounds)
+    budget = budget_rows(curves, config.budget_rounds)
     files = write_reports(grid.output, rows, curves, targets, meta, budget)
     files.update(label_heatmaps(planned, grid.output))
     plots = write_plots(curves, targets, grid.output)
-    wandb_dir = None if pending else log_to_wandb(grid, cfg.as_dict(), rows, plots)
+    wandb_dir = None if pending else log_to_wandb(grid, wandb_config(config), rows, plots)
     return CompareReport(rows, grid.output, files, plots, wandb_dir, grid.wandb_group)

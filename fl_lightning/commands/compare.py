@@ -2,19 +2,19 @@
 
     fl-lightning compare --config configs/compare/fashion_mnist.yaml [--output DIR]
 
-Parses the options (`fl_lightning.app.compare_options`), runs `fl_lightning.app.comparison` and
-prints the table and where the files went. Run the same command again to continue an
-interrupted comparison: finished runs are reused.
+Parses the options (`compare_parser`) into a typed `CompareConfig`, runs
+`fl_lightning.app.comparison` and prints the table and where the files went. Run the same
+command again to continue an interrupted comparison: finished runs are reused.
 """
 
 from __future__ import annotations
 
 import sys
 
-from fl_lightning.app.compare_options import build_parser
 from fl_lightning.app.comparison import compare
 from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.grid import GridFailed
+from fl_lightning.commands.compare_parser import build_parser, compare_config_of
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.config_files import check_config_args
 from fl_lightning.parse_errors import parse_args
@@ -32,9 +32,9 @@ def main(argv: list[str]) -> None:
     argv = absolute_paths_for_print(
         argv, config_relative=("federate_config",), cwd_relative=("checkpoint",)
     )
-    cfg = parse_args(parser, argv)
+    config = compare_config_of(parse_args(parser, argv))
     try:
-        report = compare(cfg, command="fl-lightning compare " + recorded_command(argv))
+        report = compare(config, command="fl-lightning compare " + recorded_command(argv))
     except GridFailed as err:  # not a usage error: the runs that failed are named, exit 1
         print(f"fl-lightning compare: {err}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -56,14 +56,12 @@ def test_new_empty_and_earlier_demo_folders_are_used(tmp_path: Path) -> None:
 def test_step_3_federates_into_the_folder_of_step_4s_proposed_run(tmp_path: Path) -> None:
     """Step 4's comparison finds step 3's federation where it keeps its own `proposed` run
     (`tests/experiments/test_compare_reuses_a_ticket_run.py`: and reuses it)."""
-    from fl_lightning.app.compare_options import compare_config
+    from fl_lightning.app.compare_loader import compare_config
     from fl_lightning.app.comparison import grid_of
     from fl_lightning.app.grid import plan_runs
 
     out = tmp_path / "demo"
-    cfg = compare_config(
-        str(REPO / "configs/compare/demo.yaml"), values={"output": str(out / "compare")}
-    )
+    cfg = compare_config(str(REPO / "configs/compare/demo.yaml"), output=str(out / "compare"))
     runs = {run.arm.method: run.directory for run in plan_runs(grid_of(cfg))}
     assert runs["proposed"] == out / demo.FEDERATION
     assert set(runs) == {"fedavg", "proposed"}

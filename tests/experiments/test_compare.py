@@ -15,15 +15,7 @@ import matplotlib.image as mpimg
 import pytest
 import yaml
 
-from fl_lightning.app.grid import (
-    Grid,
-    PartitionSpec,
-    federate_parser,
-    grid_relative,
-    plan_runs,
-    run_config,
-    run_values,
-)
+from fl_lightning.app.grid import Grid, GridConfigs, PartitionSpec, grid_relative, plan_runs
 from fl_lightning.cli import main
 from fl_lightning.data.sources import load_split
 from fl_lightning.errors import UsageError
@@ -494,7 +486,7 @@ def test_plan_orders_seeds_first_and_gives_dense_methods_one_run() -> None:
     ]
     assert runs[3].directory == Path("OUT/runs/dirichlet-0.1/fedavg/seed3")
     assert {r.seed for r in runs[:6]} == {3}
-    cfg = run_config(federate_parser(), grid, run_values(grid, runs[4], "ck.pt"), "run 4")
+    cfg = GridConfigs(grid).run(runs[4], "ck.pt")
     # the run's own settings come after the user's overrides, so they win; the rest stay
     assert cfg.method == "proposed" and cfg.rounds == 7
     assert (cfg.data.partition, cfg.data.alpha) == ("dirichlet", 0.1)

@@ -9,20 +9,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from jsonargparse import Namespace
 
-from fl_lightning.app.compare_options import compare_config
-from fl_lightning.app.comparison import grid_of
+from fl_lightning.app.compare_loader import compare_config
+from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.grid import (
     CodecSpec,
     Grid,
+    GridConfigs,
     PartitionSpec,
     check_grid,
-    codec_overrides,
-    federate_parser,
     plan_runs,
-    run_config,
-    run_values,
 )
 from fl_lightning.cli import main
 from fl_lightning.errors import UsageError
@@ -64,13 +60,10 @@ def test_codec_settings_add_runs_with_their_overrides() -> None:
         "OUT/runs/iid/fedavg+seeded/seed0",
     ]
     assert runs[2].describe() == "proposed (sparsity 0.9) with codec int8, iid, seed 0"
-    parser = federate_parser()
+    configs = GridConfigs(grid)
 
-    def config(i: int) -> Namespace:
-        run = runs[i]
-        return run_config(
-            parser, grid, run_values(grid, run, None), "r", codec_overrides(grid, run)
-        )
+    def config(i: int) -> FederateConfig:
+        return configs.run(runs[i], None)
 
     plain, fedavg_int8, proposed_int8, seeded = (config(i) for i in range(4))
     assert (plain.federation.down_codec, plain.federation.up_codec) == (None, None)
@@ -225,12 +218,13 @@ def test_row_seeds_run_a_row_on_fewer_seeds() -> None:
 @pytest.mark.parametrize(
     ("row_seeds", "message"),
     [
-        ("{lth_rewind: [0]}", "--row_seeds row='lth_rewind' is not known; choose one of: fedavg"),
-        ("{fedavg: [5]}", "--row_seeds: fedavg: [5] must be distinct seeds of --seeds [0, 1]"),
-        ("{fedavg: []}", "--row_seeds: fedavg: [] must be distinct seeds"),
+        ({"lth_rewind": [0]}, "--row_seeds row='lth_rewind' is not known; choose one of: fedavg"),
+        ({"fedavg": [5]}, "--row_seeds: fedavg: [5] must be distinct seeds of --seeds [0, 1]"),
+        ({"fedavg": []}, "--row_seeds: fedavg: [] must be distinct seeds"),
     ],
 )
-def test_row_seeds_must_name_a_row_and_seeds_of_the_grid(row_seeds: str, message: str) -> None:
-    cfg = compare_config(args=["--methods=[fedavg]", "--seeds=[0, 1]", f"--row_seeds={row_seeds}"])
-    with pytest.raises(UsageError, match=re.escape(message)):
-        grid_of(cfg)
+def test_row_seeds_must_name_a_row_and_seeds_of_the_grid(
+    row_seeds: dict[str, list[int]], message: str
+) -> None:
+    with pytest.raises(UsageError, match=re.escape(message)):  # refused when the config is built
+        compare_config(methods=["fedavg"], seeds=[0, 1], row_seeds=row_seeds)

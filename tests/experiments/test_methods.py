@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from fl_lightning.app.compare_options import build_parser as build_compare_parser
 from fl_lightning.app.federate_options import build_parser as build_federate_parser
+from fl_lightning.commands.compare_parser import build_parser as build_compare_parser
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments import methods
 from fl_lightning.experiments.methods import (

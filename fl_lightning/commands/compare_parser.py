@@ -1,19 +1,19 @@
-"""The options of a comparison: the parser of `fl-lightning compare` (also the schema of
-configs/compare/*.yaml), its W&B group, and `compare_config`, which builds the same config from
-Python."""
+"""The parser of `fl-lightning compare` (also the schema of configs/compare/*.yaml) and
+`compare_config_of`, which turns its parse into the typed `CompareConfig` that `app.compare`
+takes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+import dataclasses
+import os
+from typing import Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from fl_lightning.app.config_builder import build_config
-from fl_lightning.app.grid import CodecSpec, PartitionSpec
+from fl_lightning.app.compare_groups import CodecSpec, CompareWandb, PartitionSpec
+from fl_lightning.app.compare_settings import CompareConfig
 from fl_lightning.app.grid_fdae import FdaeSpec
+from fl_lightning.config_paths import config_files, resolve_config_path
 from fl_lightning.console import VERBOSE_HELP
 from fl_lightning.experiments.equal_budget import DEFAULT_BUDGET_ROUNDS
 from fl_lightning.experiments.grid_executors import ExecutorName, RayOptions
@@ -26,23 +26,6 @@ DESCRIPTION = (
     "curves.csv, acc_vs_*.png and runs/<partition>/<method>[-s<sparsity>][+<codec>]/seed<S>/. "
     "Running the same command again reuses finished runs."
 )
-
-
-@dataclass(frozen=True)
-class CompareWandb:
-    """W&B for the comparison (offline unless WANDB_MODE says otherwise).
-
-    Args:
-        enabled: log each federation and the summary run (false: no W&B at all).
-        project: W&B project.
-        group: W&B group of every run of this comparison (default: `compare-<output folder
-            name>`, so comparisons in different folders stay apart; a group given here, on
-            the command line or in a YAML, is shared by every comparison that gives it).
-    """
-
-    enabled: bool = True
-    project: str = "fl-lightning"
-    group: str | None = None
 
 
 def build_parser() -> ArgumentParser:
@@ -186,17 +169,14 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def compare_config(
-    config: str | Path | None = None,
-    *,
-    args: Sequence[str] = (),
-    values: Mapping[str, Any] | None = None,
-) -> Namespace:
-    """A comparison's config, as `fl-lightning compare --config CONFIG ARGS` would parse it,
-    with `values` (nested like the YAML, e.g. `{"methods": ["fedavg"], "seeds": [0]}`) on top.
-
-    Every value is type-checked; a bad one raises `UsageError` naming it.
-    """
-    parser = build_parser()
-    parser.exit_on_error = False
-    return build_config(parser, "compare", config, args, values)
+def compare_config_of(cfg: Namespace) -> CompareConfig:
+    """The typed config of a parse of `fl-lightning compare`: the federate config found as the
+    command finds it (beside the `--config` YAML first, then the current folder and the
+    packaged configs), the YAML files it was read from kept in `config`."""
+    tree = {k: v for k, v in cfg.as_dict().items() if k not in ("config", "__path__")}
+    tree["federate_config"] = resolve_config_path(
+        tree["federate_config"], "federate_config", config_files(cfg)
+    )
+    files = [os.fspath(p) for p in (cfg.get("config") or []) if p]
+    config = CompareConfig.from_dict(tree)
+    return dataclasses.replace(config, config=tuple(files)) if files else config
