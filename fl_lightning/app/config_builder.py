@@ -1,6 +1,7 @@
 """Building a command's config from Python: a YAML file, command-line style arguments, values.
 
-`federate_config` and `compare_config` are this over their command's parser, so a config built
+`federate_config` is this over its command's parser (`compare_config` reads its YAML into the
+typed `CompareConfig` itself: `compare_loader`), so a config built
 in Python is parsed, typed and checked exactly as the command line's.
 """
 

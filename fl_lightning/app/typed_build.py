@@ -80,6 +80,8 @@ def coerced(hint: Any, value: Any, option: str) -> Any:
     float a float, a list for a tuple a tuple (items and dict values likewise); anything else
     as given (the config's own checks judge it)."""
     group = group_type(hint)
+    if group is not None and isinstance(value, group):
+        return value  # built already (a default the parser keeps as its dataclass)
     if group is not None and value is not None:
         return build(group, value, f"{option}.")
     for alternative in alternatives(hint):

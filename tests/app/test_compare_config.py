@@ -115,6 +115,15 @@ def test_every_compare_yaml_loads_as_the_command_line_parses_it(path: Path) -> N
     )
 
 
+def test_the_command_lines_defaults_are_the_configs_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default federate config is found among the packaged ones
+    config = compare_config_of(build_parser().parse_args([]))  # defaults kept as dataclasses
+    assert config == CompareConfig(federate_config=config.federate_config)
+    assert config.partitions == (PartitionSpec("iid"),) and config.fdae == FdaeSpec()
+
+
 def _parser_run_config(grid: Any, run: Any) -> FederateConfig:
     """The run's config as the grid built it before it was typed: the federate parser over
     the YAML, the W&B settings, the overrides, the codec's overrides, the run's values."""
