@@ -336,7 +336,7 @@ def _report(
         "pending": [run.describe() for run in pending],  # not finished: in no figure
         "code": code_version(),  # the package version and git commit that wrote the report
     }
-    report = ReportOptions.of(cfg.get("report"))
+    report = ReportOptions.of(getattr(cfg, "report", None))
     meta.update(report.meta())  # nothing at the defaults: summary.json as before
     budget = budget_rows(curves, cfg.budget_rounds)
     files = write_reports(grid.output, rows, curves, targets, meta, budget)
