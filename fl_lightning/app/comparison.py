@@ -43,7 +43,9 @@ from fl_lightning.experiments.equal_budget import budget_rows
 from fl_lightning.experiments.grid_executors import Execution, RayOptions
 from fl_lightning.experiments.methods import method_named
 from fl_lightning.experiments.plots import write_plots
+from fl_lightning.experiments.ranking import rank_curves
 from fl_lightning.experiments.report import write_reports
+from fl_lightning.experiments.report_options import ReportOptions
 from fl_lightning.experiments.to_target import RunCurve, summary_rows
 from fl_lightning.federated.config import check_seed
 from fl_lightning.interrupts import Interrupted
@@ -334,9 +336,12 @@ def _report(
         "pending": [run.describe() for run in pending],  # not finished: in no figure
         "code": code_version(),  # the package version and git commit that wrote the report
     }
+    report = ReportOptions.of(getattr(cfg, "report", None))
+    meta.update(report.meta())  # nothing at the defaults: summary.json as before
     budget = budget_rows(curves, cfg.budget_rounds)
     files = write_reports(grid.output, rows, curves, targets, meta, budget)
     files.update(label_heatmaps(planned, grid.output))
-    plots = write_plots(curves, targets, grid.output)
+    first = [r for r in rows if r["target_acc"] == targets[0]]
+    plots = write_plots(rank_curves(curves, first, report.rank_by), targets, grid.output)
     wandb_dir = None if pending else log_to_wandb(grid, cfg.as_dict(), rows, plots)
     return CompareReport(rows, grid.output, files, plots, wandb_dir, grid.wandb_group)

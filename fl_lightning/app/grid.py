@@ -44,6 +44,7 @@ from fl_lightning.app.federate_resolution import resolve, resolved
 from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federation import federate, pretrain_config_for, summary_lines
 from fl_lightning.app.grid_fdae import FdaeSpec, fdae_checkpoint, fdae_folder
+from fl_lightning.app.grid_fdae_wandb import fdae_wandb
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.atomic import atomic_write_json
 from fl_lightning.config_files import check_config_file, with_defaults
@@ -329,10 +330,13 @@ def federated_dae_for(
     grid: Grid, run: PlannedRun, parser: ArgumentParser, *, train: bool = True
 ) -> str:
     """The federated DAE checkpoint of `run`'s partition and seed (`grid_fdae`): made once into
-    OUTPUT/pretrain_fdae/<partition>/seed<S>/ (with `train=False` only its path)."""
+    OUTPUT/pretrain_fdae/<partition>/seed<S>/ (with `train=False` only its path), logged to
+    its own W&B run when the grid's W&B is on (`grid_fdae_wandb`)."""
     cfg = _resolved_run_config(parser, grid, run, None)
     out = fdae_folder(grid.output, run.partition.folder, run.seed)
-    return fdae_checkpoint(FederateConfig.from_namespace(cfg), grid.fdae, out, train=train)
+    config = FederateConfig.from_namespace(cfg)
+    wandb = fdae_wandb(config.wandb, run.partition.folder, run.seed)
+    return fdae_checkpoint(config, grid.fdae, out, train=train, wandb=wandb)
 
 
 def _placeless(args: Sequence[str]) -> list[str]:
