@@ -25,6 +25,7 @@ from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.experiments.equal_budget import DEFAULT_BUDGET_ROUNDS
 from fl_lightning.experiments.grid_executors import Execution, ExecutorName, RayOptions
 from fl_lightning.experiments.methods import method_names
+from fl_lightning.experiments.report_options import ReportOptions
 from fl_lightning.federated.config import check_seed
 
 #: Fields that are not options: not in `to_dict` (the YAML).
@@ -61,6 +62,7 @@ class CompareConfig:
     report_only: bool = False
     verbose: bool = False
     fdae: FdaeSpec = field(default_factory=FdaeSpec)
+    report: ReportOptions = field(default_factory=ReportOptions)
     ray: RayOptions = field(default_factory=RayOptions)
     wandb: CompareWandb = field(default_factory=CompareWandb)
     #: The `--config` YAML files it was read from (how it was given, not an option).

@@ -29,6 +29,7 @@ from fl_lightning.console import library_messages
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.equal_budget import budget_rows
 from fl_lightning.experiments.plots import write_plots
+from fl_lightning.experiments.ranking import rank_curves
 from fl_lightning.experiments.report import write_reports
 from fl_lightning.experiments.to_target import RunCurve, summary_rows
 from fl_lightning.interrupts import Interrupted
@@ -277,9 +278,11 @@ def _report(
         "pending": [run.describe() for run in pending],  # not finished: in no figure
         "code": code_version(),  # the package version and git commit that wrote the report
     }
+    meta.update(config.report.meta())  # nothing at the defaults: summary.json as before
     budget = budget_rows(curves, config.budget_rounds)
     files = write_reports(grid.output, rows, curves, targets, meta, budget)
     files.update(label_heatmaps(planned, grid.output))
-    plots = write_plots(curves, targets, grid.output)
+    first = [r for r in rows if r["target_acc"] == targets[0]]
+    plots = write_plots(rank_curves(curves, first, config.report.rank_by), targets, grid.output)
     wandb_dir = None if pending else log_to_wandb(grid, wandb_config(config), rows, plots)
     return CompareReport(rows, grid.output, files, plots, wandb_dir, grid.wandb_group)

@@ -43,6 +43,7 @@ from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federation import federate, pretrain_config_for, summary_lines
 from fl_lightning.app.grid_configs import GridConfigs, read_federate_yaml, run_values
 from fl_lightning.app.grid_fdae import fdae_checkpoint, fdae_folder
+from fl_lightning.app.grid_fdae_wandb import fdae_wandb
 from fl_lightning.app.grid_plan import Grid, PlannedRun, plan_runs
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.app.run_identity import grid_relative, recorded_identity, wanted_identity
@@ -154,10 +155,12 @@ def federated_dae_for(
     grid: Grid, run: PlannedRun, configs: GridConfigs, *, train: bool = True
 ) -> str:
     """The federated DAE checkpoint of `run`'s partition and seed (`grid_fdae`): made once into
-    OUTPUT/pretrain_fdae/<partition>/seed<S>/ (with `train=False` only its path)."""
+    OUTPUT/pretrain_fdae/<partition>/seed<S>/ (with `train=False` only its path), logged to
+    its own W&B run when the grid's W&B is on (`grid_fdae_wandb`)."""
     config = resolved(configs.run(run, None))
     out = fdae_folder(grid.output, run.partition.folder, run.seed)
-    return fdae_checkpoint(config, grid.fdae, out, train=train)
+    wandb = fdae_wandb(config.wandb, run.partition.folder, run.seed)
+    return fdae_checkpoint(config, grid.fdae, out, train=train, wandb=wandb)
 
 
 def _placeless(args: Sequence[str]) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from fl_lightning.app.federate_groups import WandbConfig
 from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federated_pretraining import (
     CHECKPOINT_NAME,
@@ -135,12 +136,20 @@ def fdae_config(config: FederateConfig, spec: FdaeSpec, out: Path) -> FederatedP
 
 
 def fdae_checkpoint(
-    federate_config: FederateConfig, spec: FdaeSpec, out: Path, *, train: bool = True
+    federate_config: FederateConfig,
+    spec: FdaeSpec,
+    out: Path,
+    *,
+    train: bool = True,
+    wandb: WandbConfig | None = None,
 ) -> str:
     """The federated DAE checkpoint in `out` for the resolved federate config: reused when
     finished with the same settings, resumed when interrupted, made otherwise (unless `train`
-    is False: then its path is returned as is)."""
+    is False: then its path is returned as is). `wandb`: the W&B run of a pre-training made or
+    resumed here (`grid_fdae_wandb`; None: none); a reused one logs nothing."""
     config = fdae_config(federate_config, spec, out)
+    if wandb is not None:  # how it is logged, not what it computes (`_comparable` skips it)
+        config = replace(config, wandb=wandb)
     ckpt = out / CHECKPOINT_NAME
     if ckpt.is_file():
         recorded = out / "config.yaml"

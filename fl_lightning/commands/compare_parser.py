@@ -18,6 +18,7 @@ from fl_lightning.console import VERBOSE_HELP
 from fl_lightning.experiments.equal_budget import DEFAULT_BUDGET_ROUNDS
 from fl_lightning.experiments.grid_executors import ExecutorName, RayOptions
 from fl_lightning.experiments.methods import method_names
+from fl_lightning.experiments.report_options import ReportOptions
 
 DESCRIPTION = (
     "Run the methods side by side (every method x sparsity x partition x seed, through "
@@ -163,6 +164,14 @@ def build_parser() -> ArgumentParser:
         help="The federated DAE pre-training of the _fdae methods (one per partition and "
         "seed, on the clients' own images): rounds, clients_per_round, local_epochs, "
         "batch_size.",
+    )
+    parser.add_argument(
+        "--report",
+        type=ReportOptions,
+        default=ReportOptions(),
+        help="summary.md's layout: rank_by (none | total_bytes | total_flops | bytes: rows "
+        "cheapest first, pre-training included for total_*) and server_data (a column of the "
+        "data each method needs on the server).",
     )
     parser.add_argument("--ray", type=RayOptions, default=RayOptions())
     parser.add_argument("--wandb", type=CompareWandb, default=CompareWandb())

@@ -33,7 +33,9 @@ FIELDS = (
 
 def pretraining_cost(checkpoint: str | Path) -> dict[str, Any]:
     """`{"source": "server" | "clients", "rounds", "down_bytes", "up_bytes", "total_bytes",
-    "client_flops", "client_seconds", "server_flops"}` of the DAE checkpoint `checkpoint`."""
+    "client_flops", "client_seconds", "server_flops", "server_images"}` of the DAE checkpoint
+    `checkpoint` (`server_images`: the unlabeled images the server held for it; 0 for a
+    federated one, and for a server one that does not record them)."""
     return dict(_cost(str(Path(checkpoint).resolve())))
 
 
@@ -51,6 +53,7 @@ def _cost(path: str) -> dict[str, Any]:
             "client_flops": float(federated["client_flops"]),
             "client_seconds": float(federated["client_seconds"]),
             "server_flops": 0.0,
+            "server_images": 0,
         }
     saved = torch.load(path, map_location="cpu", weights_only=True)
     data = dict(saved.get("datamodule_hyper_parameters") or {})
@@ -68,4 +71,5 @@ def _cost(path: str) -> dict[str, Any]:
         "client_flops": 0.0,
         "client_seconds": 0.0,
         "server_flops": per_image * images,
+        "server_images": ckpt.holdout["num_images"] if ckpt.holdout else 0,
     }

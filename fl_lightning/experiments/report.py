@@ -24,6 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from fl_lightning.atomic import atomic_write_bytes, atomic_write_json
+from fl_lightning.experiments.ranking import rank_budget_rows, rank_rows, ranking_note
+from fl_lightning.experiments.report_options import ReportOptions
+from fl_lightning.experiments.server_data import COLUMN as SERVER_DATA
+from fl_lightning.experiments.server_data import server_data
 from fl_lightning.experiments.to_target import Arm, RunCurve
 from fl_lightning.tracking.metric_names import ROUND_METRICS
 
@@ -113,7 +117,9 @@ def summary_markdown(
     budget: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The whole summary.md: a header naming the setup, one table per target, then the
-    equal-traffic tables (`budget`: rows of `equal_budget.budget_rows`)."""
+    equal-traffic tables (`budget`: rows of `equal_budget.budget_rows`), laid out as
+    `meta["report"]` asks (`ReportOptions`: the rows' order, a `server data` column)."""
+    options = ReportOptions.of_meta(meta)
     lines = [f"# {meta.get('title', 'Comparison')}", ""]
     seeds = sorted({s for row in rows for s in row["seeds"]})
     if len(seeds) > 1:
@@ -146,18 +152,28 @@ def summary_markdown(
         "(`fedavg+int8` is compared to plain `fedavg`). Bits per parameter: mean bits of one "
         "download and one upload per parameter of the dense model.",
     ]
+    lines += ranking_note(options.rank_by, targets[0])
+    columns = list(COLUMNS)
+    if options.server_data:  # what each row's method needs on the server, after `sparsity`
+        columns.insert(3, SERVER_DATA)
+    texts = len(columns) - len(COLUMNS) + 3
     for target in targets:
-        group = [r for r in rows if r["target_acc"] == target]
+        group = rank_rows([r for r in rows if r["target_acc"] == target], options.rank_by)
         lines += ["", f"## Target test accuracy {target:.2%}", ""]
-        lines.append("| " + " | ".join(COLUMNS) + " |")
-        lines.append("|" + "|".join(["---"] * 3 + ["---:"] * (len(COLUMNS) - 3)) + "|")
-        lines += ["| " + " | ".join(markdown_row(r)) + " |" for r in group]
+        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("|" + "|".join(["---"] * texts + ["---:"] * (len(columns) - texts)) + "|")
+        for r in group:
+            cells = markdown_row(r)
+            if options.server_data:
+                cells.insert(3, server_data(r))
+            lines.append("| " + " | ".join(cells) + " |")
         refs = {r["partition"]: r["best_dense"] for r in group}
         named = [f"{p}: `{m}`" for p, m in refs.items() if m]
         if named:
             lines += ["", "Best dense method: " + ", ".join(named) + "."]
         lines += total_cost_markdown(group)
-    lines += budget_markdown(budget)
+    first = [r for r in rows if r["target_acc"] == targets[0]]
+    lines += budget_markdown(rank_budget_rows(budget, first, options.rank_by))
     return "\n".join(lines) + "\n"
 
 

@@ -45,7 +45,14 @@ TOTALS: tuple[tuple[str, str, str], ...] = (
     ("total_seconds_to_target", "seconds_to_target", "client_seconds"),
 )
 #: The pre-training fields of a row (`pretraining_<field>`), each a mean over seeds.
-PRETRAINING_FIELDS = ("rounds", "total_bytes", "client_flops", "client_seconds", "server_flops")
+PRETRAINING_FIELDS = (
+    "rounds",
+    "total_bytes",
+    "client_flops",
+    "client_seconds",
+    "server_flops",
+    "server_images",
+)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,9 @@ def test_the_groups_check_themselves_when_built() -> None:
         compare_config(SMOKE, values={"ray": {"num_cpus": 0}})
     with pytest.raises(UsageError, match=r"--partitions name='uniform' is not known"):
         compare_config(SMOKE, partitions=[{"name": "uniform"}])
+    with pytest.raises(UsageError, match=r"report\.rank_by='cost' is not a ranking"):
+        compare_config(SMOKE, report={"rank_by": "cost"})
+    assert compare_config(SMOKE, report={"rank_by": "bytes"}).report.rank_by == "bytes"
     with pytest.raises(UsageError, match=r"no_such: no such option"):
         compare_config(SMOKE, no_such=1)
 

@@ -4,6 +4,7 @@ rounds and clients set in the compare config), and every row's pre-training cost
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,35 @@ def test_totals_add_the_pretraining_seed_by_seed() -> None:
     assert row["total_seconds_to_target"] == 3.0
     missed = arm_row(Arm("iid", "proposed_fdae", 0.9), [curve(0, 0.9, 50), curve(1, 0.5, 50)], 0.8)
     assert missed["total_bytes_to_target"] is None  # not reached stays not reached
+
+
+def test_report_options_rank_the_tables_by_total_cost_and_name_the_server_data(
+    comparison: Path, tiny_fashion_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--report.rank_by total_bytes --report.server_data true` on the finished comparison
+    (a copy, `--report_only`): the rows cheapest first by traffic with the pre-training
+    included, each with the server images its method needs (the smoke config's 256)."""
+    out = tmp_path / "c"
+    shutil.copytree(comparison, out, ignore=shutil.ignore_patterns("wandb", "*.lock"))
+    monkeypatch.chdir(REPO)
+    main([
+        "compare", "--config", SMOKE, "--output", str(out),
+        f"--overrides+=--data.root={tiny_fashion_root}",
+        "--overrides+=--federation.clients_per_round=2",
+        "--overrides+=--pretrain_overrides=[--trainer.limit_train_batches=2,"
+        "--trainer.limit_val_batches=1,--trainer.enable_progress_bar=false]",
+        "--methods=[fedavg,proposed,proposed_fdae]", "--target_acc=[0.1]",
+        "--fdae.rounds=2", "--fdae.clients_per_round=3", "--wandb.enabled=false",
+        "--budget_rounds=[]", "--report_only=true",
+        "--report.rank_by=total_bytes", "--report.server_data=true",
+    ])  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["report"] == {"rank_by": "total_bytes", "server_data": True}
+    by_total = sorted(summary["rows"], key=lambda r: r["total_bytes_to_target"])
+    assert [r["total_bytes_to_target"] is not None for r in by_total] == [True] * 3
+    to_target = (out / "summary.md").read_text().split("Best dense method")[0]
+    table = [line.split(" | ") for line in to_target.splitlines() if line.startswith("| iid | ")]
+    assert [cells[1] for cells in table] == [r["method"] for r in by_total]
+    needs = {cells[1]: cells[3] for cells in table}
+    assert needs == {"fedavg": "none", "proposed": "256 unlabeled", "proposed_fdae": "none"}
+    assert rows(out)["proposed"]["pretraining_server_images"] == 256
