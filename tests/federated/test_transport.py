@@ -72,7 +72,6 @@ def _engine(root: Path, transport: Any) -> RoundEngine:
         client=ClientConfig(batch_size=10, accelerator="cpu"),
         federation=FederationConfig(rounds=2, clients_per_round=3, min_clients=1),
         seeds=Seeds(),
-        progress=False,
         transport=transport,
     )
 
