@@ -43,7 +43,7 @@ from fl_lightning.federated.dae_client import ClientDAE, FederatedDAE
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.observers import WandbRecorder
 from fl_lightning.federated.progress import ProgressRecorder
-from fl_lightning.federated.results import RunFiles, RunFilesRecorder
+from fl_lightning.federated.run_files import RunFiles, RunFilesRecorder
 from fl_lightning.models.dae import CHECKPOINT_KIND
 from fl_lightning.pruning.mask import Mask
 from fl_lightning.run_lock import RunLock

@@ -44,7 +44,7 @@ from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.holdout_score import holdout_score, summary_fields
 from fl_lightning.federated.observers import WandbRecorder
 from fl_lightning.federated.progress import ProgressRecorder, human_bytes
-from fl_lightning.federated.results import LABELS_PNG, RunFiles, RunFilesRecorder
+from fl_lightning.federated.run_files import LABELS_PNG, RunFiles, RunFilesRecorder
 from fl_lightning.federated.transport import InProcess, Transport
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.models.classifier import Classifier

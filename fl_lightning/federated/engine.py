@@ -41,9 +41,10 @@ from fl_lightning.federated.client import (
     client_step,
     quiet_lightning,
 )
+from fl_lightning.federated.client_job import ClientJob
 from fl_lightning.federated.codec import PayloadError, decode, read_header
 from fl_lightning.federated.config import FederationConfig, FederationFailed, Seeds
-from fl_lightning.federated.faults import ClientJob, FaultInjector
+from fl_lightning.federated.faults import FaultInjector
 from fl_lightning.federated.observers import RoundObserver
 from fl_lightning.federated.sampling import ClientSampler, clients_per_round, data_order_seed
 from fl_lightning.federated.transport import ClientSetup, InProcess, Transport
@@ -500,8 +501,3 @@ class RoundEngine:
             "client": asdict(self.client),
             "history": self.history,
         }
-
-
-#: The engine's former name (it ran in-process only), kept so that code written against it
-#: still imports; new code names `RoundEngine`.
-LocalEngine = RoundEngine

@@ -18,7 +18,7 @@ import torch
 from fl_lightning.federated.config import FederationConfig
 from fl_lightning.federated.observers import RoundLoop, RoundObserver
 from fl_lightning.federated.progress import ProgressRecorder
-from fl_lightning.federated.results import RunFiles, RunFilesRecorder
+from fl_lightning.federated.run_files import RunFiles, RunFilesRecorder
 from tests.reliability.runs import tiny_engine
 
 PACKAGE = Path(__file__).resolve().parents[2] / "fl_lightning"

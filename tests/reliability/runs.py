@@ -20,7 +20,7 @@ import torch
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig
 from fl_lightning.federated.engine import FederationConfig, RoundEngine, Seeds
-from fl_lightning.federated.results import RunFiles, RunFilesRecorder
+from fl_lightning.federated.run_files import RunFiles, RunFilesRecorder
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
 
