@@ -164,6 +164,31 @@ def test_the_recorders_end_when_the_loop_raises(
     assert not files.summary.exists() and not files.model.exists()
 
 
+def test_the_checkpoint_is_written_after_the_round_s_metrics(
+    tiny_fashion_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """checkpoint.pt marks a round as done: when metrics.csv cannot be written, it still holds
+    the round before (a resume redoes the round whole)."""
+    files = RunFiles(tmp_path / "run")
+    files.create()
+    engine = tiny_engine(
+        tiny_fashion_root,
+        federation=FederationConfig(rounds=2, clients_per_round=2),
+        files=files,
+    )
+    write_metrics = RunFiles.write_metrics
+
+    def full_disk_in_round_2(self: RunFiles, history: list[dict[str, Any]]) -> None:
+        if len(history) == 2:
+            raise OSError(28, "No space left on device")
+        write_metrics(self, history)
+
+    monkeypatch.setattr(RunFiles, "write_metrics", full_disk_in_round_2)
+    with pytest.raises(OSError, match="No space left"):
+        engine.run()
+    assert files.read_checkpoint()["round"] == 1
+
+
 def test_an_engine_without_observers_writes_nothing(
     tiny_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
