@@ -57,7 +57,7 @@ from fl_lightning.experiments.methods import find_method, method_named
 from fl_lightning.experiments.pretraining_cost import pretraining_cost
 from fl_lightning.experiments.to_target import Arm, RunCurve
 from fl_lightning.federated.progress import RoundLines
-from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.run_files import RunFiles
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.recorded_paths import recorded_arg, recorded_config_text
 
