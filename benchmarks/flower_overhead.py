@@ -60,7 +60,6 @@ def timed_run(
         client=ClientConfig(local_epochs=1, batch_size=32, accelerator="cpu"),
         federation=FederationConfig(rounds=rounds, clients_per_round=10, eval_every=1),
         seeds=Seeds(),
-        progress=False,
         eval_device="cpu",
         transport=transport,
     )

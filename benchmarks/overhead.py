@@ -58,7 +58,6 @@ def engine_seconds(data: FederatedDataModule, rounds: int, k: int, lr: float) ->
         client=ClientConfig(local_epochs=1, batch_size=32),
         federation=FederationConfig(rounds=rounds, clients_per_round=k, eval_every=rounds),
         seeds=Seeds(),
-        progress=False,
     )
     start = time.perf_counter()
     engine.run()

@@ -18,7 +18,7 @@ from fl_lightning.config_files import with_defaults
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientConfig, lean_trainer
 from fl_lightning.federated.config import SEED_SOURCES, Seeds
-from fl_lightning.federated.results import WANDB_RUN_ID_KEY, RunFiles
+from fl_lightning.federated.run_files import WANDB_RUN_ID_KEY, RunFiles
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.recorded_paths import recorded_config_text, recorded_tree
 from fl_lightning.run_lock import FOLDER_LOCK_NAME

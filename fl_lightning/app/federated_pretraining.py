@@ -42,7 +42,8 @@ from fl_lightning.federated.config import FederationConfig, FederationFailed, Se
 from fl_lightning.federated.dae_client import ClientDAE, FederatedDAE
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.observers import WandbRecorder
-from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.progress import ProgressRecorder
+from fl_lightning.federated.run_files import RunFiles, RunFilesRecorder
 from fl_lightning.models.dae import CHECKPOINT_KIND
 from fl_lightning.pruning.mask import Mask
 from fl_lightning.run_lock import RunLock
@@ -145,7 +146,7 @@ def federated_pretrain(config: FederatedPretrainConfig) -> FederatedPretrainOutc
                 f"({CHECKPOINT_NAME}); choose another --output."
             )
         resumed = _resumed(files, config)
-        engine = _engine(config, files)
+        engine = _engine(config)
         if resumed is not None:
             engine.load_state_dict(resumed)
         text = config.config_text or plain_config_text(config)
@@ -165,7 +166,12 @@ def federated_pretrain(config: FederatedPretrainConfig) -> FederatedPretrainOutc
             default_name=f"{METHOD}-seed{engine.seeds.of('init')}",
         )
         try:
-            summary = engine.run(observers=[WandbRecorder(wandb)])
+            recorders = [
+                WandbRecorder(wandb),
+                RunFilesRecorder(files),
+                ProgressRecorder(config.progress),
+            ]
+            summary = engine.run(observers=recorders)
             cost = {**engine.cost(), "num_clients": engine.data.num_clients}
             saved = dae_checkpoint(engine, cost)
             atomic_torch_save(saved, final)
@@ -206,7 +212,7 @@ def _resumed(files: RunFiles, config: FederatedPretrainConfig) -> dict[str, Any]
     return state
 
 
-def _engine(config: FederatedPretrainConfig, files: RunFiles) -> FederatedDAE:
+def _engine(config: FederatedPretrainConfig) -> FederatedDAE:
     """The round loop of `config`: the data, the seeded initial DAE, the meters."""
     data_args = {**config.data, "server_images": 0, "batch_size": config.client.batch_size}
     data = FederatedDataModule(**data_args)
@@ -226,8 +232,6 @@ def _engine(config: FederatedPretrainConfig, files: RunFiles) -> FederatedDAE:
         federation=config.federation,
         seeds=seeds,
         method=METHOD,
-        files=files,
-        progress=config.progress,
         transport=make_transport(config.engine, config.flower),
     )
 

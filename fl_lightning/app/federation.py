@@ -43,8 +43,8 @@ from fl_lightning.federated.engine import RoundEngine
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.holdout_score import holdout_score, summary_fields
 from fl_lightning.federated.observers import WandbRecorder
-from fl_lightning.federated.progress import human_bytes
-from fl_lightning.federated.results import LABELS_PNG, RunFiles
+from fl_lightning.federated.progress import ProgressRecorder, human_bytes
+from fl_lightning.federated.run_files import LABELS_PNG, RunFiles, RunFilesRecorder
 from fl_lightning.federated.transport import InProcess, Transport
 from fl_lightning.interrupts import Interrupted
 from fl_lightning.models.classifier import Classifier
@@ -261,8 +261,6 @@ def _federate_locked(
         federation=federation,
         seeds=config.seeds,
         method=config.method,
-        files=files,
-        progress=config.progress,
         transport=make_transport(config.engine, config.flower, grid),
     )
     if resumed is not None:
@@ -298,8 +296,11 @@ def _federate_locked(
     for row in engine.history:  # rounds that a killed process never flushed to W&B
         if row["round"] not in logged:
             wandb.log(row)
-    try:  # the W&B run opened once every check passed: an observer of this run
-        summary = engine.run(on_round, observers=[WandbRecorder(wandb)])
+    # The W&B run opened once every check passed: it records each round before the round's
+    # files are written (the checkpoint last marks the round as done), then the bar moves.
+    recorders = [WandbRecorder(wandb), RunFilesRecorder(files), ProgressRecorder(config.progress)]
+    try:
+        summary = engine.run(on_round, observers=recorders)
         score = holdout_score(engine.model, engine.global_state, data, engine.eval_device)
         wandb.summary(score)  # `val/acc`: what a sweep maximises (examples/sweep.yaml)
         summary.update(summary_fields(score))

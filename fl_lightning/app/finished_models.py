@@ -26,7 +26,7 @@ from fl_lightning.config_paths import PACKAGED_CONFIGS
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.methods import build_start
-from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.run_files import RunFiles
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.models.saved_classifier import (
     OPTIONS,

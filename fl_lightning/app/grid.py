@@ -55,7 +55,7 @@ from fl_lightning.experiments.methods import method_named
 from fl_lightning.experiments.pretraining_cost import pretraining_cost
 from fl_lightning.experiments.to_target import RunCurve
 from fl_lightning.federated.progress import RoundLines
-from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.run_files import RunFiles
 from fl_lightning.recorded_paths import recorded_arg
 
 __all__ = [  # the plan's names too: callers import the grid's whole interface from here

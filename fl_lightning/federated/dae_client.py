@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from fl_lightning.federated.client import ClientResult
+from fl_lightning.federated.client_job import ClientJob
 from fl_lightning.federated.engine import RoundEngine, _Outcome
-from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.sampling import data_order_seed
 from fl_lightning.models.dae import DAEPretrainer
 

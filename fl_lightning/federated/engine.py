@@ -4,14 +4,16 @@ Each round: sample clients (own seed) -> encode the global model (`federation.do
 `broadcast.py`, with the server's error feedback) -> each client trains from the decoded payload
 with a fresh lean Trainer and uploads its update (`federation.up_codec`, top-k, error
 feedback) -> the server adds every decoded update to the global model and validates the result
--> masked, example-weighted FedAvg -> evaluate -> meters -> metrics.csv / W&B -> checkpoint.
+-> masked, example-weighted FedAvg -> evaluate -> meters -> the observers record the round
+(`observers.py`: W&B, then metrics.csv and the checkpoint, then the progress bar).
 
 Error feedback residuals are each client's own state; this engine, which plays every client,
 keeps them (`residuals`) in its checkpoint, so a resumed run is identical to an uninterrupted one
 (Flower's simulation hands them to the engine too: `FlowerGrid.server_residuals`).
 
 The engine does not know the method: it gets an initial global state and a Mask. It keeps one
-workspace model, never one per client, so memory does not grow with the number of clients.
+workspace model, never one per client, so memory does not grow with the number of clients. It
+writes nothing and shows nothing itself: whoever builds it attaches the recorders.
 """
 
 from __future__ import annotations
@@ -39,12 +41,11 @@ from fl_lightning.federated.client import (
     client_step,
     quiet_lightning,
 )
+from fl_lightning.federated.client_job import ClientJob
 from fl_lightning.federated.codec import PayloadError, decode, read_header
 from fl_lightning.federated.config import FederationConfig, FederationFailed, Seeds
-from fl_lightning.federated.faults import ClientJob, FaultInjector
-from fl_lightning.federated.observers import RoundObserver, WandbRecorder
-from fl_lightning.federated.progress import RoundProgress
-from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.faults import FaultInjector
+from fl_lightning.federated.observers import RoundObserver
 from fl_lightning.federated.sampling import ClientSampler, clients_per_round, data_order_seed
 from fl_lightning.federated.transport import ClientSetup, InProcess, Transport
 from fl_lightning.federated.upload import rounding_generator
@@ -52,7 +53,6 @@ from fl_lightning.federated.validation import is_divergence, validate_update
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
 from fl_lightning.tracking import metric_names as names
-from fl_lightning.tracking.wandb_run import WandbRun
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +91,7 @@ class RoundEngine:
         federation: FederationConfig,
         seeds: Seeds,
         method: str = "custom",
-        files: RunFiles | None = None,
-        wandb: WandbRun | None = None,
         observers: Sequence[RoundObserver] = (),
-        progress: bool = True,
         eval_device: str = "auto",
         transport: Transport | None = None,
     ) -> None:
@@ -109,10 +106,8 @@ class RoundEngine:
             federation: the round loop's settings.
             seeds: the named seeds (sampling, data order; split and init are used by the caller).
             method: name written into results.
-            files: where metrics, summary and checkpoints go (None: nothing written).
-            wandb: the run to log to (None: no W&B); a `WandbRecorder` after `observers`.
-            observers: told every round's row and the summary (`federated/observers.py`).
-            progress: show a rich progress bar over rounds.
+            observers: what records the run, told in this order (`federated/observers.py`:
+                W&B, run files, progress); none: nothing is written or shown.
             eval_device: device of the central evaluation (`auto`: CUDA where present, else CPU).
             transport: how downloads reach the clients (default `InProcess`: trained here).
         """
@@ -127,13 +122,11 @@ class RoundEngine:
         self.federation = federation
         self.seeds = seeds.filled(0)  # every source set: an unset seed is 0
         self.method = method
-        self.files = files
-        recorders = (WandbRecorder(wandb),) if wandb is not None else ()
-        self.observers: tuple[RoundObserver, ...] = (*observers, *recorders)
-        self.progress = progress
+        self.observers: tuple[RoundObserver, ...] = tuple(observers)
         self.eval_device = _device(eval_device)
         self.transport: Transport = transport or InProcess()
-        self._bar: RoundProgress | None = None
+        #: the observers of the round being trained (`client_done` tells them)
+        self._telling: tuple[RoundObserver, ...] = ()
         self.k = clients_per_round(federation.clients_per_round, data.num_clients)
         self.sampler = ClientSampler(seeds.of("sampling"))
         self.faults = FaultInjector(federation.faults)
@@ -236,12 +229,12 @@ class RoundEngine:
         *,
         observers: Sequence[RoundObserver] = (),
     ) -> dict[str, Any]:
-        """Run rounds until `rounds` or `target_acc`; return the summary (also written).
+        """Run rounds until `rounds` or `target_acc`; return the summary.
 
         `observers` record this run after the engine's own (those opened after the engine was
-        built: `app.federate`'s W&B run); `on_round` is called after each round is written.
-        The whole loop runs inside `transport.serve` (Flower's simulation runs it in its
-        ServerApp).
+        built: `app.federate`'s W&B run and, after it, the recorders it must precede);
+        `on_round` is called after each round is recorded. The whole loop runs inside
+        `transport.serve` (Flower's simulation runs it in its ServerApp).
         """
         recorders = (*self.observers, *observers)
         return self.transport.serve(self, lambda: self._run(on_round, recorders))
@@ -251,39 +244,35 @@ class RoundEngine:
         on_round: Callable[[dict[str, Any]], None] | None,
         observers: tuple[RoundObserver, ...],
     ) -> dict[str, Any]:
-        if self.files is not None and self.round == 0:
-            # a run killed in its first round can be resumed like any other
-            self.files.write_checkpoint(self.state_dict())
-        bar = RoundProgress(self.federation.rounds, self.k, enabled=self.progress, done=self.round)
-        with bar:
+        started_observers: list[RoundObserver] = []
+        try:
+            for observer in observers:
+                observer.on_loop_start(self)
+                started_observers.append(observer)
             while self.stopped is None and self.round < self.federation.rounds:
                 started = time.perf_counter()
-                row = self.run_round(self.round + 1, bar, observers)
+                row = self.run_round(self.round + 1, observers)
                 self.wall_seconds += time.perf_counter() - started
                 if on_round is not None:
                     on_round(row)
+        finally:
+            for observer in reversed(started_observers):
+                observer.on_loop_end(self)
         summary = self.summary()
-        if self.files is not None:
-            self.files.write_summary(summary)
-            self.files.write_model(self.global_state, self.mask.state_dict())
         for observer in observers:
-            observer.on_summary(summary)
+            observer.on_summary(self, summary)
         return summary
 
-    def run_round(
-        self,
-        r: int,
-        bar: RoundProgress | None = None,
-        observers: Sequence[RoundObserver] | None = None,
-    ) -> dict[str, Any]:
+    def run_round(self, r: int, observers: Sequence[RoundObserver] | None = None) -> dict[str, Any]:
         """One round (with retries below `min_clients`); returns its metrics row, which
-        `observers` (None: the engine's own) are told before the round's files are written."""
+        `observers` (None: the engine's own) are told in their order."""
+        observers = self.observers if observers is None else tuple(observers)
         failed_total = 0
         non_finite_total = 0
         injected_before = self.faults.injected
         for attempt in range(self.federation.max_retries + 1):
             sampled = self.sampler.sample(self.data.num_clients, self.k)
-            outcome = self._train_clients(r, sampled, bar)
+            outcome = self._train_clients(r, sampled, observers)
             failed_total += outcome.failed
             non_finite_total += outcome.non_finite
             if len(outcome.results) >= self.federation.min_clients:
@@ -323,16 +312,13 @@ class RoundEngine:
             self.stopped = "target"
         elif r >= self.federation.rounds:
             self.stopped = "rounds"
-        for observer in self.observers if observers is None else observers:
-            observer.on_round(row)
-        if self.files is not None:  # the checkpoint last: it marks the round as done
-            self.files.write_metrics(self.history)
-            self.files.write_checkpoint(self.state_dict())
-        if bar is not None:
-            bar.end_round(row)
+        for observer in observers:
+            observer.on_round(self, row)
         return row
 
-    def _train_clients(self, r: int, sampled: list[int], bar: RoundProgress | None) -> _Outcome:
+    def _train_clients(
+        self, r: int, sampled: list[int], observers: tuple[RoundObserver, ...]
+    ) -> _Outcome:
         sparse = len(self.mask) > 0
         payloads: dict[bool, bytes] = {}  # values only / with the bitmap, each encoded once
         jobs = []
@@ -346,11 +332,11 @@ class RoundEngine:
         results: list[ClientResult] = []
         states: list[dict[str, torch.Tensor]] = []
         failed = 0
-        self._bar = bar
+        self._telling = observers
         try:
             replies = self.transport.deliver(r, jobs, self)
         finally:
-            self._bar = None
+            self._telling = ()
         non_finite = 0
         for job, reply in zip(jobs, replies, strict=True):
             try:
@@ -423,8 +409,8 @@ class RoundEngine:
         self.clients_with_mask.discard(client_id)
 
     def client_done(self) -> None:
-        if self._bar is not None:
-            self._bar.client_done()
+        for observer in self._telling:
+            observer.on_client_done(self)
 
     def residual(self, client_id: int) -> torch.Tensor | None:
         """`client_id`'s error-feedback residual, as this engine keeps it (None: none yet)."""
@@ -515,8 +501,3 @@ class RoundEngine:
             "client": asdict(self.client),
             "history": self.history,
         }
-
-
-#: The engine's former name (it ran in-process only), kept so that code written against it
-#: still imports; new code names `RoundEngine`.
-LocalEngine = RoundEngine

@@ -87,15 +87,6 @@ class FaultInjector:
         self.injected = int(state.get("injected", 0))
 
 
-@dataclass(frozen=True)
-class ClientJob:
-    """One sampled client's part of a round: its id, its download, the fault to inject (or None)."""
-
-    client_id: int
-    payload: bytes
-    fault: FaultKind | None
-
-
 def faulty_upload(
     payload: bytes,
     fault: str | None,

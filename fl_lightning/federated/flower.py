@@ -50,9 +50,9 @@ from flwr.serverapp import Grid, ServerApp
 
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientResult
+from fl_lightning.federated.client_job import ClientJob
 from fl_lightning.federated.codec import read_header
 from fl_lightning.federated.codecs.values import NON_FINITE_REASON, NonFiniteValues
-from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.flower_apps import client_app
 from fl_lightning.federated.flower_messages import (
     MASK_UNKNOWN,

@@ -1,4 +1,5 @@
-"""`RoundProgress`: a federation's progress: a rich bar on a terminal, plain lines elsewhere.
+"""`RoundProgress`: a federation's progress: a rich bar on a terminal, plain lines elsewhere;
+`ProgressRecorder`: the round observer that shows it as the engine runs.
 
 On a terminal the bar shows round, clients, accuracy, traffic, elapsed time and ETA. When
 output is not a terminal (`make demo | tee`, `nohup`, a cluster job's log) a live bar prints
@@ -20,7 +21,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from typing_extensions import override
 
+from fl_lightning.federated.observers import RoundLoop, RoundObserver
 from fl_lightning.tracking.metric_names import CUM_BYTES, ROUND, TEST_ACC
 
 
@@ -115,6 +118,44 @@ class RoundProgress:
         elapsed = time.monotonic() - self.started
         finished, left = self.done - self.started_at, self.rounds - self.done
         return round_line(row, self.rounds, self.acc, elapsed, finished, left)
+
+
+class ProgressRecorder(RoundObserver):
+    """Shows the engine's rounds as a `RoundProgress` (nothing when not `enabled`): the bar
+    starts with the loop, counts the round's clients, advances after each recorded round (so
+    it comes after the run-files recorder) and stops when the loop ends."""
+
+    def __init__(self, enabled: bool = True, *, stream: TextIO | None = None) -> None:
+        self.enabled = enabled
+        self.stream = stream
+        self.bar: RoundProgress | None = None
+
+    @override
+    def on_loop_start(self, engine: RoundLoop) -> None:
+        self.bar = RoundProgress(
+            engine.federation.rounds,
+            engine.k,
+            enabled=self.enabled,
+            done=engine.round,
+            stream=self.stream,
+        )
+        self.bar.__enter__()
+
+    @override
+    def on_client_done(self, engine: RoundLoop) -> None:
+        if self.bar is not None:
+            self.bar.client_done()
+
+    @override
+    def on_round(self, engine: RoundLoop, row: dict[str, Any]) -> None:
+        if self.bar is not None:
+            self.bar.end_round(row)
+
+    @override
+    def on_loop_end(self, engine: RoundLoop) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 class RoundLines:

@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 import torch
 
 from fl_lightning.federated.client import ClientConfig, ClientResult
-from fl_lightning.federated.faults import ClientJob
+from fl_lightning.federated.client_job import ClientJob
 from fl_lightning.federated.upload import UploadCodec
 
 T = TypeVar("T")

@@ -21,7 +21,7 @@ from fl_lightning.data.sources import load_split
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments.grid_progress import GridProgress, clock
 from fl_lightning.federated.engine import RoundEngine
-from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.run_files import RunFiles
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.offline_reader import read_offline_run
 from tests.reliability.runs import federate_args

@@ -137,7 +137,6 @@ def tiny_engine(
             rounds=3, clients_per_round=2, faults=faults or FaultInjection()
         ),
         seeds=Seeds(sampling=3),
-        progress=False,
         transport=transport,
     )
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import torch
 
+from fl_lightning.federated.client_job import ClientJob
 from fl_lightning.federated.codec import HEADER_SIZE, encode, read_header
 from fl_lightning.federated.codecs.values import Rounding
 from fl_lightning.federated.config import FederationConfig
 from fl_lightning.federated.engine import RoundEngine
-from fl_lightning.federated.faults import ClientJob
 from fl_lightning.pruning.mask import Mask
 from tests.reliability.runs import tiny_engine
 

@@ -173,9 +173,3 @@ def test_existing_run_is_not_overwritten(
     assert exc.value.code == 2
     assert "--resume" in capsys.readouterr().err
     assert (proposed_run / "summary.json").read_bytes() == before
-
-
-def test_local_engine_is_the_former_name_of_round_engine() -> None:
-    from fl_lightning.federated import engine
-
-    assert engine.LocalEngine is engine.RoundEngine  # code written against the old name imports

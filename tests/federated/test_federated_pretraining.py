@@ -242,7 +242,7 @@ def test_a_run_recorded_before_engine_and_wandb_existed_still_resumes(tmp_path: 
 
     from fl_lightning.app.federate_checks import check_resume_config
     from fl_lightning.app.federated_pretraining import OPTION_DEFAULTS, plain_config_text
-    from fl_lightning.federated.results import RunFiles
+    from fl_lightning.federated.run_files import RunFiles
 
     config = FederatedPretrainConfig(output=str(tmp_path / "run"))
     old = yaml.safe_load(plain_config_text(config))

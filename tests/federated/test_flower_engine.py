@@ -72,7 +72,7 @@ def test_a_deployment_refuses_to_resume_a_run_with_error_feedback(
     from fl_lightning.app.federate_options import federate_config
     from fl_lightning.app.federation import federate
     from fl_lightning.errors import UsageError
-    from fl_lightning.federated.results import RunFiles
+    from fl_lightning.federated.run_files import RunFiles
     from tests.reliability.runs import federate_args
 
     out = tmp_path / "run"

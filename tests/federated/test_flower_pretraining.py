@@ -73,7 +73,6 @@ def tiny_dae_engine(root: Path, transport: Transport | None = None) -> Federated
         federation=FederationConfig(rounds=2, clients_per_round=2),
         seeds=Seeds(sampling=3, data_order=5),
         method="federated_dae",
-        progress=False,
         transport=transport,
     )
 

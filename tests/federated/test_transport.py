@@ -10,9 +10,9 @@ import torch
 
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig, ClientResult
+from fl_lightning.federated.client_job import ClientJob
 from fl_lightning.federated.codec import decode, payload_size, read_header
 from fl_lightning.federated.engine import FederationConfig, RoundEngine, Seeds
-from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.transport import RoundHost
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.magnitude import magnitude_prune, prunable_names
@@ -72,7 +72,6 @@ def _engine(root: Path, transport: Any) -> RoundEngine:
         client=ClientConfig(batch_size=10, accelerator="cpu"),
         federation=FederationConfig(rounds=2, clients_per_round=3, min_clients=1),
         seeds=Seeds(),
-        progress=False,
         transport=transport,
     )
 

@@ -20,7 +20,7 @@ import torch
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig
 from fl_lightning.federated.engine import FederationConfig, RoundEngine, Seeds
-from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.run_files import RunFiles, RunFilesRecorder
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.pruning.mask import Mask
 
@@ -121,6 +121,5 @@ def tiny_engine(
         federation=federation or FederationConfig(rounds=1, clients_per_round=3),
         seeds=Seeds(),
         method="fedavg",
-        files=files,
-        progress=False,
+        observers=[RunFilesRecorder(files)] if files is not None else [],
     )

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from fl_lightning.federated.aggregate import fedavg
 from fl_lightning.federated.client import ClientResult
+from fl_lightning.federated.client_job import ClientJob
 from fl_lightning.federated.engine import FederationConfig
-from fl_lightning.federated.faults import ClientJob
-from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.run_files import RunFiles
 from fl_lightning.federated.sampling import ClientSampler
 from fl_lightning.federated.upload import UploadCodec, encode_update
 from fl_lightning.pruning.mask import Mask

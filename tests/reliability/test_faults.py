@@ -21,10 +21,11 @@ from torch.utils.data.dataloader import default_collate
 from fl_lightning.cli import main
 from fl_lightning.federated import client as client_module
 from fl_lightning.federated.client import ClientConfig, ClientResult
+from fl_lightning.federated.client_job import ClientJob
 from fl_lightning.federated.codec import decode
 from fl_lightning.federated.engine import FederationConfig, RoundEngine
-from fl_lightning.federated.faults import ClientJob, FaultInjection, FaultKind
-from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.faults import FaultInjection, FaultKind
+from fl_lightning.federated.run_files import RunFiles
 from fl_lightning.federated.sampling import ClientSampler
 
 from .runs import REFERENCE, checkpoint_round, federate_args, metric_rounds, summary, tiny_engine

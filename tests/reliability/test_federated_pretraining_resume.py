@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from fl_lightning.cli import main
+from fl_lightning.federated.client_job import ClientJob
 from fl_lightning.federated.dae_client import FederatedDAE
-from fl_lightning.federated.faults import ClientJob
 from tests.smoke_runs import without_wall_clock
 
 from .runs import checkpoint_round, command_process, metric_rounds

@@ -19,9 +19,9 @@ import torch
 import yaml
 
 from fl_lightning.cli import main
+from fl_lightning.federated.client_job import ClientJob
 from fl_lightning.federated.engine import RoundEngine
-from fl_lightning.federated.faults import ClientJob
-from fl_lightning.federated.results import RunFiles
+from fl_lightning.federated.run_files import RunFiles
 from fl_lightning.tracking.offline_reader import read_offline_run
 from tests.pruning.test_ticket import write_dae_checkpoint
 from tests.smoke_runs import without_wall_clock

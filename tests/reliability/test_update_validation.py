@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from fl_lightning.federated.client import ClientResult
+from fl_lightning.federated.client_job import ClientJob
 from fl_lightning.federated.codec import HEADER_SIZE, decode, encode, encode_flat, flatten
 from fl_lightning.federated.engine import FederationConfig, RoundEngine
-from fl_lightning.federated.faults import ClientJob
 from fl_lightning.federated.sampling import ClientSampler
 from fl_lightning.pruning.mask import Mask
 

@@ -1,4 +1,5 @@
-"""`RunFiles`: the files of one federation run, each written atomically.
+"""`RunFiles`: the files of one federation run, each written atomically; `RunFilesRecorder`:
+the round observer that writes them as the engine runs.
 
     DIR/metrics.csv     one row per round, columns as in `metric_names.ROUND_METRICS`
     DIR/summary.json    totals, final / best accuracy, the per-round history
@@ -13,6 +14,10 @@
 
 Every file is rewritten whole through a temporary file and a rename, so a killed run leaves the
 previous valid version and `metrics.csv` holds each round exactly once, also after a resume.
+`RunFilesRecorder` writes checkpoint.pt when the loop starts at round 0 (a run killed in its
+first round resumes like any other), metrics.csv and then checkpoint.pt after every round (the
+checkpoint last: it marks the round as done), summary.json and model.pt at the end; config.yaml
+and DONE.json are the caller's (`app.federate`).
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from typing_extensions import override
 
 from fl_lightning.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_json
 from fl_lightning.errors import UsageError
+from fl_lightning.federated.observers import RoundLoop, RoundObserver
 from fl_lightning.tracking.metric_names import ROUND_METRICS
 
 #: The name of the run's clients x classes heatmap (written by `app.federation`).
@@ -174,3 +181,25 @@ CHECKPOINT_KEYS = (
     "clients_with_mask",
     "stopped",
 )
+
+
+class RunFilesRecorder(RoundObserver):
+    """Writes a run's round files into `files` as the engine runs (see the module doc)."""
+
+    def __init__(self, files: RunFiles) -> None:
+        self.files = files
+
+    @override
+    def on_loop_start(self, engine: RoundLoop) -> None:
+        if engine.round == 0:  # a run killed in its first round can be resumed like any other
+            self.files.write_checkpoint(engine.state_dict())
+
+    @override
+    def on_round(self, engine: RoundLoop, row: dict[str, Any]) -> None:
+        self.files.write_metrics(engine.history)
+        self.files.write_checkpoint(engine.state_dict())  # last: it marks the round as done
+
+    @override
+    def on_summary(self, engine: RoundLoop, summary: dict[str, Any]) -> None:
+        self.files.write_summary(summary)
+        self.files.write_model(engine.global_state, engine.mask.state_dict())
