@@ -11,19 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from fl_lightning.errors import UsageError
 
 #: The project's configs as shipped with the package (a link to the repository's `configs/`).
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
-
-
-def config_files(cfg: Any) -> list[Path]:
-    """The `--config` files a parsed jsonargparse Namespace was read from, last one first."""
-    given = cfg.get("config") if hasattr(cfg, "get") else None
-    files = [Path(getattr(p, "absolute", None) or str(p)) for p in (given or []) if p]
-    return list(reversed(files))
 
 
 def candidates(value: str, configs: Sequence[Path]) -> list[Path]:

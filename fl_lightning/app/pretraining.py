@@ -38,7 +38,6 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 
-from fl_lightning.app.flags import expand_bare_flags
 from fl_lightning.app.pretrain_progress import progress_bar
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
 from fl_lightning.atomic_checkpoint_io import AtomicCheckpointIO
@@ -48,7 +47,8 @@ from fl_lightning.data.holdout import holdout_provenance
 from fl_lightning.data.modules import UnlabeledDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.models.dae import DAEPretrainer, file_sha256
-from fl_lightning.parse_errors import explain
+from fl_lightning.parsers.flags import expand_bare_flags
+from fl_lightning.parsers.parse_errors import explain
 from fl_lightning.recorded_paths import recorded_config_text, recorded_tree
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (

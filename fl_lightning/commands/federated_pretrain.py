@@ -21,22 +21,22 @@ from typing import Literal
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from fl_lightning.app.federate_checks import fill_seeds
-from fl_lightning.app.federate_options import WandbConfig
 from fl_lightning.app.federated_pretraining import (
     FederatedPretrainConfig,
     federated_pretrain,
 )
-from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
-from fl_lightning.config_files import check_config_args
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig
 from fl_lightning.federated.config import FederationConfig, Seeds
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.progress import human_bytes
 from fl_lightning.models.dae import DAEPretrainer
-from fl_lightning.parse_errors import parse_args
+from fl_lightning.parsers.config_keys import check_config_args
+from fl_lightning.parsers.flags import bool_options, expand_bare_flags
+from fl_lightning.parsers.parse_errors import parse_args
 from fl_lightning.recorded_paths import recorded_config_text
+from fl_lightning.tracking.wandb_options import WandbConfig
 
 DESCRIPTION = (
     "Pre-train the classifier's feature extractor as a denoising autoencoder by FedAvg over the "

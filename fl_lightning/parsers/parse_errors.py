@@ -88,7 +88,7 @@ def _unknown_argument(parser: ArgumentParser, argv: list[str], tokens: list[str]
     before = argv[argv.index(tokens[0]) - 1] if tokens[0] in argv[1:] else ""
     flag, eq, _ = before.partition("=")
     if not options and eq and _hint(parser, flag[2:]) is bool:
-        # `--resume maybe`: a bare flag (made `--resume=true`, see app.flags), then a stray word
+        # `--resume maybe`: a bare flag (made `--resume=true`, see parsers.flags), then a stray word
         return f"{flag}={tokens[0]!r} is not valid; allowed: true or false (or {flag} alone)."
     if not options:
         return (
