@@ -9,7 +9,7 @@ here raises `UsageError` naming the option, the file and what is allowed; none w
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +26,6 @@ PRETRAIN_GROUPS: Groups = {
     "model": {},
     "data": {},
 }
-
-
-def config_paths(argv: Sequence[str], option: str = "--config") -> list[str]:
-    """The files given to `option` in `argv` (`--config F`, `--config=F`, and `-c F` for
-    `--config`), in order."""
-    names = {option, "-c"} if option == "--config" else {option}
-    paths = []
-    for i, arg in enumerate(argv):
-        if arg in names and i + 1 < len(argv):
-            paths.append(argv[i + 1])
-        elif arg.startswith(option + "="):
-            paths.append(arg.split("=", 1)[1])
-    return paths
 
 
 def read_config_file(option: str, path: str | Path) -> dict[str, Any]:

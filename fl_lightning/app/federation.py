@@ -85,7 +85,7 @@ def ensure_checkpoint(config: FederateConfig, files: RunFiles) -> str:
     else:
         pretraining = pretrain_config_for(config, out)
         if config.verbose:  # how it shows, not what it computes: not in pretrain_config_for
-            pretraining = replace(pretraining, args=(*pretraining.args, "--verbose=true"))
+            pretraining = replace(pretraining, settings={**pretraining.settings, "verbose": True})
         pretrain(pretraining, config_option="--pretrain_config")
     return str(ckpt)
 

@@ -20,10 +20,10 @@ from fl_lightning.config_files import (
     Groups,
     check_config_file,
     check_groups,
-    config_paths,
     read_config_file,
 )
 from fl_lightning.errors import UsageError
+from fl_lightning.parsers.config_args import config_paths
 
 
 def check_against_defaults(

@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 from jsonargparse import ArgumentError, ArgumentParser, Namespace
 
-from fl_lightning.config_files import config_paths
 from fl_lightning.errors import UsageError
+from fl_lightning.parsers.config_args import config_paths
 
 _UNRECOGNIZED = re.compile(r"^unrecognized arguments: (.*)$", re.S)
 _GROUP_OPTION = re.compile(r"^Group '([^']+)' does not accept option '([^']+)'")
