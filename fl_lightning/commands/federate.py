@@ -18,7 +18,7 @@ from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federation import federate, summary_lines
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.parsers.config_keys import check_config_args
-from fl_lightning.parsers.federate_parser import build_parser, federate_tree
+from fl_lightning.parsers.federate_parser import build_parser, command_line_tree
 from fl_lightning.parsers.flags import bool_options, expand_bare_flags
 from fl_lightning.parsers.parse_errors import parse_args
 
@@ -36,7 +36,7 @@ def main(argv: list[str]) -> None:
         cwd_relative=("ticket", "checkpoint", "data.root"),
     )
     # resolved here too, so the run folder a default `--output` names can be printed
-    config = resolved(FederateConfig.from_dict(federate_tree(parse_args(parser, argv))))
+    config = resolved(FederateConfig.from_dict(command_line_tree(parse_args(parser, argv), argv)))
     summary = federate(config)
     for line in summary_lines(summary, Path(str(config.output))):
         print(line)

@@ -24,6 +24,7 @@ from fl_lightning.federated.config import FederationConfig, Seeds
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.models.classifier import Classifier
 from fl_lightning.parsers.config_builder import build_config, config_files
+from fl_lightning.parsers.one_home import argv_sources, file_source, one_home, values_source
 from fl_lightning.tracking.wandb_options import WandbConfig
 
 #: Keys of a parsed Namespace that are how it was read, not options (`--config` files).
@@ -173,8 +174,21 @@ def parse_federate(
     values: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`config` (YAML; None: the defaults), then `args`, then `values`, parsed as
-    `fl-lightning federate --config CONFIG ARGS` would, as a `federate_tree`; a mistake raises
-    `UsageError` starting with `federate` (never `SystemExit`)."""
+    `fl-lightning federate --config CONFIG ARGS` would, as a `federate_tree` with each fact in
+    one home (`one_home`); a mistake raises `UsageError` (never `SystemExit`)."""
     parser = build_parser()
     parser.exit_on_error = False
-    return federate_tree(build_config(parser, "federate", config, args, values))
+    tree = federate_tree(build_config(parser, "federate", config, args, values))
+    if config is not None and not Path(config).is_file():  # found as build_config found it
+        config = resolve_config_path(str(config), "federate_config(config)")
+    sources = [
+        *file_source(config, "federate config"),
+        *argv_sources(args, "args"),
+        *values_source(values),
+    ]
+    return one_home(tree, sources)
+
+
+def command_line_tree(cfg: Namespace, argv: Sequence[str]) -> dict[str, Any]:
+    """`federate_tree` of the parse of `argv` (the command's), each fact in one home."""
+    return one_home(federate_tree(cfg), argv_sources(argv))
