@@ -23,5 +23,5 @@ def test_a_mistake_is_refused_where_it_is_given() -> None:
         federate_config(SMOKE, args="--seed 4")  # type: ignore[arg-type]
     with pytest.raises(UsageError, match=r"clients_per_round=50"):  # needs num_clients: checked
         federate_config(SMOKE, values={"federation": {"clients_per_round": 50}})
-    with pytest.raises(UsageError, match=r"Parser key \"method\".*Got value: best"):
+    with pytest.raises(UsageError, match=r"(?s)Parser key \"method\".*Got value: best"):
         federate_config(SMOKE, values={"method": "best"})
