@@ -29,7 +29,9 @@ from fl_lightning.app.federated_pretraining import (
 )
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientConfig
+from fl_lightning.federated.codecs.values import DOWN_CODECS, DownCodec, Rounding, ValueCodec
 from fl_lightning.federated.config import FederationConfig
+from fl_lightning.federated.server_optimizer import ServerOptimizerName
 from fl_lightning.models.dae import DAEPretrainer
 
 #: The folder of the comparison's federated pre-trainings.
@@ -45,12 +47,27 @@ class FdaeSpec:
         clients_per_round: clients sampled per round: a count or a fraction in (0, 1).
         local_epochs: passes over a client's images per round (>= 1).
         batch_size: the clients' mini-batch (None: the federation's `client.batch_size`).
+        down_codec: value codec of the pre-training's downloads (None: float32); as
+            `federation.down_codec`.
+        up_codec: value codec of its uploads (None: float32); as `federation.up_codec`.
+        error_feedback: clients keep what their upload compression dropped; as
+            `federation.error_feedback`.
+        up_rounding: rounding of integer upload codecs (`nearest` or `stochastic`).
+        server_optimizer: the server's update rule for the DAE rounds (`none` = FedAvg, `sgd`,
+            `adam`, `yogi`, `adagrad`); as `federation.server_optimizer`.
+        server_lr: its learning rate (None: its default).
     """
 
     rounds: int = 20
     clients_per_round: float = 10
     local_epochs: int = 1
     batch_size: int | None = None
+    down_codec: DownCodec | None = None
+    up_codec: ValueCodec | None = None
+    error_feedback: bool = False
+    up_rounding: Rounding = "nearest"
+    server_optimizer: ServerOptimizerName = "none"
+    server_lr: float | None = None
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -61,6 +78,29 @@ class FdaeSpec:
             raise UsageError(f"fdae.local_epochs={self.local_epochs!r} must be >= 1.")
         if self.batch_size is not None and self.batch_size < 1:
             raise UsageError(f"fdae.batch_size={self.batch_size!r} must be >= 1.")
+        if self.down_codec is not None and self.down_codec not in DOWN_CODECS:
+            raise UsageError(
+                f"fdae.down_codec={self.down_codec!r}: allowed {', '.join(DOWN_CODECS)} or null "
+                "(float32); downloads carry weights."
+            )
+        try:  # FederationConfig checks its own fields; name them as this YAML key does
+            federation = self.federation()
+        except UsageError as error:
+            raise UsageError(str(error).replace("federation.", "fdae.")) from None
+        federation.upload.validate("fdae")
+
+    def federation(self) -> FederationConfig:
+        """The pre-training's round settings (checked by `FederationConfig` itself)."""
+        return FederationConfig(
+            rounds=self.rounds,
+            clients_per_round=self.clients_per_round,
+            down_codec=self.down_codec,
+            up_codec=self.up_codec,
+            error_feedback=self.error_feedback,
+            up_rounding=self.up_rounding,
+            server_optimizer=self.server_optimizer,
+            server_lr=self.server_lr,
+        )
 
 
 def fdae_folder(output: Path, partition: str, seed: int) -> Path:
@@ -88,7 +128,7 @@ def fdae_config(config: FederateConfig, spec: FdaeSpec, out: Path) -> FederatedP
             batch_size=spec.batch_size or config.client.batch_size,
             accelerator=config.client.accelerator,
         ),
-        federation=FederationConfig(rounds=spec.rounds, clients_per_round=spec.clients_per_round),
+        federation=spec.federation(),
         seeds=config.seeds,
         progress=False,
     )
