@@ -15,10 +15,14 @@ from fl_lightning.app.federated_pretraining_wandb import (
     name_wandb_run,
     open_wandb_run,
 )
-from fl_lightning.federated.results import RunFiles
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.tracking.offline_reader import read_offline_run
 from fl_lightning.tracking.wandb_options import WandbConfig
+
+try:  # h26observe renames federated/results.py to run_files.py; either home works until merged
+    from fl_lightning.federated.run_files import RunFiles
+except ImportError:  # pragma: no cover
+    from fl_lightning.federated.results import RunFiles  # type: ignore[no-redef]
 
 
 def test_the_run_is_named_before_it_starts(tmp_path: Path) -> None:
