@@ -13,7 +13,7 @@ in the YAML). What it adds:
 - one optimizer setting, `model.optimizer` (with `model.lr`, `model.weight_decay`): LightningCLI's
   own `--optimizer` / `--lr_scheduler` are off, so what `config.yaml`, the checkpoint and W&B
   record is what trains;
-- a parse mistake is one line (`fl_lightning.parse_errors`), the usage only with `--help`.
+- a parse mistake is one line (`fl_lightning.parsers.parse_errors`), the usage only with `--help`.
 
 LightningCLI is Lightning's own configuration front end: it takes option values as arguments,
 so `PretrainConfig.cli_args` has the typed settings spelled in its syntax by
@@ -317,7 +317,7 @@ class PretrainOutcome:
 def pretrain(config: PretrainConfig, config_option: str = "pretrain(config)") -> Path:
     """Pre-train the DAE of `config`; returns the final checkpoint (`<output>/dae.ckpt`).
 
-    A bad option raises `UsageError` (one line, see `fl_lightning.parse_errors`) naming
+    A bad option raises `UsageError` (one line, see `fl_lightning.parsers.parse_errors`) naming
     `config_option` (how the caller named the pre-training config, e.g. `--pretrain_config`)
     before anything is written; it never exits the interpreter. The checkpoint is written
     atomically.

@@ -1,7 +1,7 @@
 """`fl-lightning prune`: parse, prune (`fl_lightning.app.pruning`), print the per-layer densities.
 
-A parse mistake (`fl_lightning.parse_errors`) and a `UsageError` from the checks both end in one
-line and exit code 2 (through `cli.main`).
+A parse mistake (`fl_lightning.parsers.parse_errors`) and a `UsageError` from the checks both
+end in one line and exit code 2 (through `cli.main`).
 """
 
 from __future__ import annotations
