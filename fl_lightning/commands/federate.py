@@ -20,6 +20,7 @@ from fl_lightning.commands.printed_paths import absolute_paths_for_print
 from fl_lightning.parsers.config_keys import check_config_args
 from fl_lightning.parsers.federate_parser import build_parser, command_line_tree
 from fl_lightning.parsers.flags import bool_options, expand_bare_flags
+from fl_lightning.parsers.one_home import spelled_both_ways
 from fl_lightning.parsers.parse_errors import parse_args
 
 __all__ = ["build_parser", "main"]
@@ -30,6 +31,7 @@ def main(argv: list[str]) -> None:
     parser = build_parser()
     argv = expand_bare_flags(argv, bool_options(parser))
     check_config_args(argv, parser.get_defaults())
+    argv = spelled_both_ways(argv)  # `--rounds 2` is `--federation.rounds 2` too (--print_config)
     argv = absolute_paths_for_print(
         argv,
         config_relative=("pretrain_config",),

@@ -65,26 +65,55 @@ def one_home(tree: dict[str, Any], sources: Sequence[Source]) -> dict[str, Any]:
     """`tree` (a parse's, nested) with each fact of `SPELLINGS` at the value of the last source
     giving it, in both places; `UsageError` naming both options when one place (a file, the
     command line, `values`) gives the two spellings different values."""
+    check_each_place(sources)
+    for short, home in SPELLINGS.items():
+        given = [s for source in sources for s in (short, home) if s in source.given]
+        if not given:
+            continue
+        value = tree[short] if given[-1] == short else _get(tree, home)
+        tree[short] = value
+        _set(tree, home, value)
+    return tree
+
+
+def check_each_place(sources: Sequence[Source]) -> None:
+    """`UsageError` naming both options when one place gives a fact's two spellings two values."""
     for short, home in SPELLINGS.items():
         by_place: dict[str, dict[str, Any]] = {}
-        last: str | None = None
         for source in sources:
             for spelling in (short, home):
                 if spelling in source.given:
                     by_place.setdefault(source.where, {})[spelling] = source.given[spelling]
-                    last = spelling
         for where, values in by_place.items():
             if short in values and home in values and _same(values[short]) != _same(values[home]):
                 raise UsageError(
                     f"--{short}={values[short]} and --{home}={values[home]} ({where}) give one "
                     f"setting two values; give one of them (--{short} is short for --{home})."
                 )
-        if last is None:
-            continue
-        value = tree[short] if last == short else _get(tree, home)
-        tree[short] = value
-        _set(tree, home, value)
-    return tree
+
+
+def spelled_both_ways(argv: Sequence[str], where: str = "the command line") -> list[str]:
+    """`argv` with each typed spelling of a fact followed by the other at its value
+    (`--rounds 2` -> `--rounds 2 --federation.rounds=2`), so the parse itself, and what
+    `--print_config` prints of it, holds the fact once; two values typed are refused first."""
+    typed = [s for s in argv_sources(argv, where) if s.where == where]
+    check_each_place(typed)
+    others = {**SPELLINGS, **{home: short for short, home in SPELLINGS.items()}}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        name, eq, inline = argv[i].partition("=")
+        other = others.get(name[2:]) if name.startswith("--") else None
+        if other is not None and eq:
+            out += [argv[i], f"--{other}={inline}"]
+            i += 1
+        elif other is not None and i + 1 < len(argv):
+            out += [argv[i], argv[i + 1], f"--{other}={argv[i + 1]}"]
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def values_source(values: Mapping[str, Any] | None) -> list[Source]:

@@ -10,7 +10,7 @@ import fl_lightning as fl
 from fl_lightning.commands.federate import main as federate_main
 from fl_lightning.errors import UsageError
 from fl_lightning.parsers.federate_parser import build_parser, command_line_tree
-from fl_lightning.parsers.one_home import Source, one_home
+from fl_lightning.parsers.one_home import Source, one_home, spelled_both_ways
 
 SMOKE = "configs/federate/smoke.yaml"  # federation.rounds: 3
 
@@ -73,3 +73,18 @@ def test_one_home_by_hand() -> None:
     assert one_home({"rounds": 3, "federation": {"rounds": 3}}, same)["rounds"] == 3
     untouched = {"rounds": None, "federation": {"rounds": 50}}
     assert one_home(dict(untouched), []) == untouched
+
+
+def test_the_command_line_spells_a_typed_fact_both_ways() -> None:
+    """So the parse, and a `--print_config` of it, hold one value (a printed config then runs)."""
+    assert spelled_both_ways(["--rounds", "2", "--seed", "1"]) == [
+        "--rounds",
+        "2",
+        "--federation.rounds=2",
+        "--seed",
+        "1",
+    ]
+    assert spelled_both_ways(["--federation.rounds=4"]) == ["--federation.rounds=4", "--rounds=4"]
+    assert spelled_both_ways(["--rounds", "3", "--federation.rounds=3"])[-1] == "--rounds=3"
+    with pytest.raises(UsageError, match=r"--rounds=2 and --federation\.rounds=5"):
+        spelled_both_ways(["--rounds=2", "--federation.rounds", "5"])
