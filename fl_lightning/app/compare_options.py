@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from fl_lightning.app.config_builder import build_config
 from fl_lightning.app.grid import CodecSpec, PartitionSpec
 from fl_lightning.app.grid_fdae import FdaeSpec
 from fl_lightning.console import VERBOSE_HELP
@@ -19,6 +18,7 @@ from fl_lightning.experiments.equal_budget import DEFAULT_BUDGET_ROUNDS
 from fl_lightning.experiments.grid_executors import ExecutorName, RayOptions
 from fl_lightning.experiments.methods import method_names
 from fl_lightning.experiments.report_options import ReportOptions
+from fl_lightning.parsers.config_builder import build_config
 
 DESCRIPTION = (
     "Run the methods side by side (every method x sparsity x partition x seed, through "

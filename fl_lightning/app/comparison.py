@@ -23,7 +23,6 @@ from jsonargparse import Namespace
 
 from fl_lightning.app.compare_options import build_parser
 from fl_lightning.app.compare_output import check_compare_output
-from fl_lightning.app.config_builder import check_built_config
 from fl_lightning.app.federation import LABELS_PNG
 from fl_lightning.app.grid import (
     CodecSpec,
@@ -36,7 +35,7 @@ from fl_lightning.app.grid import (
 )
 from fl_lightning.app.grid_fdae import FdaeSpec
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
-from fl_lightning.config_paths import config_files, resolve_config_path
+from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.console import library_messages
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.experiments.equal_budget import budget_rows
@@ -49,6 +48,7 @@ from fl_lightning.experiments.report_options import ReportOptions
 from fl_lightning.experiments.to_target import RunCurve, summary_rows
 from fl_lightning.federated.config import check_seed
 from fl_lightning.interrupts import Interrupted
+from fl_lightning.parsers.config_builder import check_built_config, config_files
 from fl_lightning.recorded_paths import recorded_arg, recorded_path
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.offline_reader import offline_run_parts

@@ -39,15 +39,14 @@ import yaml
 from jsonargparse import ArgumentParser, Namespace
 
 from fl_lightning.app.federate_checks import recorded_options
-from fl_lightning.app.federate_options import build_parser
-from fl_lightning.app.federate_resolution import resolve, resolved
+from fl_lightning.app.federate_resolution import resolved
 from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federation import federate, pretrain_config_for, summary_lines
 from fl_lightning.app.grid_fdae import FdaeSpec, fdae_checkpoint, fdae_folder
 from fl_lightning.app.grid_fdae_wandb import fdae_wandb
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
 from fl_lightning.atomic import atomic_write_json
-from fl_lightning.config_files import check_config_file, with_defaults
+from fl_lightning.config_files import with_defaults
 from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.data.partition import PartitionName
 from fl_lightning.errors import UsageError
@@ -59,6 +58,8 @@ from fl_lightning.experiments.to_target import Arm, RunCurve
 from fl_lightning.federated.progress import RoundLines
 from fl_lightning.federated.run_files import RunFiles
 from fl_lightning.models.dae import file_sha256
+from fl_lightning.parsers.config_keys import check_options_file
+from fl_lightning.parsers.federate_parser import build_parser, federate_tree
 from fl_lightning.recorded_paths import recorded_arg, recorded_config_text
 
 #: config.yaml keys that may differ between a finished run and the grid's request (a moved
@@ -259,7 +260,7 @@ def check_grid(grid: Grid) -> list[PlannedRun]:
     or option of the last run stops the comparison before the first one.
     """
     parser = federate_parser()
-    check_config_file("--federate_config", grid.federate_config, parser.get_defaults())
+    check_options_file("--federate_config", grid.federate_config, parser.get_defaults())
     methods = dict.fromkeys([*grid.methods, *(m for c in grid.codecs for m in c.methods)])
     pruned = [m for m in methods if method_named(m).pruned]
     if pruned and not grid.sparsities:
@@ -275,7 +276,7 @@ def check_grid(grid: Grid) -> list[PlannedRun]:
             parser, grid, run_values(grid, run, None), what, codec_overrides(grid, run)
         )
         try:
-            config = resolved(FederateConfig.from_namespace(cfg))
+            config = resolved(_federate_config_of(cfg))
             key = (run.partition.folder, str(run.seed), run.arm.codec or "")
             if key not in checked:  # data and federation settings of each partition x seed x codec
                 checked.add(key)
@@ -295,7 +296,7 @@ def pretrain_for_seed(grid: Grid, seed: int, parser: ArgumentParser, *, train: b
     """
     out = grid.output / "pretrain" / f"seed{seed}"
     cfg = resolve(run_config(parser, grid, {"seed": seed}, f"seed {seed}"))
-    base = pretrain_config_for(FederateConfig.from_namespace(cfg), out)
+    base = pretrain_config_for(_federate_config_of(cfg), out)
     # compare shows its own progress; a second live display would clash with it
     quiet = {"trainer.enable_progress_bar": False, "trainer.enable_model_summary": False}
     config = PretrainConfig(base.config, base.output, base.settings, (*base.args, *_flags(quiet)))
@@ -334,7 +335,7 @@ def federated_dae_for(
     its own W&B run when the grid's W&B is on (`grid_fdae_wandb`)."""
     cfg = _resolved_run_config(parser, grid, run, None)
     out = fdae_folder(grid.output, run.partition.folder, run.seed)
-    config = FederateConfig.from_namespace(cfg)
+    config = _federate_config_of(cfg)
     wandb = fdae_wandb(config.wandb, run.partition.folder, run.seed)
     return fdae_checkpoint(config, grid.fdae, out, train=train, wandb=wandb)
 
@@ -427,7 +428,7 @@ def run_one(
     if RunFiles(run.directory).complete:  # not summary.json: model.pt is written after it
         return _checked_summary(run, cfg), False
     cfg.resume = (run.directory / "checkpoint.pt").is_file()
-    config = FederateConfig.from_namespace(cfg)
+    config = _federate_config_of(cfg)
     summary = federate(config, on_round=RoundLines(run.describe(), config.federation.rounds))
     for line in summary_lines(summary, run.directory):
         print(line)
@@ -446,9 +447,7 @@ def _checked_summary(run: PlannedRun, cfg: Namespace) -> dict[str, Any]:
     `cfg`, what the grid asks for now: a finished run made with another config, or one whose
     options cannot be read, is refused (`UsageError`) rather than silently mixed in."""
     defaults = recorded_options()
-    wanted = _comparable(
-        recorded_config_text(FederateConfig.from_namespace(cfg).to_yaml()), defaults
-    )
+    wanted = _comparable(recorded_config_text(_federate_config_of(cfg).to_yaml()), defaults)
     if _found(_run_options(run), cfg, wanted, defaults) != wanted:
         raise UsageError(
             f"{run.directory} holds a finished run made with another config than this "
@@ -483,7 +482,7 @@ def finished_runs(grid: Grid) -> tuple[list[RunCurve], list[PlannedRun]]:
     pre-trainings are checked against what the grid asks for, as when running (`UsageError`).
     """
     parser = federate_parser()
-    check_config_file("--federate_config", grid.federate_config, parser.get_defaults())
+    check_options_file("--federate_config", grid.federate_config, parser.get_defaults())
     checkpoints: dict[int, str] = {}
     curves: list[RunCurve] = []
     pending: list[PlannedRun] = []
@@ -615,3 +614,27 @@ def run_grid(
             "command again to retry them):\n  " + "\n  ".join(failed)
         )
     return [run_curve(r, summaries[i], jobs[i].checkpoint) for i, r in enumerate(runs)]
+
+
+def _federate_config_of(cfg: Namespace) -> FederateConfig:
+    """The typed config of a federate parse (until the grid builds `FederateConfig`s itself)."""
+    return FederateConfig.from_dict(federate_tree(cfg))
+
+
+def resolve(cfg: Namespace) -> Namespace:
+    """A parsed Namespace resolved in place (`resolved`), for the grid's runs, which still hold
+    one while they move to `FederateConfig`."""
+    for key, value in _flat(resolved(_federate_config_of(cfg)).to_dict()).items():
+        cfg[key] = value
+    return cfg
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`tree`'s leaves by dotted key (`federation.faults.kinds`); `provenance` is one leaf."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and key != "provenance":
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

@@ -13,11 +13,11 @@ import sys
 
 from fl_lightning.app.compare_options import build_parser
 from fl_lightning.app.comparison import compare
-from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.grid import GridFailed
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
-from fl_lightning.config_files import check_config_args
-from fl_lightning.parse_errors import parse_args
+from fl_lightning.parsers.config_keys import check_config_args
+from fl_lightning.parsers.flags import bool_options, expand_bare_flags
+from fl_lightning.parsers.parse_errors import parse_args
 from fl_lightning.recorded_paths import recorded_command
 from fl_lightning.tracking.wandb_run import sync_command
 

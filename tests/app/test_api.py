@@ -165,7 +165,7 @@ def test_federate_and_compare_refuse_what_their_builder_did_not_make() -> None:
         fl.federate(None)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match=r"federate\(cfg='configs/federate/smoke.yaml'\)"):
         fl.federate("configs/federate/smoke.yaml")  # type: ignore[arg-type]
-    with pytest.raises(UsageError, match=r"federate\(cfg\): not a federate config \(it lacks "):
+    with pytest.raises(UsageError, match=r"federate\(cfg\): not a federate config \(a Namespace\)"):
         fl.federate(fl.compare_config())  # type: ignore[arg-type]
     with pytest.raises(UsageError, match=r"compare\(cfg=None\): allowed the config "):
         fl.compare(None)  # type: ignore[arg-type]

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from fl_lightning.app.compare_options import build_parser as build_compare_parser
-from fl_lightning.app.federate_options import build_parser as build_federate_parser
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments import methods
 from fl_lightning.experiments.methods import (
@@ -24,6 +23,7 @@ from fl_lightning.experiments.methods import (
     register_method,
 )
 from fl_lightning.models.dae import load_dae_checkpoint
+from fl_lightning.parsers.federate_parser import build_parser as build_federate_parser
 from fl_lightning.pruning.mask import Mask
 from fl_lightning.pruning.ticket import fresh_state, make_ticket
 from tests.pruning.test_ticket import write_dae_checkpoint
