@@ -18,9 +18,9 @@ import difflib
 import importlib
 import sys
 
-from fl_lightning.config_paths import packaged_config_args
 from fl_lightning.errors import UsageError
 from fl_lightning.interrupts import Interrupted, stop_on_signals
+from fl_lightning.parsers.config_args import packaged_config_args
 from fl_lightning.version import __version__
 
 COMMANDS: dict[str, str] = {

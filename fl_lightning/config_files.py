@@ -8,14 +8,12 @@ here raises `UsageError` naming the option, the file and what is allowed; none w
 
 from __future__ import annotations
 
-import difflib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonargparse import Namespace
 
 from fl_lightning.errors import UsageError
 
@@ -28,19 +26,6 @@ PRETRAIN_GROUPS: Groups = {
     "model": {},
     "data": {},
 }
-
-
-def config_paths(argv: Sequence[str], option: str = "--config") -> list[str]:
-    """The files given to `option` in `argv` (`--config F`, `--config=F`, and `-c F` for
-    `--config`), in order."""
-    names = {option, "-c"} if option == "--config" else {option}
-    paths = []
-    for i, arg in enumerate(argv):
-        if arg in names and i + 1 < len(argv):
-            paths.append(argv[i + 1])
-        elif arg.startswith(option + "="):
-            paths.append(arg.split("=", 1)[1])
-    return paths
 
 
 def read_config_file(option: str, path: str | Path) -> dict[str, Any]:
@@ -128,46 +113,11 @@ def check_groups(
         check_groups(shown, value, inner, f"{prefix}{name}.", mapping)
 
 
-def check_against_defaults(
-    shown: str,
-    data: Mapping[str, Any],
-    defaults: Namespace,
-    prefix: str = "",
-    mapping: str = YAML_MAPPING,
-) -> None:
-    """Every key of `data` is an option of the parser whose `defaults` these are; every group
-    (nested too) is given a mapping (written as `mapping` says). Unknown keys are named with
-    the allowed ones."""
-    known = [k for k in vars(defaults) if k not in ("config", "__path__")]
-    for key, value in data.items():
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
-            raise UsageError(
-                f"{shown}: unknown option {prefix}{key}{hint}; allowed"
-                f"{' in ' + prefix.rstrip('.') if prefix else ''}: {', '.join(sorted(known))}."
-            )
-        inner = defaults[key]
-        if isinstance(inner, Namespace):
-            check_groups(shown, {key: value}, {key: {}}, prefix, mapping)
-            check_against_defaults(shown, value, inner, f"{prefix}{key}.", mapping)
-
-
-def check_config_args(argv: Sequence[str], spec: Namespace | Groups) -> None:
-    """Check every `--config` file in `argv` against `spec`: a parser's defaults (keys and
-    groups checked) or a mapping of group names (groups only)."""
-    for path in config_paths(argv):
-        check_config_file("--config", path, spec)
-
-
-def check_config_file(option: str, path: str | Path, spec: Namespace | Groups) -> dict[str, Any]:
-    """One config file: a readable YAML mapping whose groups are mappings (see above)."""
+def check_config_file(option: str, path: str | Path, groups: Groups) -> dict[str, Any]:
+    """One config file: a readable YAML mapping whose `groups` are mappings (see above).
+    (Its keys checked against a parser's options: `parsers.config_keys.check_options_file`.)"""
     data = read_config_file(option, path)
-    shown = f"{option}={str(path)!r}"
-    if isinstance(spec, Namespace):
-        check_against_defaults(shown, data, spec)
-    else:
-        check_groups(shown, data, spec)
+    check_groups(f"{option}={str(path)!r}", data, groups)
     return data
 
 

@@ -11,19 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from fl_lightning.errors import UsageError
 
 #: The project's configs as shipped with the package (a link to the repository's `configs/`).
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
-
-
-def config_files(cfg: Any) -> list[Path]:
-    """The `--config` files a parsed jsonargparse Namespace was read from, last one first."""
-    given = cfg.get("config") if hasattr(cfg, "get") else None
-    files = [Path(getattr(p, "absolute", None) or str(p)) for p in (given or []) if p]
-    return list(reversed(files))
 
 
 def candidates(value: str, configs: Sequence[Path]) -> list[Path]:
@@ -49,27 +41,3 @@ def resolve_config_path(value: str, option: str, configs: Iterable[Path] = ()) -
             return str(place.resolve())
     shown = ", ".join(str(p.parent) for p in dict.fromkeys(places))
     raise UsageError(f"{option}={value!r}: no such file (looked in {shown}).")
-
-
-def packaged_config_args(argv: Sequence[str]) -> list[str]:
-    """`argv` with each `--config` / `-c` file that is not where it is named from (the current
-    folder) but is one of the packaged configs (`configs/...` as written from the repository
-    root) replaced by the packaged file's path, so the commands work from any folder.
-    Absolute paths, files that exist here and unknown names are left as given."""
-    out = list(argv)
-    for i, arg in enumerate(out):
-        if arg in ("--config", "-c") and i + 1 < len(out):
-            out[i + 1] = _packaged(out[i + 1])
-        elif arg.startswith("--config="):
-            out[i] = "--config=" + _packaged(arg.split("=", 1)[1])
-    return out
-
-
-def _packaged(value: str) -> str:
-    path = Path(value).expanduser()
-    if path.is_absolute() or path.is_file():
-        return value
-    for place in candidates(value, [])[1:]:  # after the current folder: the packaged configs
-        if place.is_file():
-            return str(place)
-    return value

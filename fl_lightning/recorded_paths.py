@@ -56,7 +56,7 @@ def recorded_tree(tree: Any, base: str | os.PathLike[str] | None = None) -> Any:
         return {key: recorded_tree(value, base) for key, value in tree.items()}
     if isinstance(tree, list | tuple):
         return [recorded_tree(value, base) for value in tree]
-    if isinstance(tree, os.PathLike):  # e.g. the `config` file of a jsonargparse Namespace
+    if isinstance(tree, os.PathLike):  # e.g. a `--config` file a parser kept as a path object
         return recorded_path(os.fspath(tree), base)
     if isinstance(tree, str):  # a path, or an argument holding one (`overrides` lists)
         return recorded_arg(tree, base)

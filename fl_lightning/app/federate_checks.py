@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonargparse import Namespace
 
 from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.atomic import check_can_create
 from fl_lightning.config_files import with_defaults
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientConfig, lean_trainer
-from fl_lightning.federated.config import SEED_SOURCES, Seeds
+from fl_lightning.federated.config import Seeds
 from fl_lightning.federated.run_files import WANDB_RUN_ID_KEY, RunFiles
 from fl_lightning.models.dae import file_sha256
 from fl_lightning.recorded_paths import recorded_config_text, recorded_tree
@@ -43,15 +42,6 @@ def filled_seeds(seeds: Seeds, seed: int, split_seed: int | None) -> Seeds:
             "or --seed) name the same seed with two values; give --seeds.split only."
         )
     return filled
-
-
-def fill_seeds(cfg: Namespace) -> None:
-    """Set every `cfg.seeds.*` and `data.split_seed` of a parsed Namespace (`filled_seeds`), in
-    place (`fl-lightning pretrain --federated`)."""
-    seeds = filled_seeds(Seeds(**vars(cfg.seeds)), cfg.seed, cfg.data.split_seed)
-    for source in SEED_SOURCES:
-        cfg.seeds[source] = seeds.of(source)
-    cfg.data.split_seed = seeds.split
 
 
 def check_output(files: RunFiles, resume: bool) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """The option groups of a federation that no lower layer owns as a value: `data` (the
-`FederatedDataModule`'s arguments), `model` (the `Classifier`'s checked options) and `wandb`.
+`FederatedDataModule`'s arguments) and `model` (the `Classifier`'s checked options); `wandb`
+(`WandbConfig`) is `tracking.wandb_options`'s, shared with the parsers below this layer.
 
 Each is a frozen dataclass checked by its owner when built, so a bad value is refused where it
 is given, naming the option (`data.num_clients`, `model.lr`).
@@ -12,6 +13,9 @@ from dataclasses import asdict, dataclass
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.data.partition import PartitionName
 from fl_lightning.models.classifier import Optimizer, check_options
+from fl_lightning.tracking.wandb_options import WandbConfig
+
+__all__ = ["DataOptions", "ModelOptions", "WandbConfig"]
 
 
 @dataclass(frozen=True)
@@ -53,20 +57,3 @@ class ModelOptions:
 
     def __post_init__(self) -> None:
         check_options(**asdict(self), prefix="model.")
-
-
-@dataclass(frozen=True)
-class WandbConfig:
-    """W&B logging (offline unless WANDB_MODE says otherwise).
-
-    Args:
-        enabled: log this federation to one W&B run.
-        project: W&B project.
-        group: W&B group (compare puts one comparison in one group).
-        name: run name (default: `<method>-seed<seed>`).
-    """
-
-    enabled: bool = True
-    project: str = "fl-lightning"
-    group: str | None = None
-    name: str | None = None

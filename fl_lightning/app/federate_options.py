@@ -1,147 +1,25 @@
-"""The options of a federation: the parser of `fl-lightning federate` (also the schema of
-configs/federate/*.yaml) and `federate_config`, which builds the same config (a typed
-`FederateConfig`) from Python."""
+"""`federate_config`: a federation's typed config built from Python, as the command builds it.
+
+    config = federate_config("configs/federate/smoke.yaml", values={"rounds": 2})
+
+The YAML, the command-line style `args` and `values` are read through the command's own parser,
+which lives below this layer (`parsers.federate_parser`, where the commands get it too): it
+returns a plain tree of values, and `FederateConfig.from_dict` builds the typed config from it.
+So the API types, checks and finds files exactly as `fl-lightning federate` does, and no module
+of `app` holds a parser or its Namespace. (Building the config from the YAML dict alone, without
+the parser, would lose the parser's type coercion and its `args` syntax: two readers of one
+schema, which could drift.)
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from jsonargparse import ActionConfigFile, ArgumentParser
-
-from fl_lightning.app.config_builder import build_config
-from fl_lightning.app.federate_groups import WandbConfig
 from fl_lightning.app.federate_resolution import checked
 from fl_lightning.app.federate_settings import FederateConfig
-from fl_lightning.console import VERBOSE_HELP
-from fl_lightning.data.modules import FederatedDataModule
-from fl_lightning.experiments.methods import method_names
-from fl_lightning.federated.client import ClientConfig
-from fl_lightning.federated.config import FederationConfig, Seeds
-from fl_lightning.federated.flower_options import FlowerOptions
-from fl_lightning.models.classifier import Classifier
-
-DESCRIPTION = (
-    "Run FedAvg over simulated clients starting from one method's model (see --method), "
-    "counting the bytes of every real payload, the clients' FLOPs and seconds. Outputs go to "
-    "--output: metrics.csv, summary.json, config.yaml, model.pt, checkpoint.pt, wandb/."
-)
-
-
-def build_parser() -> ArgumentParser:
-    """The `fl-lightning federate` parser (also the schema of configs/federate/*.yaml)."""
-    parser = ArgumentParser(prog="fl-lightning federate", description=DESCRIPTION)
-    parser.add_argument(
-        "-c", "--config", action=ActionConfigFile, help="YAML config (configs/federate/)."
-    )
-    parser.add_argument(
-        "--method",
-        type=Literal[method_names()],
-        default="proposed",
-        help="Starting point and mask: " + ", ".join(method_names()) + ".",
-    )
-    parser.add_argument(
-        "--engine",
-        type=Literal["local", "flower"],
-        default="local",
-        help="local: one process; flower: Flower's simulation engine (Ray).",
-    )
-    parser.add_argument(
-        "--ticket",
-        type=str | None,
-        default=None,
-        help=(
-            "A `fl-lightning prune` ticket: the start of proposed (random_prune copies its "
-            "densities); a --structure channel one the start of proposed_structured "
-            "(random_structured copies its widths)."
-        ),
-    )
-    parser.add_argument(
-        "--checkpoint",
-        type=str | None,
-        default=None,
-        help="A `fl-lightning pretrain` DAE checkpoint (methods that need one).",
-    )
-    parser.add_argument(
-        "--sparsity",
-        type=float | None,
-        default=0.9,
-        help="Fraction of prunable weights removed by the pruned methods, in [0, 1); with "
-        "--ticket the ticket's own (it is the mask) is used and recorded; the dense methods "
-        "(fedavg, dae_dense) ignore it and record none.",
-    )
-    parser.add_argument(
-        "--scope",
-        type=Literal["global", "layer"],
-        default="global",
-        help="Magnitude threshold over all prunable tensors (global) or per layer.",
-    )
-    parser.add_argument(
-        "--rounds",
-        type=int | None,
-        default=None,
-        help="Rounds to run (overrides federation.rounds).",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="Base seed for every unset --seeds.*.")
-    parser.add_argument("--seeds", type=Seeds, default=Seeds())
-    parser.add_argument(
-        "--output",
-        type=str | None,
-        default=None,
-        help="Run folder (default: runs/federate/<method>-<date-time>).",
-    )
-    parser.add_argument(
-        "--resume",
-        type=bool,
-        default=False,
-        help="Continue the run in --output from its checkpoint.pt (bare --resume, or "
-        "--resume true/false, --no_resume).",
-    )
-    parser.add_argument(
-        "--progress",
-        type=bool,
-        default=True,
-        help="Show progress: a bar on a terminal, one line per round otherwise (--no_progress: "
-        "nothing).",
-    )
-    parser.add_argument("--verbose", type=bool, default=False, help=VERBOSE_HELP)
-    # clients train with client.batch_size: the module's own batch_size would be ignored
-    parser.add_class_arguments(FederatedDataModule, "data", skip={"batch_size"})
-    # The model options are Classifier's own arguments (documented and checked there); its
-    # dataset is data.dataset and a structured ticket sets its widths. Built by `federate`.
-    parser.add_class_arguments(
-        Classifier, "model", skip={"dataset", "dae_checkpoint", "widths"}, instantiate=False
-    )
-    parser.add_argument("--client", type=ClientConfig, default=ClientConfig())
-    parser.add_argument("--federation", type=FederationConfig, default=FederationConfig())
-    parser.add_argument(
-        "--pretrain_config",
-        type=str,
-        default="configs/pretrain/fashion_mnist.yaml",
-        help="Pre-training config used when a DAE is needed and none is given.",
-    )
-    parser.add_argument(
-        "--pretrain_overrides",
-        type=list[str],
-        default=[],
-        help="Extra `fl-lightning pretrain` arguments, e.g. ['--trainer.max_epochs=2'].",
-    )
-    parser.add_argument("--wandb", type=WandbConfig, default=WandbConfig())
-    parser.add_argument(
-        "--provenance",
-        type=dict[str, Any] | None,
-        default=None,
-        help="Written by federate into config.yaml, ignored on input: where the starting "
-        "weights came from (checkpoint path, sha256, held-out images, split seed).",
-    )
-    parser.add_argument(
-        "--flower",
-        type=FlowerOptions,
-        default=FlowerOptions(),
-        help="Flower settings (with --engine flower): client resources, timeouts.",
-    )
-    return parser
+from fl_lightning.parsers.federate_parser import parse_federate
 
 
 def federate_config(
@@ -149,18 +27,14 @@ def federate_config(
     *,
     args: Sequence[str] = (),
     values: Mapping[str, Any] | None = None,
-    parser: ArgumentParser | None = None,
 ) -> FederateConfig:
     """A federation's config, as `fl-lightning federate --config CONFIG ARGS` would parse it,
     with `values` (nested like the YAML, e.g. `{"rounds": 2, "data": {"num_clients": 4}}`) on top.
 
     Every value is type-checked by the parser, then by the option groups and `checked` (so a
     range mistake is refused here, not first inside `federate`); a bad one raises `UsageError`
-    naming it. `parser` (default: a fresh `build_parser()`) must not exit on error.
+    naming it, never `SystemExit`.
     """
-    if parser is None:
-        parser = build_parser()
-        parser.exit_on_error = False
-    built = FederateConfig.from_namespace(build_config(parser, "federate", config, args, values))
+    built = FederateConfig.from_dict(parse_federate(config, args, values))
     checked(built)
     return built

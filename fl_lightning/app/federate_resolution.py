@@ -13,9 +13,6 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-from jsonargparse import Namespace
 
 from fl_lightning.app.federate_checks import filled_seeds
 from fl_lightning.app.federate_settings import FederateConfig
@@ -84,22 +81,3 @@ def checked(config: FederateConfig) -> FederateConfig:
     config = resolved(config)
     config.federation.validate(config.data.num_clients)
     return config
-
-
-def resolve(cfg: Namespace) -> Namespace:
-    """A parsed Namespace resolved in place (`resolved`), for the callers that still hold one
-    (the comparison grid's runs) while they move to `FederateConfig`."""
-    for key, value in _flat(resolved(FederateConfig.from_namespace(cfg)).to_dict()).items():
-        cfg[key] = value
-    return cfg
-
-
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`tree`'s leaves by dotted key (`federation.faults.kinds`); `provenance` is one leaf."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and key != "provenance":
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat

@@ -3,16 +3,16 @@
 It is composed of the option groups their owners check (`DataOptions`, `ModelOptions`,
 `ClientConfig`, `FederationConfig`, `Seeds`, `WandbConfig`, `FlowerOptions`) plus the step's own
 options; attribute names are the options' names (`config.federation.rounds`,
-`config.data.num_clients`), as in the YAML. The conversions sit at the edge:
-`from_namespace` (a parse of `fl-lightning federate`), `to_dict` / `from_dict` and `to_yaml` /
-`from_yaml` (config.yaml: the same text the command's parser wrote). Resolution (seeds, rounds,
-output filled in) and the checks that read files are `federate_resolution.resolved`.
+`config.data.num_clients`), as in the YAML. The conversions: `from_dict` (of the tree the
+command's parser reads, `parsers.federate_parser.parse_federate`, or of config.yaml),
+`to_dict`, and `to_yaml` / `from_yaml` (config.yaml: the same text the command's parser
+wrote). Resolution (seeds, rounds, output filled in) and the checks that read files are
+`federate_resolution.resolved`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,10 +20,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
-from jsonargparse import Namespace
 
 from fl_lightning.app.federate_groups import DataOptions, ModelOptions, WandbConfig
-from fl_lightning.config_paths import config_files, resolve_config_path
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.experiments.methods import method_named
 from fl_lightning.federated.client import ClientConfig
@@ -35,8 +33,6 @@ Scope = Literal["global", "layer"]
 ENGINES: tuple[str, ...] = get_args(Engine)
 SCOPES: tuple[str, ...] = get_args(Scope)
 
-#: Keys of a parsed Namespace that are how it was read, not options (`--config` files).
-_PARSE_KEYS = ("config", "__path__")
 #: Fields that are not options: not in `to_dict` (config.yaml).
 _NOT_OPTIONS = ("config",)
 
@@ -47,8 +43,8 @@ T = TypeVar("T")
 class FederateConfig:
     """One federation's options (`fl-lightning federate`'s, documented in its `--help`).
 
-    Built from a YAML with `fl.federate_config(...)`, from a parse with `from_namespace`, from a
-    run's config.yaml with `from_yaml`. Each group checks itself when built; the step's own
+    Built from a YAML with `fl.federate_config(...)`, from a parse's tree with `from_dict`,
+    from a run's config.yaml with `from_yaml`. Each group checks itself when built; the step's own
     choices (method, engine, scope) and the sparsity of a pruned method are checked here; what
     needs files or other options filled in is checked by `federate_resolution.checked`.
     """
@@ -94,21 +90,6 @@ class FederateConfig:
             )
         # a list given in Python is kept as the tuple the type promises (the value is frozen)
         object.__setattr__(self, "pretrain_overrides", tuple(self.pretrain_overrides))
-
-    @classmethod
-    def from_namespace(cls, cfg: Namespace) -> FederateConfig:
-        """The config of a parse of `fl-lightning federate` (a path in a YAML, such as
-        `pretrain_config`, is found beside that YAML first, as the command finds it)."""
-        tree = {k: v for k, v in cfg.as_dict().items() if k not in _PARSE_KEYS}
-        if isinstance(tree.get("pretrain_config"), str) and config_files(cfg):
-            tree["pretrain_config"] = resolve_config_path(
-                tree["pretrain_config"], "pretrain_config", config_files(cfg)
-            )
-        files = cfg.get("config")
-        config = cls.from_dict(tree)
-        if not files:
-            return config
-        return dataclasses.replace(config, config=tuple(os.fspath(p) for p in files))
 
     @classmethod
     def from_dict(cls, tree: Mapping[str, Any]) -> FederateConfig:

@@ -27,7 +27,6 @@ import torch
 import yaml
 
 from fl_lightning.app.federate_checks import check_accelerator, check_resume_config
-from fl_lightning.app.federate_options import WandbConfig
 from fl_lightning.app.federated_pretraining_wandb import (
     log_dae_checkpoint,
     name_wandb_run,
@@ -47,6 +46,7 @@ from fl_lightning.federated.run_files import RunFiles, RunFilesRecorder
 from fl_lightning.models.dae import CHECKPOINT_KIND
 from fl_lightning.pruning.mask import Mask
 from fl_lightning.run_lock import RunLock
+from fl_lightning.tracking.wandb_options import WandbConfig
 from fl_lightning.tracking.wandb_run import check_wandb_folder
 from fl_lightning.version import __version__, code_version
 from fl_lightning.write_errors import write_errors_as_usage

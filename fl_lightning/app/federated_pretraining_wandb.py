@@ -15,10 +15,10 @@ from typing import Any
 import yaml
 
 from fl_lightning.app.federate_checks import wandb_rounds_logged, wandb_run_id
-from fl_lightning.app.federate_options import WandbConfig
 from fl_lightning.federated.engine import RoundEngine
 from fl_lightning.federated.run_files import RunFiles
 from fl_lightning.models.dae import file_sha256
+from fl_lightning.tracking.wandb_options import WandbConfig
 from fl_lightning.tracking.wandb_run import (
     DAE_ARTIFACT,
     WandbRun,

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, replace
+from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jsonargparse import Namespace
-
-from fl_lightning.app.config_builder import check_built_config
 from fl_lightning.app.federate_checks import (
     check_accelerator,
     check_output,
@@ -27,7 +25,6 @@ from fl_lightning.app.federate_checks import (
     wandb_rounds_logged,
     wandb_run_id,
 )
-from fl_lightning.app.federate_options import build_parser
 from fl_lightning.app.federate_resolution import resolved
 from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, pretrain
@@ -88,7 +85,7 @@ def ensure_checkpoint(config: FederateConfig, files: RunFiles) -> str:
     else:
         pretraining = pretrain_config_for(config, out)
         if config.verbose:  # how it shows, not what it computes: not in pretrain_config_for
-            pretraining = replace(pretraining, args=(*pretraining.args, "--verbose=true"))
+            pretraining = replace(pretraining, settings={**pretraining.settings, "verbose": True})
         pretrain(pretraining, config_option="--pretrain_config")
     return str(ckpt)
 
@@ -123,8 +120,8 @@ def federate(
     """Run one federation; returns its summary (also written to `<output>/summary.json`).
 
     Args:
-        config: the federation's options, as `federate_config` (or
-            `FederateConfig.from_namespace` of the command's parse) builds them; resolved here
+        config: the federation's options, as `federate_config` (or the command, from its
+            parse: `FederateConfig.from_dict`) builds them; resolved here
             (seeds, rounds, output filled in: `federate_resolution.resolved`), never changed.
         grid: a Flower deployment's grid to run the rounds over (its ServerApp passes it);
             None runs `config.engine` (`local`, or `flower`: Flower's simulation).
@@ -144,13 +141,16 @@ def federate(
 
 
 def typed_config(config: object) -> FederateConfig:
-    """`config` if it is a `FederateConfig`; a Namespace of the federate parser (callers that
-    still hold one) converted; anything else refused with a `UsageError` naming it."""
+    """`config` if it is a `FederateConfig`; anything else (a path, None, another step's
+    config) refused with a `UsageError` naming it."""
     if isinstance(config, FederateConfig):
         return config
-    check_built_config(config, build_parser(), "federate", "federate_config")
-    assert isinstance(config, Namespace)  # check_built_config refuses anything else
-    return FederateConfig.from_namespace(config)
+    allowed = "allowed the config `fl.federate_config(...)` returns"
+    if config is None or isinstance(config, str | bytes | PathLike | int | float | dict | list):
+        raise UsageError(f"federate(cfg={config!r}): {allowed}, not a {type(config).__name__}.")
+    raise UsageError(
+        f"federate(cfg): not a federate config (a {type(config).__name__}); {allowed}."
+    )
 
 
 def _federate(

@@ -137,7 +137,7 @@ def pretrain_for_seed(grid: Grid, seed: int, configs: GridConfigs, *, train: boo
     if not train:
         return str(ckpt)
     if grid.verbose:  # how it shows, not what it computes: not part of the record
-        config = replace(config, args=(*config.args, "--verbose=true"))
+        config = replace(config, args=(*config.args, *_flags({"verbose": True})))
     if grid.wandb_enabled and not _sets_logger(federate_config):
         logger = {
             "trainer.logger.init_args.group": grid.wandb_group,
@@ -170,13 +170,18 @@ def _placeless(args: Sequence[str]) -> list[str]:
     kept: list[str] = []
     skip = False
     for arg in args:
+        option, given, _ = arg.partition("=")
         if skip:
             skip = False
-        elif arg in ("--config", "--output"):
-            skip = True
-        elif not arg.startswith(("--config=", "--output=")):
+        elif option.startswith("--") and option[2:] in _PLACES:
+            skip = not given  # `--output DIR`: DIR is the next argument
+        else:
             kept.append(recorded_arg(arg))  # an older record may hold absolute paths
     return kept
+
+
+#: The pre-training options that say where it was read and written (`_placeless`).
+_PLACES = frozenset({"config", "output"})
 
 
 def _flags(settings: dict[str, Any]) -> list[str]:

@@ -13,10 +13,11 @@ in the YAML). What it adds:
 - one optimizer setting, `model.optimizer` (with `model.lr`, `model.weight_decay`): LightningCLI's
   own `--optimizer` / `--lr_scheduler` are off, so what `config.yaml`, the checkpoint and W&B
   record is what trains;
-- a parse mistake is one line (`fl_lightning.parse_errors`), the usage only with `--help`.
+- a parse mistake is one line (`fl_lightning.parsers.parse_errors`), the usage only with `--help`.
 
 LightningCLI is Lightning's own configuration front end: it takes option values as arguments,
-so `PretrainConfig.cli_args` spells the typed settings in its syntax (the one place that does).
+so `PretrainConfig.cli_args` has the typed settings spelled in its syntax by
+`parsers.pretrain_args`, the one place that does.
 """
 
 from __future__ import annotations
@@ -38,17 +39,16 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 
-from fl_lightning.app.flags import expand_bare_flags
 from fl_lightning.app.pretrain_progress import progress_bar
 from fl_lightning.atomic import atomic_write_bytes, check_can_create
 from fl_lightning.atomic_checkpoint_io import AtomicCheckpointIO
-from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.console import VERBOSE_HELP, library_messages
 from fl_lightning.data.holdout import holdout_provenance
 from fl_lightning.data.modules import UnlabeledDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.models.dae import DAEPretrainer, file_sha256
-from fl_lightning.parse_errors import explain
+from fl_lightning.parsers.parse_errors import explain
+from fl_lightning.parsers.pretrain_args import lightning_args, with_bare_flags
 from fl_lightning.recorded_paths import recorded_config_text, recorded_tree
 from fl_lightning.run_lock import RunLock
 from fl_lightning.tracking.wandb_run import (
@@ -298,19 +298,8 @@ class PretrainConfig:
             )
 
     def cli_args(self) -> list[str]:
-        """These options in LightningCLI's argument syntax (bools as `true`/`false`)."""
-        args = []
-        if self.config is not None:  # found as the CLI finds it (here, then the packaged configs)
-            config = str(self.config)
-            if not Path(config).is_file():
-                config = resolve_config_path(config, "PretrainConfig(config)")
-            args = ["--config", config]
-        if self.output is not None:
-            args += ["--output", str(self.output)]
-        for key, value in self.settings.items():
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            args.append(f"--{key}={text}")
-        return [*args, *self.args]
+        """These options in LightningCLI's argument syntax (`parsers.pretrain_args`)."""
+        return lightning_args(self.config, self.output, self.settings, self.args)
 
 
 @dataclass(frozen=True)
@@ -328,7 +317,7 @@ class PretrainOutcome:
 def pretrain(config: PretrainConfig, config_option: str = "pretrain(config)") -> Path:
     """Pre-train the DAE of `config`; returns the final checkpoint (`<output>/dae.ckpt`).
 
-    A bad option raises `UsageError` (one line, see `fl_lightning.parse_errors`) naming
+    A bad option raises `UsageError` (one line, see `fl_lightning.parsers.parse_errors`) naming
     `config_option` (how the caller named the pre-training config, e.g. `--pretrain_config`)
     before anything is written; it never exits the interpreter. The checkpoint is written
     atomically.
@@ -364,7 +353,7 @@ def _run_pretraining(config: PretrainConfig, locks: ExitStack) -> PretrainOutcom
     cli = PretrainCLI(
         DAEPretrainer,
         UnlabeledDataModule,
-        args=expand_bare_flags(config.cli_args(), ("--wandb.enabled", "--verbose")),
+        args=with_bare_flags(config.cli_args()),
         locks=locks,
         run=False,
         seed_everything_default=0,

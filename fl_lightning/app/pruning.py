@@ -27,13 +27,12 @@ from fl_lightning.app.ticket_logging import PruneWandb, log_ticket
 from fl_lightning.atomic import check_can_create
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.pruning.channel_ticket import STRUCTURES, Structure, make_channel_ticket
-from fl_lightning.pruning.magnitude import SCOPES
+from fl_lightning.pruning.magnitude import SCOPES, Scope
 from fl_lightning.pruning.mask import check_no_empty_layer
 from fl_lightning.pruning.ticket import (
     POLICIES,
     TICKET_KIND,
     Policy,
-    Scope,
     Ticket,
     check_ticket_path,
     make_ticket,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import sys
 
 from fl_lightning.app.comparison import compare
-from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.grid import GridFailed
 from fl_lightning.commands.compare_parser import build_parser, compare_config_of
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
-from fl_lightning.config_files import check_config_args
-from fl_lightning.parse_errors import parse_args
+from fl_lightning.parsers.config_keys import check_config_args
+from fl_lightning.parsers.flags import bool_options, expand_bare_flags
+from fl_lightning.parsers.parse_errors import parse_args
 from fl_lightning.recorded_paths import recorded_command
 from fl_lightning.tracking.wandb_run import sync_command
 

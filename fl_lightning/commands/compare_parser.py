@@ -13,12 +13,13 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 from fl_lightning.app.compare_groups import CodecSpec, CompareWandb, PartitionSpec
 from fl_lightning.app.compare_settings import CompareConfig
 from fl_lightning.app.grid_fdae import FdaeSpec
-from fl_lightning.config_paths import config_files, resolve_config_path
+from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.console import VERBOSE_HELP
 from fl_lightning.experiments.equal_budget import DEFAULT_BUDGET_ROUNDS
 from fl_lightning.experiments.grid_executors import ExecutorName, RayOptions
 from fl_lightning.experiments.methods import method_names
 from fl_lightning.experiments.report_options import ReportOptions
+from fl_lightning.parsers.config_builder import config_files
 
 DESCRIPTION = (
     "Run the methods side by side (every method x sparsity x partition x seed, through "

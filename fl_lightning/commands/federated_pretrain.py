@@ -18,25 +18,25 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from fl_lightning.app.federate_checks import fill_seeds
-from fl_lightning.app.federate_options import WandbConfig
+from fl_lightning.app.federate_checks import filled_seeds
 from fl_lightning.app.federated_pretraining import (
     FederatedPretrainConfig,
     federated_pretrain,
 )
-from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
-from fl_lightning.config_files import check_config_args
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.federated.client import ClientConfig
-from fl_lightning.federated.config import FederationConfig, Seeds
+from fl_lightning.federated.config import SEED_SOURCES, FederationConfig, Seeds
 from fl_lightning.federated.flower_options import FlowerOptions
 from fl_lightning.federated.progress import human_bytes
 from fl_lightning.models.dae import DAEPretrainer
-from fl_lightning.parse_errors import parse_args
+from fl_lightning.parsers.config_keys import check_config_args
+from fl_lightning.parsers.flags import bool_options, expand_bare_flags
+from fl_lightning.parsers.parse_errors import parse_args
 from fl_lightning.recorded_paths import recorded_config_text
+from fl_lightning.tracking.wandb_options import WandbConfig
 
 DESCRIPTION = (
     "Pre-train the classifier's feature extractor as a denoising autoencoder by FedAvg over the "
@@ -147,3 +147,12 @@ def main(argv: list[str]) -> None:
     runs = sorted((outcome.checkpoint.parent / "wandb").glob("*run-*"))
     if runs:
         print(f"W&B run:    {runs[-1]}  (upload with `wandb sync {runs[-1]}`)")
+
+
+def fill_seeds(cfg: Namespace) -> None:
+    """Set every `cfg.seeds.*` and `data.split_seed` of a parsed Namespace (`filled_seeds`), in
+    place (`fl-lightning pretrain --federated`)."""
+    seeds = filled_seeds(Seeds(**vars(cfg.seeds)), cfg.seed, cfg.data.split_seed)
+    for source in SEED_SOURCES:
+        cfg.seeds[source] = seeds.of(source)
+    cfg.data.split_seed = seeds.split

@@ -14,9 +14,9 @@ import shlex
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
-from fl_lightning.app.federate_options import build_parser
 from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federation import federate
+from fl_lightning.parsers.federate_parser import build_parser, command_line_tree
 
 server_app = ServerApp()
 
@@ -32,5 +32,6 @@ def federate_arguments(context: Context) -> list[str]:
 @server_app.main()
 def main(grid: Grid, context: Context) -> None:
     """Deployment: run the federation of the run config over the SuperLink's nodes."""
-    cfg = build_parser().parse_args(federate_arguments(context))
-    federate(FederateConfig.from_namespace(cfg), grid=grid)
+    argv = federate_arguments(context)
+    cfg = build_parser().parse_args(argv)
+    federate(FederateConfig.from_dict(command_line_tree(cfg, argv)), grid=grid)

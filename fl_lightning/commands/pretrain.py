@@ -10,7 +10,8 @@ from fl_lightning.app.pretraining import CHECKPOINT_NAME, PretrainConfig, run_pr
 from fl_lightning.commands.federated_pretrain import FLAG
 from fl_lightning.commands.federated_pretrain import main as federated_main
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
-from fl_lightning.config_files import PRETRAIN_GROUPS, check_config_args
+from fl_lightning.config_files import PRETRAIN_GROUPS
+from fl_lightning.parsers.config_keys import check_config_args
 
 __all__ = ["CHECKPOINT_NAME", "main"]
 

@@ -1,7 +1,7 @@
 """`fl-lightning prune`: parse, prune (`fl_lightning.app.pruning`), print the per-layer densities.
 
-A parse mistake (`fl_lightning.parse_errors`) and a `UsageError` from the checks both end in one
-line and exit code 2 (through `cli.main`).
+A parse mistake (`fl_lightning.parsers.parse_errors`) and a `UsageError` from the checks both
+end in one line and exit code 2 (through `cli.main`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
-from fl_lightning.app.flags import bool_options, expand_bare_flags
 from fl_lightning.app.pruning import PruneConfig, prune
 from fl_lightning.app.ticket_logging import PruneWandb
 from fl_lightning.commands.printed_paths import absolute_paths_for_print
-from fl_lightning.config_files import check_config_args
 from fl_lightning.console import VERBOSE_HELP, library_messages
-from fl_lightning.parse_errors import parse_args
+from fl_lightning.parsers.config_keys import check_config_args
+from fl_lightning.parsers.flags import bool_options, expand_bare_flags
+from fl_lightning.parsers.parse_errors import parse_args
 from fl_lightning.pruning.ticket import Ticket
 
 DESCRIPTION = """\

@@ -13,13 +13,14 @@ import yaml
 
 import fl_lightning as fl
 from fl_lightning.app.federate_groups import DataOptions, ModelOptions
-from fl_lightning.app.federate_options import build_parser
-from fl_lightning.app.federate_resolution import checked, resolve, resolved
+from fl_lightning.app.federate_resolution import checked, resolved
 from fl_lightning.app.federate_settings import FederateConfig
+from fl_lightning.app.grid import resolve
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.config import FederationConfig, Seeds
 from fl_lightning.models.classifier import Classifier
+from fl_lightning.parsers.federate_parser import build_parser, federate_tree
 from fl_lightning.recorded_paths import recorded_config_text
 
 SMOKE = "configs/federate/smoke.yaml"
@@ -91,7 +92,8 @@ def test_the_config_is_frozen_and_resolving_makes_a_new_one() -> None:
     assert done.seeds == Seeds(7, 7, 7, 7, 7) and done.data.split_seed == 7
     assert done.output is not None and done.output.startswith("runs/federate/proposed-")
     # the given value is unchanged, and resolving twice is resolving once
-    assert (config.federation.rounds, config.seeds.split, config.output) == (3, None, None)
+    # (`rounds` given: both of its homes hold it, `parsers.one_home`)
+    assert (config.federation.rounds, config.seeds.split, config.output) == (2, None, None)
     assert resolved(done) == done
 
 
@@ -109,7 +111,9 @@ def test_config_yaml_is_the_text_the_parser_wrote_with_paths_recorded(tmp_path: 
     given = ["--rounds", "2", "--federation.clients_per_round", "4", "--progress", "false"]
     for argv in ([], given):
         cfg = parser.parse_args(argv)
-        assert FederateConfig.from_namespace(cfg).to_yaml() == parser.dump(cfg, skip_none=False)
+        assert FederateConfig.from_dict(federate_tree(cfg)).to_yaml() == parser.dump(
+            cfg, skip_none=False
+        )
     # resolved, as a run writes it: no absolute path (a project config as configs/...)
     config = resolved(fl.federate_config(SMOKE, values={"output": str(tmp_path / "run")}))
     recorded = yaml.safe_load(recorded_config_text(config.to_yaml()))
@@ -121,10 +125,10 @@ def test_a_namespace_resolves_in_place_as_the_typed_value_does() -> None:
     """The comparison grid still holds Namespaces: `resolve` fills them from `resolved`."""
     parser = build_parser()
     cfg = parser.parse_args(["--config", SMOKE, "--seed", "3", "--output", "out"])
-    typed = resolved(FederateConfig.from_namespace(cfg))
+    typed = resolved(FederateConfig.from_dict(federate_tree(cfg)))
     resolve(cfg)
     assert cfg.seeds.split == 3 and cfg.data.split_seed == 3 and cfg.rounds == 3
-    assert FederateConfig.from_namespace(cfg) == typed
+    assert FederateConfig.from_dict(federate_tree(cfg)) == typed
 
 
 def test_the_packaged_config_is_found_from_any_folder(
@@ -132,7 +136,7 @@ def test_the_packaged_config_is_found_from_any_folder(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     config = fl.federate_config(SMOKE, values={"rounds": 1})
-    assert config.federation.rounds == 3 and config.rounds == 1 and config.data.num_clients == 10
+    assert config.federation.rounds == 1 and config.rounds == 1 and config.data.num_clients == 10
     assert Path(config.pretrain_config).is_file()
     with pytest.raises(UsageError, match=r"--sparsity=1\.0"):
         fl.federate_config(SMOKE, values={"sparsity": 1.0})
@@ -160,7 +164,7 @@ def test_the_yaml_files_read_are_kept_beside_the_options_not_among_them() -> Non
     """`--config` files are how the options were given: named in the W&B run config as
     before, but neither in config.yaml nor in the config's equality."""
     cfg = build_parser().parse_args(["--config", SMOKE])
-    config = FederateConfig.from_namespace(cfg)
+    config = FederateConfig.from_dict(federate_tree(cfg))
     assert config.config is not None and Path(config.config[0]).parts[-2:] == (
         "federate",
         "smoke.yaml",

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from fl_lightning.cli import main
-from fl_lightning.config_paths import PACKAGED_CONFIGS, packaged_config_args
+from fl_lightning.config_paths import PACKAGED_CONFIGS
 from fl_lightning.errors import UsageError
+from fl_lightning.parsers.config_args import packaged_config_args
 
 
 def test_a_packaged_config_is_found_from_another_folder(

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from fl_lightning.app.federate_options import build_parser as build_federate_parser
 from fl_lightning.commands.compare_parser import build_parser as build_compare_parser
 from fl_lightning.errors import UsageError
 from fl_lightning.experiments import methods
@@ -24,6 +23,7 @@ from fl_lightning.experiments.methods import (
     register_method,
 )
 from fl_lightning.models.dae import load_dae_checkpoint
+from fl_lightning.parsers.federate_parser import build_parser as build_federate_parser
 from fl_lightning.pruning.mask import Mask
 from fl_lightning.pruning.ticket import fresh_state, make_ticket
 from tests.pruning.test_ticket import write_dae_checkpoint

@@ -7,11 +7,11 @@ import inspect
 
 import pytest
 
-from fl_lightning.app.federate_options import build_parser
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientConfig
 from fl_lightning.federated.config import MAX_SEED, SEED_SOURCES, Seeds, check_seed
 from fl_lightning.models.classifier import Classifier, check_options
+from fl_lightning.parsers.federate_parser import build_parser
 
 
 def test_seed_bounds_are_those_of_numpy_and_lightning() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fl_lightning.app.federate_options import build_parser
-from fl_lightning.app.flags import bool_options, expand_bare_flags
+from fl_lightning.parsers.federate_parser import build_parser
+from fl_lightning.parsers.flags import bool_options, expand_bare_flags
 
 
 def test_bool_options_of_federate_include_nested_ones() -> None:

@@ -14,9 +14,18 @@ from typing import Any
 
 from jsonargparse import ArgumentParser, Namespace
 
-from fl_lightning.config_files import DICT_MAPPING, check_against_defaults, check_config_file
+from fl_lightning.config_files import DICT_MAPPING
 from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.errors import UsageError
+from fl_lightning.parsers.config_keys import check_against_defaults, check_options_file
+
+
+def config_files(cfg: Namespace) -> list[Path]:
+    """The `--config` files a parse was read from, last one first."""
+    given = cfg.get("config")
+    files = [Path(getattr(p, "absolute", None) or str(p)) for p in (given or []) if p]
+    return list(reversed(files))
+
 
 #: Options that name another config file (resolved beside the YAML that names them).
 CONFIG_PATH_KEYS = ("pretrain_config", "federate_config")
@@ -44,7 +53,7 @@ def build_config(
             )
         if not Path(config).is_file():  # as the CLI: the current folder, then the packaged configs
             config = resolve_config_path(str(config), f"{what}_config(config)")
-        check_config_file(f"{what} config", config, defaults)
+        check_options_file(f"{what} config", config, defaults)
     if isinstance(args, str) or not all(isinstance(a, str) for a in args):
         raise UsageError(
             f"{what}_config(args={args!r}): allowed a list of command-line strings, e.g. "

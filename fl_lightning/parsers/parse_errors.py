@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 from jsonargparse import ArgumentError, ArgumentParser, Namespace
 
-from fl_lightning.config_files import config_paths
 from fl_lightning.errors import UsageError
+from fl_lightning.parsers.config_args import config_paths
 
 _UNRECOGNIZED = re.compile(r"^unrecognized arguments: (.*)$", re.S)
 _GROUP_OPTION = re.compile(r"^Group '([^']+)' does not accept option '([^']+)'")
@@ -88,7 +88,7 @@ def _unknown_argument(parser: ArgumentParser, argv: list[str], tokens: list[str]
     before = argv[argv.index(tokens[0]) - 1] if tokens[0] in argv[1:] else ""
     flag, eq, _ = before.partition("=")
     if not options and eq and _hint(parser, flag[2:]) is bool:
-        # `--resume maybe`: a bare flag (made `--resume=true`, see app.flags), then a stray word
+        # `--resume maybe`: a bare flag (made `--resume=true`, see parsers.flags), then a stray word
         return f"{flag}={tokens[0]!r} is not valid; allowed: true or false (or {flag} alone)."
     if not options:
         return (
