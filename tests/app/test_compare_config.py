@@ -5,7 +5,6 @@ volatile fields."""
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ from fl_lightning.app.typed_build import override_tree
 from fl_lightning.commands.compare_parser import build_parser, compare_config_of
 from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.errors import UsageError
+from fl_lightning.parsers.federate_parser import build_parser as build_federate_parser
+from fl_lightning.parsers.federate_parser import federate_tree
 
 REPO = Path(__file__).resolve().parents[2]
 COMPARE_CONFIGS = sorted((REPO / "configs" / "compare").glob("*.yaml"))
@@ -130,13 +131,7 @@ def test_the_command_lines_defaults_are_the_configs_defaults(
 def _parser_run_config(grid: Any, run: Any) -> FederateConfig:
     """The run's config as the grid built it before it was typed: the federate parser over
     the YAML, the W&B settings, the overrides, the codec's overrides, the run's values."""
-    parsers = []
-    for module in ("fl_lightning.app.federate_options", "fl_lightning.commands.federate_options"):
-        try:
-            parsers.append(importlib.import_module(module).build_parser)
-        except ImportError:
-            continue
-    parser = parsers[0]()
+    parser = build_federate_parser()
     parser.exit_on_error = False
     cfg = parser.parse_path(grid.federate_config)
     if cfg.get("pretrain_config"):
@@ -150,7 +145,7 @@ def _parser_run_config(grid: Any, run: Any) -> FederateConfig:
     if run.arm.codec is not None:
         cfg = parser.parse_args(list(grid.codec(run.arm.codec).overrides), namespace=cfg)
     cfg = parser.parse_object(run_values(grid, run, None), namespace=cfg)
-    return FederateConfig.from_namespace(cfg)
+    return FederateConfig.from_dict(federate_tree(cfg))
 
 
 @pytest.mark.parametrize("path", COMPARE_CONFIGS, ids=lambda p: p.stem)
