@@ -15,7 +15,6 @@ import fl_lightning as fl
 from fl_lightning.app.federate_groups import DataOptions, ModelOptions
 from fl_lightning.app.federate_resolution import checked, resolved
 from fl_lightning.app.federate_settings import FederateConfig
-from fl_lightning.app.grid import resolve
 from fl_lightning.data.modules import FederatedDataModule
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.config import FederationConfig, Seeds
@@ -119,16 +118,6 @@ def test_config_yaml_is_the_text_the_parser_wrote_with_paths_recorded(tmp_path: 
     recorded = yaml.safe_load(recorded_config_text(config.to_yaml()))
     assert recorded["pretrain_config"] == "configs/pretrain/smoke.yaml"
     assert not Path(recorded["output"]).is_absolute()
-
-
-def test_a_namespace_resolves_in_place_as_the_typed_value_does() -> None:
-    """The comparison grid still holds Namespaces: `resolve` fills them from `resolved`."""
-    parser = build_parser()
-    cfg = parser.parse_args(["--config", SMOKE, "--seed", "3", "--output", "out"])
-    typed = resolved(FederateConfig.from_dict(federate_tree(cfg)))
-    resolve(cfg)
-    assert cfg.seeds.split == 3 and cfg.data.split_seed == 3 and cfg.rounds == 3
-    assert FederateConfig.from_dict(federate_tree(cfg)) == typed
 
 
 def test_the_packaged_config_is_found_from_any_folder(
