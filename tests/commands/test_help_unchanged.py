@@ -4,7 +4,8 @@ Moving a parser between modules (issue 26: parsers at the edge) must not change 
 reads. The help is printed at a fixed width (COLUMNS=100) so the record does not depend on the
 terminal, and in a fresh process: the pretrain help lists the Lightning callbacks imported so far,
 which in a shared test process depends on which tests ran before. A deliberate change of an
-option rewrites the records with `FL_LIGHTNING_WRITE_HELP=1 pytest tests/commands/test_help_unchanged.py`.
+option rewrites the records with
+`FL_LIGHTNING_WRITE_HELP=1 pytest tests/commands/test_help_unchanged.py`.
 """
 
 from __future__ import annotations
