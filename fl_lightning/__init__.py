@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     )
     from fl_lightning.app.finished_models import evaluate_run, evaluate_ticket, load_model
     from fl_lightning.data.dataset_info import DatasetInfo
-    from fl_lightning.data.sources import register_dataset
-    from fl_lightning.models.components import register_model
+    from fl_lightning.data.registry import register_dataset
     from fl_lightning.models.model_spec import ModelSpec
+    from fl_lightning.models.registry import register_model
     from fl_lightning.models.units import Unit
 
 #: Names served by other modules than `fl_lightning.app` (the plugin API, finished models).

@@ -62,7 +62,8 @@ def load_entry_point(group: str, name: str, option: str) -> object | None:
     """The object of entry point `name` in `group`, or None when no distribution declares it."""
     for ep in entry_points(group=group, name=name):
         try:
-            return ep.load()
+            loaded: object = ep.load()
+            return loaded
         except Exception as err:  # a broken plugin: say which one, not a traceback
             raise UsageError(
                 f"{option}={name!r}: the entry point {ep.value!r} of group {group!r} cannot "

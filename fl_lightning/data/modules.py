@@ -21,13 +21,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from fl_lightning.atomic import atomic_write_bytes
+from fl_lightning.data.dataset_info import DatasetInfo
 from fl_lightning.data.partition import (
     PartitionName,
     make_partitioner,
     partition_scheme,
     server_split,
 )
-from fl_lightning.data.sources import DatasetInfo, dataset_info, load_split
+from fl_lightning.data.sources import dataset_info, load_split
 from fl_lightning.errors import UsageError, check_choice, check_range
 
 

@@ -272,7 +272,7 @@ def _on_ray(
                 try:
                     yield i, ray.get(ref)
                 except ray.exceptions.RayTaskError as err:  # the run's own exception
-                    cause = err.as_instanceof_cause()
+                    cause = err.as_instanceof_cause()  # type: ignore[no-untyped-call, unused-ignore]
                     yield i, cause if isinstance(cause, Exception) else RuntimeError(str(err))
                 except Exception as err:  # the worker died, or Ray lost the task
                     yield i, err

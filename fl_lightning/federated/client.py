@@ -121,7 +121,7 @@ def run_client_update(
     payload: bytes,
     model: Classifier,
     mask: Mask,
-    dataloader: DataLoader,
+    dataloader: DataLoader[Any],
     num_examples: int,
     config: ClientConfig,
     flops_per_example: float,

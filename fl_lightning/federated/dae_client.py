@@ -41,7 +41,8 @@ def noise_seed(base: int, round_idx: int, client_id: int) -> int:
 
 def _images(batch: Any) -> torch.Tensor:
     """The images of a batch: a tensor, or the first element of an `(images, labels)` pair."""
-    return batch[0] if isinstance(batch, tuple | list) else batch
+    images: torch.Tensor = batch[0] if isinstance(batch, tuple | list) else batch
+    return images
 
 
 class ClientDAE(DAEPretrainer):
@@ -65,7 +66,8 @@ class ClientDAE(DAEPretrainer):
             return super().corrupt(x)
         if self.hparams["noise"] == "gaussian":
             noise = torch.randn(x.shape, generator=g, dtype=x.dtype).to(x.device)
-            return x + self.hparams["noise_std"] * noise
+            noisy: torch.Tensor = x + self.hparams["noise_std"] * noise
+            return noisy
         drop = (torch.rand(x[:, :1].shape, generator=g) < self.hparams["mask_prob"]).to(x.device)
         black: torch.Tensor = self.black  # type: ignore[assignment]
         return torch.where(drop, black.expand_as(x), x)

@@ -98,7 +98,8 @@ class Classifier(pl.LightningModule):
         self.encoder.load_state_dict(stripped, strict=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))
+        logits: torch.Tensor = self.head(self.encoder(x))
+        return logits
 
     def training_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int

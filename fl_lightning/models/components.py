@@ -75,7 +75,8 @@ class CNNDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.fc(z)).view(-1, *self.unflat_shape)
         x = torch.relu(self.deconv2(x))
-        return self.deconv1(x)
+        image: torch.Tensor = self.deconv1(x)
+        return image
 
 
 class MLPEncoder(nn.Module):
@@ -105,7 +106,8 @@ class MLPDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.fc1(torch.relu(self.fc2(z)))
-        return x.view(-1, self.shape.channels, self.shape.height, self.shape.width)
+        image: torch.Tensor = x.view(-1, self.shape.channels, self.shape.height, self.shape.width)
+        return image
 
 
 MODELS: dict[str, ModelSpec] = {

@@ -82,13 +82,15 @@ class DAEPretrainer(pl.LightningModule):
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         """The noisy input the autoencoder has to clean."""
         if self.hparams["noise"] == "gaussian":
-            return x + self.hparams["noise_std"] * torch.randn_like(x)
+            noisy: torch.Tensor = x + self.hparams["noise_std"] * torch.randn_like(x)
+            return noisy
         drop = torch.rand_like(x[:, :1]) < self.hparams["mask_prob"]
         black: torch.Tensor = self.black  # type: ignore[assignment]
         return torch.where(drop, black.expand_as(x), x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
+        out: torch.Tensor = self.decoder(self.encoder(x))
+        return out
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         loss = F.mse_loss(self(self.corrupt(batch)), batch)

@@ -23,4 +23,5 @@ class DenseDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.fc2(torch.relu(self.fc1(z)))
-        return x.view(-1, self.shape.channels, self.shape.height, self.shape.width)
+        image: torch.Tensor = x.view(-1, self.shape.channels, self.shape.height, self.shape.width)
+        return image

@@ -106,7 +106,8 @@ class ResNet8Decoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.fc(z)).view(-1, *self.unflat_shape)
         x = torch.relu(self.up1(torch.relu(self.up2(x))))
-        return self.out(x)
+        logits: torch.Tensor = self.out(x)
+        return logits
 
 
 #: The block-internal channels a channel ticket narrows (see the module docstring).

@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from fl_lightning.models.components import ImageShape, build_encoder, model_spec, width_names
+from fl_lightning.data.shape import ImageShape
+from fl_lightning.models.components import build_encoder, model_spec, width_names
 from fl_lightning.models.units import input_columns, narrow_units
 
 State = dict[str, torch.Tensor]

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace  # type: ignore[attr-defined, unused-ignore]
 
 from fl_lightning.config_paths import resolve_config_path
 from fl_lightning.console import VERBOSE_HELP

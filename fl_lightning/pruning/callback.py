@@ -211,7 +211,7 @@ class IterativeMagnitudePruning(_MaskKeeper):
 
     def sparsity_after(self, event: int) -> float:
         """The overall sparsity after pruning event `event` (1-based; 0 means dense)."""
-        return 1.0 - (1.0 - self.final_sparsity) ** (event / self.steps)
+        return float(1.0 - (1.0 - self.final_sparsity) ** (event / self.steps))
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:

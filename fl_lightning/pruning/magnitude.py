@@ -120,7 +120,9 @@ def magnitude_prune(
         kept = _keep_largest(
             torch.cat([scores[n] for n in chosen]), torch.cat([alive[n] for n in chosen]), target
         )
-        flat = dict(zip(chosen, kept.split([scores[n].numel() for n in chosen]), strict=True))
+        flat = dict(
+            zip(chosen, torch.split(kept, [scores[n].numel() for n in chosen]), strict=True)
+        )
     else:
         flat = {}
         for n in chosen:

@@ -75,7 +75,7 @@ def rice_size(data: bytes | memoryview) -> int:
     if len(data) < _RICE_PREFIX_SIZE:
         raise PayloadError(f"rice coding truncated: {len(data)} bytes, prefix needs 18")
     b, _, count, unary_bits = struct.unpack_from(_RICE_PREFIX, data)
-    return _RICE_PREFIX_SIZE + math.ceil(unary_bits / 8) + math.ceil(count * b / 8)
+    return int(_RICE_PREFIX_SIZE + math.ceil(unary_bits / 8) + math.ceil(count * b / 8))
 
 
 def decode_rice(data: bytes | memoryview, n: int) -> np.ndarray:
