@@ -157,7 +157,7 @@ def test_the_to_target_table_is_the_summary(
 OTHER_FOLDERS = {
     "fashion_mnist_resnet8": 10,
     "fashion_mnist_server_opt": 12,
-    "fashion_mnist_server_opt_dirichlet": 9,
+    "fashion_mnist_server_opt_dirichlet": 12,
 }
 
 

@@ -50,6 +50,8 @@ class FdaeSpec:
         batch_size: the clients' mini-batch (None: the federation's `client.batch_size`).
         down_codec: value codec of the pre-training's downloads (None: float32); as
             `federation.down_codec`.
+        down_error_feedback: the server keeps what quantising the broadcast dropped and adds it
+            to the next round's (DoubleSqueeze / EF21-P); as `federation.down_error_feedback`.
         up_codec: value codec of its uploads (None: float32); as `federation.up_codec`.
         error_feedback: clients keep what their upload compression dropped; as
             `federation.error_feedback`.
@@ -64,6 +66,7 @@ class FdaeSpec:
     local_epochs: int = 1
     batch_size: int | None = None
     down_codec: DownCodec | None = None
+    down_error_feedback: bool = False
     up_codec: ValueCodec | None = None
     error_feedback: bool = False
     up_rounding: Rounding = "nearest"
@@ -89,6 +92,10 @@ class FdaeSpec:
         except UsageError as error:
             raise UsageError(str(error).replace("federation.", "fdae.")) from None
         federation.upload.validate("fdae")
+        try:
+            federation.validate_download()
+        except UsageError as error:
+            raise UsageError(str(error).replace("federation.", "fdae.")) from None
 
     def federation(self) -> FederationConfig:
         """The pre-training's round settings (checked by `FederationConfig` itself)."""
@@ -96,6 +103,7 @@ class FdaeSpec:
             rounds=self.rounds,
             clients_per_round=self.clients_per_round,
             down_codec=self.down_codec,
+            down_error_feedback=self.down_error_feedback,
             up_codec=self.up_codec,
             error_feedback=self.error_feedback,
             up_rounding=self.up_rounding,

@@ -162,9 +162,9 @@ class FederationConfig:
         if self.max_update_norm is not None and not self.max_update_norm > 0:
             raise UsageError(f"federation.max_update_norm={self.max_update_norm!r} must be > 0.")
         self.upload.validate("federation")
-        self._validate_download()
+        self.validate_download()
 
-    def _validate_download(self) -> None:
+    def validate_download(self) -> None:
         if self.download_codec not in DOWN_CODECS:  # the parser's Literal stops it; Python may not
             raise UsageError(
                 f"federation.down_codec={self.download_codec!r}: downloads carry weights, which "

@@ -38,10 +38,16 @@ def test_the_spec_carries_its_codecs_and_server_optimizer_into_the_pretraining()
     assert config.client.local_epochs == 5
 
 
+def test_the_spec_carries_broadcast_error_feedback() -> None:
+    federation = FdaeSpec(down_codec="int4", down_error_feedback=True).federation()
+    assert federation.download_codec == "int4" and federation.down_error_feedback
+
+
 def test_the_default_spec_is_plain_float32_fedavg() -> None:
     federation = FdaeSpec().federation()
     assert federation.download_codec == "float32" and federation.upload.codec == "float32"
     assert federation.server_optimizer == "none" and not federation.error_feedback
+    assert not federation.down_error_feedback
 
 
 @pytest.mark.parametrize(
@@ -53,6 +59,7 @@ def test_the_default_spec_is_plain_float32_fedavg() -> None:
         ({"server_optimizer": "lamb"}, "fdae.server_optimizer='lamb'"),
         ({"server_lr": 0.0}, "fdae.server_lr=0.0"),
         ({"rounds": 0}, "fdae.rounds=0"),
+        ({"down_error_feedback": True}, "fdae.down_error_feedback"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_fdae_key(
