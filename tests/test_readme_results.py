@@ -50,11 +50,15 @@ RESULTS_README = REPO / "results" / "fashion_mnist" / "README.md"
 
 
 def results_section() -> str:
-    """The README's "Results" section and the tables of `results/fashion_mnist/README.md`."""
+    """The README's "Results" section and the tables of `results/fashion_mnist/README.md`,
+    less the "No server data" subsection (its table is the server-optimizer grids')."""
     text = (REPO / "README.md").read_text()
     start = text.index("\n## Results:")
     end = text.index("\n## ", start + 1)
-    return text[start:end] + "\n" + RESULTS_README.read_text()
+    own = text[start:end]
+    cut = own.index("\n### No server data")
+    own = own[:cut] + own[own.index("\n### ", cut + 1) :]
+    return own + "\n" + RESULTS_README.read_text()
 
 
 def tables(text: str) -> Iterator[list[dict[str, str]]]:
@@ -169,6 +173,24 @@ def test_other_results_folders_tables_are_their_summary(folder: str) -> None:
     assert (
         checked_to_target_rows(summary, readme, f"{folder}/summary.json") >= OTHER_FOLDERS[folder]
     )
+
+
+#: the results folders the README's "No server data" total-cost table is read from
+NO_SERVER_DATA_FOLDERS = ("fashion_mnist_server_opt", "fashion_mnist_server_opt_dirichlet")
+
+
+def test_the_no_server_data_table_is_its_summaries() -> None:
+    """The README's total-cost table (server DAE against federated DAE, pre-training traffic
+    included) holds the server-optimizer grids' own figures, every cell."""
+    text = (REPO / "README.md").read_text()
+    start = text.index("\n### No server data")
+    section = text[start : text.index("\n### ", start + 1)]
+    rows: list[Any] = []
+    for folder in NO_SERVER_DATA_FOLDERS:
+        rows += json.loads((REPO / "results" / folder / "summary.json").read_text())["rows"]
+    readme = list(tables(section))
+    assert any("total traffic vs fedavg" in table[0] for table in readme)
+    assert checked_to_target_rows({"rows": rows}, readme, "the server-optimizer grids") >= 6
 
 
 def test_the_equal_traffic_table_is_the_summary(
