@@ -51,13 +51,13 @@ RESULTS_README = REPO / "results" / "fashion_mnist" / "README.md"
 
 def results_section() -> str:
     """The README's "Results" section and the tables of `results/fashion_mnist/README.md`,
-    less the "No server data" subsection (its table is the server-optimizer grids')."""
+    less the subsections whose tables are the server-optimizer grids' (`GRID_SUBSECTIONS`)."""
     text = (REPO / "README.md").read_text()
     start = text.index("\n## Results:")
     end = text.index("\n## ", start + 1)
     own = text[start:end]
-    cut = own.index("\n### No server data")
-    own = own[:cut] + own[own.index("\n### ", cut + 1) :]
+    for title in GRID_SUBSECTIONS:
+        own = own.replace(readme_subsection(title), "\n")
     return own + "\n" + RESULTS_README.read_text()
 
 
@@ -175,22 +175,35 @@ def test_other_results_folders_tables_are_their_summary(folder: str) -> None:
     )
 
 
-#: the results folders the README's "No server data" total-cost table is read from
-NO_SERVER_DATA_FOLDERS = ("fashion_mnist_server_opt", "fashion_mnist_server_opt_dirichlet")
+#: the README's subsections whose table is read from the server-optimizer grids, not
+#: results/fashion_mnist/ -> (a column the table must have, the least rows it must have)
+GRID_SUBSECTIONS = {
+    "Fewer rounds": ("traffic vs fedavg", 10),
+    "No server data": ("total traffic vs fedavg", 6),
+}
+#: the results folders those tables are read from
+SERVER_OPT_FOLDERS = ("fashion_mnist_server_opt", "fashion_mnist_server_opt_dirichlet")
 
 
-def test_the_no_server_data_table_is_its_summaries() -> None:
-    """The README's total-cost table (server DAE against federated DAE, pre-training traffic
-    included) holds the server-optimizer grids' own figures, every cell."""
+def readme_subsection(title: str) -> str:
+    """The text of the README's `### <title>...` subsection."""
     text = (REPO / "README.md").read_text()
-    start = text.index("\n### No server data")
-    section = text[start : text.index("\n### ", start + 1)]
+    start = text.index(f"\n### {title}")
+    return text[start : text.index("\n### ", start + 1)]
+
+
+@pytest.mark.parametrize("title", sorted(GRID_SUBSECTIONS))
+def test_the_server_optimizer_tables_are_their_summaries(title: str) -> None:
+    """The README's headline table (server optimizers and codecs) and its total-cost table
+    (server DAE against federated DAE, pre-training traffic included) hold the server-optimizer
+    grids' own figures, every cell."""
     rows: list[Any] = []
-    for folder in NO_SERVER_DATA_FOLDERS:
+    for folder in SERVER_OPT_FOLDERS:
         rows += json.loads((REPO / "results" / folder / "summary.json").read_text())["rows"]
-    readme = list(tables(section))
-    assert any("total traffic vs fedavg" in table[0] for table in readme)
-    assert checked_to_target_rows({"rows": rows}, readme, "the server-optimizer grids") >= 6
+    readme = list(tables(readme_subsection(title)))
+    column, least = GRID_SUBSECTIONS[title]
+    assert any(column in table[0] for table in readme), title
+    assert checked_to_target_rows({"rows": rows}, readme, "the server-optimizer grids") >= least
 
 
 def test_the_equal_traffic_table_is_the_summary(
