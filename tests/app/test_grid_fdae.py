@@ -13,6 +13,7 @@ import yaml
 
 import fl_lightning as fl
 from fl_lightning.app.federate_groups import WandbConfig
+from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.app.federated_pretraining import FederatedPretrainConfig, plain_config_text
 from fl_lightning.app.grid_fdae import (
     VOLATILE_FIELDS,
@@ -104,6 +105,12 @@ def _record(config: FederatedPretrainConfig, **tree_changes: Any) -> str:
 
 _DROP = object()
 SMOKE_FEDERATE = str(REPO / "configs/federate/smoke.yaml")
+#: The pre-training the reuse tests ask for: the smoke federation's, 2 rounds of 4 clients.
+SPEC = FdaeSpec(rounds=2, clients_per_round=4)
+
+
+def smoke_federation() -> FederateConfig:
+    return fl.federate_config(SMOKE_FEDERATE)
 
 
 @pytest.mark.parametrize(
@@ -121,12 +128,12 @@ SMOKE_FEDERATE = str(REPO / "configs/federate/smoke.yaml")
 def test_a_finished_pretraining_with_the_same_settings_is_reused(
     tmp_path: Path, changes: dict[str, Any]
 ) -> None:
-    base = fl.federate_config(SMOKE_FEDERATE)
-    spec = FdaeSpec(rounds=2, clients_per_round=4)
     out = tmp_path / "pretrain_fdae" / "iid" / "seed0"
-    written = replace(fdae_config(base, spec, out), wandb=WandbConfig(enabled=True, name="n"))
+    written = replace(
+        fdae_config(smoke_federation(), SPEC, out), wandb=WandbConfig(enabled=True, name="n")
+    )
     _finished(out, _record(written, **changes))
-    assert fdae_checkpoint(base, spec, out, train=False) == str(out / "dae.ckpt")
+    assert fdae_checkpoint(smoke_federation(), SPEC, out, train=False) == str(out / "dae.ckpt")
 
 
 @pytest.mark.parametrize(
@@ -143,12 +150,10 @@ def test_a_finished_pretraining_with_the_same_settings_is_reused(
 def test_a_finished_pretraining_with_other_settings_is_refused(
     tmp_path: Path, record: dict[str, Any]
 ) -> None:
-    base = fl.federate_config(SMOKE_FEDERATE)
-    spec = FdaeSpec(rounds=2, clients_per_round=4)
     out = tmp_path / "pretrain_fdae" / "iid" / "seed0"
-    _finished(out, _record(fdae_config(base, spec, out), **record))
+    _finished(out, _record(fdae_config(smoke_federation(), SPEC, out), **record))
     with pytest.raises(UsageError) as info:
-        fdae_checkpoint(base, spec, out, train=False)
+        fdae_checkpoint(smoke_federation(), SPEC, out, train=False)
     assert str(info.value) == (
         f"{out} holds a federated pre-training made with other settings than this comparison "
         "asks for; delete it or choose another --output."
