@@ -13,12 +13,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, ClassVar
 
 from fl_lightning.app.compare_groups import CodecSpec, CompareWandb, PartitionSpec, check_codecs
+from fl_lightning.app.config_yaml import YamlConfig
 from fl_lightning.app.grid_fdae import FdaeSpec
 from fl_lightning.app.typed_build import build
 from fl_lightning.errors import UsageError, check_choice, check_range
@@ -28,12 +26,9 @@ from fl_lightning.experiments.methods import method_names
 from fl_lightning.experiments.report_options import ReportOptions
 from fl_lightning.federated.config import check_seed
 
-#: Fields that are not options: not in `to_dict` (the YAML).
-_NOT_OPTIONS = ("config",)
-
 
 @dataclass(frozen=True)
-class CompareConfig:
+class CompareConfig(YamlConfig):
     """A comparison's options (`fl-lightning compare`'s, documented in its `--help`).
 
     Built from a YAML with `fl.compare_config(...)`, from a parse of the command line by
@@ -41,6 +36,8 @@ class CompareConfig:
     held as tuples (the value is frozen); `federate_config` is the path as given or, when read
     from a YAML or the command line, found as the command finds it (beside that YAML first).
     """
+
+    STEP: ClassVar[str] = "compare"
 
     federate_config: str = "configs/federate/fashion_mnist.yaml"
     overrides: tuple[str, ...] = ()
@@ -145,28 +142,6 @@ class CompareConfig:
         default, an unknown one is refused naming it."""
         return build(cls, tree)
 
-    @classmethod
-    def from_yaml(cls, text: str) -> CompareConfig:
-        """The config of a YAML text (`to_yaml`)."""
-        tree = yaml.safe_load(text) or {}
-        if not isinstance(tree, dict):
-            raise UsageError(f"a compare config must be a mapping of options, not {tree!r}.")
-        return cls.from_dict(tree)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The options as nested plain values (dicts, lists, numbers, strings), in the order of
-        the command's options."""
-        plain: dict[str, Any] = _plain(self)
-        for name in _NOT_OPTIONS:
-            del plain[name]
-        return plain
-
-    def to_yaml(self) -> str:
-        """`to_dict` as YAML text."""
-        return yaml.safe_dump(
-            self.to_dict(), default_flow_style=False, allow_unicode=True, sort_keys=False
-        )
-
 
 def _codec(codec: Any) -> CodecSpec:
     """A codec setting with its lists held as tuples."""
@@ -175,16 +150,3 @@ def _codec(codec: Any) -> CodecSpec:
     return dataclasses.replace(
         codec, methods=tuple(codec.methods), overrides=tuple(codec.overrides)
     )
-
-
-def _plain(value: Any) -> Any:
-    """`value` as YAML holds it: a dataclass as a dict, a tuple as a list."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value

@@ -13,15 +13,13 @@ wrote). Resolution (seeds, rounds, output filled in) and the checks that read fi
 from __future__ import annotations
 
 import dataclasses
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin, get_type_hints
 
-import yaml
-
+from fl_lightning.app.config_yaml import YamlConfig
 from fl_lightning.app.federate_groups import DataOptions, ModelOptions, WandbConfig
+from fl_lightning.app.typed_build import group_type
 from fl_lightning.errors import UsageError, check_choice, check_range
 from fl_lightning.experiments.methods import method_named
 from fl_lightning.federated.client import ClientConfig
@@ -33,14 +31,11 @@ Scope = Literal["global", "layer"]
 ENGINES: tuple[str, ...] = get_args(Engine)
 SCOPES: tuple[str, ...] = get_args(Scope)
 
-#: Fields that are not options: not in `to_dict` (config.yaml).
-_NOT_OPTIONS = ("config",)
-
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class FederateConfig:
+class FederateConfig(YamlConfig):
     """One federation's options (`fl-lightning federate`'s, documented in its `--help`).
 
     Built from a YAML with `fl.federate_config(...)`, from a parse's tree with `from_dict`,
@@ -48,6 +43,8 @@ class FederateConfig:
     choices (method, engine, scope) and the sparsity of a pruned method are checked here; what
     needs files or other options filled in is checked by `federate_resolution.checked`.
     """
+
+    STEP: ClassVar[str] = "federate"
 
     method: str = "proposed"
     engine: Engine = "local"
@@ -97,58 +94,6 @@ class FederateConfig:
         lacks takes its default, an unknown one is refused naming it."""
         return _build(cls, tree, "")
 
-    @classmethod
-    def from_yaml(cls, text: str) -> FederateConfig:
-        """The config of a config.yaml's text (`to_yaml`)."""
-        tree = yaml.safe_load(text) or {}
-        if not isinstance(tree, dict):
-            raise UsageError(f"a federate config must be a mapping of options, not {tree!r}.")
-        return cls.from_dict(tree)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The options as nested plain values (dicts, lists, numbers, strings), in the order of
-        the command's options: what config.yaml holds."""
-        plain: dict[str, Any] = _plain(self)
-        for name in _NOT_OPTIONS:
-            del plain[name]
-        return plain
-
-    def to_yaml(self) -> str:
-        """`to_dict` as YAML text, laid out as the command's parser dumps it."""
-        return yaml.safe_dump(
-            self.to_dict(), default_flow_style=False, allow_unicode=True, sort_keys=False
-        )
-
-
-def _plain(value: Any) -> Any:
-    """`value` as YAML holds it: a dataclass as a dict, a tuple as a list; numbers as given (a
-    `clients_per_round` the parser read as `4.0` stays `4.0`, its default `10` stays `10`, as
-    the parser dumps them)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def _alternatives(hint: Any) -> tuple[Any, ...]:
-    """The types a field's type hint allows (`float | None` -> float, None)."""
-    if get_origin(hint) in (Union, types.UnionType):
-        return get_args(hint)
-    return (hint,)
-
-
-def _group_type(hint: Any) -> type | None:
-    """The dataclass a field holds (`Seeds`, `FederationConfig`, ...), or None."""
-    for alternative in _alternatives(hint):
-        if isinstance(alternative, type) and dataclasses.is_dataclass(alternative):
-            return alternative
-    return None
-
 
 def _build(cls: type[T], tree: Mapping[str, Any], prefix: str) -> T:
     """An instance of the dataclass `cls` from the nested mapping `tree` (its groups built the
@@ -169,7 +114,7 @@ def _build(cls: type[T], tree: Mapping[str, Any], prefix: str) -> T:
     hints = get_type_hints(cls)
     values: dict[str, Any] = {}
     for name, value in tree.items():
-        group = _group_type(hints[name])
+        group = group_type(hints[name])
         if group is not None:  # a group given None or a scalar is refused by _build
             value = _build(group, value, f"{prefix}{name}.")
         elif isinstance(value, list) and get_origin(hints[name]) is tuple:

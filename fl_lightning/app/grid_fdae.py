@@ -14,9 +14,8 @@ with the same settings, an interrupted one resumed; one made with others is refu
 from __future__ import annotations
 
 import inspect
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -28,6 +27,7 @@ from fl_lightning.app.federated_pretraining import (
     federated_pretrain,
     plain_config_text,
 )
+from fl_lightning.app.typed_build import build
 from fl_lightning.errors import UsageError
 from fl_lightning.federated.client import ClientConfig
 from fl_lightning.federated.codecs.values import DOWN_CODECS, DownCodec, Rounding, ValueCodec
@@ -156,14 +156,13 @@ def fdae_checkpoint(
     is False: then its path is returned as is). `wandb`: the W&B run of a pre-training made or
     resumed here (`grid_fdae_wandb`; None: none); a reused one logs nothing."""
     config = fdae_config(federate_config, spec, out)
-    if wandb is not None:  # how it is logged, not what it computes (`_comparable` skips it)
+    if wandb is not None:  # how it is logged, not what it computes (`VOLATILE_FIELDS`)
         config = replace(config, wandb=wandb)
     ckpt = out / CHECKPOINT_NAME
     if ckpt.is_file():
         recorded = out / "config.yaml"
-        if not recorded.is_file() or _comparable(recorded.read_text()) != _comparable(
-            plain_config_text(config)
-        ):
+        found = recorded_pretraining(recorded.read_text()) if recorded.is_file() else None
+        if found is None or found != recorded_pretraining(plain_config_text(config)):
             raise UsageError(
                 f"{out} holds a federated pre-training made with other settings than this "
                 "comparison asks for; delete it or choose another --output."
@@ -176,8 +175,32 @@ def fdae_checkpoint(
     return str(ckpt)
 
 
-def _comparable(text: str) -> Any:
-    loaded = yaml.safe_load(text) or {}
-    # how it ran and was logged, not what it computed (folders made before these options too)
-    ignored = ("output", "resume", "progress", "engine", "flower", "wandb")
-    return {k: v for k, v in loaded.items() if k not in ignored}
+#: What a federated pre-training's config.yaml says about how it ran and was logged, not what it
+#: computed: left out of its identity (a folder made before one of these options existed, or
+#: moved, keeps its pre-training).
+VOLATILE_FIELDS = ("output", "resume", "progress", "engine", "flower", "wandb", "config_text")
+
+
+#: The fields that say what a federated pre-training computed: a record must hold each.
+_COMPUTED = {f.name for f in fields(FederatedPretrainConfig)} - set(VOLATILE_FIELDS)
+
+
+def recorded_pretraining(text: str) -> FederatedPretrainConfig | None:
+    """The identity of the federated pre-training whose config.yaml is `text`: its typed
+    config with the `VOLATILE_FIELDS` at their defaults, or None when it cannot be read as a
+    config of today's options or lacks one of its groups (then it is not the pre-training
+    asked for). Two pre-trainings are the same when their identities are equal: typed values,
+    so an option a group of the record lacks counts at its default and `10` equals `10.0`."""
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return None
+    if not isinstance(tree, dict):
+        return None
+    kept = {key: value for key, value in tree.items() if key not in VOLATILE_FIELDS}
+    if kept.keys() != _COMPUTED:  # a record lacking a whole group says nothing of it
+        return None
+    try:
+        return build(FederatedPretrainConfig, {**kept, "output": ""})
+    except (UsageError, TypeError, ValueError):
+        return None

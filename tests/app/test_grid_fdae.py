@@ -4,12 +4,24 @@ pre-training's round settings."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 import fl_lightning as fl
-from fl_lightning.app.grid_fdae import FdaeSpec, fdae_config
+from fl_lightning.app.federate_groups import WandbConfig
+from fl_lightning.app.federate_settings import FederateConfig
+from fl_lightning.app.federated_pretraining import FederatedPretrainConfig, plain_config_text
+from fl_lightning.app.grid_fdae import (
+    VOLATILE_FIELDS,
+    FdaeSpec,
+    fdae_checkpoint,
+    fdae_config,
+    recorded_pretraining,
+)
 from fl_lightning.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,3 +79,102 @@ def test_a_bad_value_is_refused_naming_the_fdae_key(
 ) -> None:
     with pytest.raises(UsageError, match=message.replace("[", r"\[")):
         FdaeSpec(**settings)  # type: ignore[arg-type]
+
+
+def _finished(out: Path, record: str) -> None:
+    """A finished federated pre-training's folder: its checkpoint and its config.yaml."""
+    out.mkdir(parents=True)
+    (out / "dae.ckpt").write_bytes(b"")
+    (out / "config.yaml").write_text(record)
+
+
+def _record(config: FederatedPretrainConfig, **tree_changes: Any) -> str:
+    """config.yaml as `federated_pretrain` writes it (`plain_config_text`), changed by hand."""
+    tree = yaml.safe_load(plain_config_text(config))
+    for dotted, value in tree_changes.items():
+        *groups, name = dotted.split("__")
+        node = tree
+        for group in groups:
+            node = node[group]
+        if value is _DROP:
+            del node[name]
+        else:
+            node[name] = value
+    return yaml.safe_dump(tree, sort_keys=True)
+
+
+_DROP = object()
+SMOKE_FEDERATE = str(REPO / "configs/federate/smoke.yaml")
+#: The pre-training the reuse tests ask for: the smoke federation's, 2 rounds of 4 clients.
+SPEC = FdaeSpec(rounds=2, clients_per_round=4)
+
+
+def smoke_federation() -> FederateConfig:
+    return fl.federate_config(SMOKE_FEDERATE)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},  # as the current code writes it
+        # how it ran, where and how it was logged: not what it computed
+        {"output": "/elsewhere/pretrain_fdae/iid/seed0", "resume": True, "progress": True},
+        {"engine": "flower", "flower__num_cpus": 4.0, "wandb__enabled": True, "wandb__name": "x"},
+        {"federation__clients_per_round": 4.0},  # 4 written as 4.0: the same value
+        # a record made before an option existed: judged by the option's default
+        {"federation__down_error_feedback": _DROP},
+    ],
+)
+def test_a_finished_pretraining_with_the_same_settings_is_reused(
+    tmp_path: Path, changes: dict[str, Any]
+) -> None:
+    out = tmp_path / "pretrain_fdae" / "iid" / "seed0"
+    written = replace(
+        fdae_config(smoke_federation(), SPEC, out), wandb=WandbConfig(enabled=True, name="n")
+    )
+    _finished(out, _record(written, **changes))
+    assert fdae_checkpoint(smoke_federation(), SPEC, out, train=False) == str(out / "dae.ckpt")
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"federation__rounds": 3},
+        {"model__noise_std": 0.25},
+        {"data__num_clients": 20},
+        {"client__local_epochs": 2},
+        {"federation__down_error_feedback": True},  # a record's value, not the default
+        {"federation__no_such_option": 1},  # not a config of today's options
+    ],
+)
+def test_a_finished_pretraining_with_other_settings_is_refused(
+    tmp_path: Path, record: dict[str, Any]
+) -> None:
+    out = tmp_path / "pretrain_fdae" / "iid" / "seed0"
+    _finished(out, _record(fdae_config(smoke_federation(), SPEC, out), **record))
+    with pytest.raises(UsageError) as info:
+        fdae_checkpoint(smoke_federation(), SPEC, out, train=False)
+    assert str(info.value) == (
+        f"{out} holds a federated pre-training made with other settings than this comparison "
+        "asks for; delete it or choose another --output."
+    )
+
+
+@pytest.mark.parametrize("text", ["", "- 1\n", "rounds: [\n", "output: x\n"])
+def test_an_unreadable_record_is_no_pretraining(text: str) -> None:
+    assert recorded_pretraining(text) is None
+
+
+def test_a_pretrainings_identity_leaves_out_only_the_volatile_fields() -> None:
+    config = fdae_config(fl.federate_config(SMOKE_FEDERATE), FdaeSpec(rounds=2), Path("out"))
+    found = recorded_pretraining(plain_config_text(config))
+    assert found == replace(config, output="", progress=True)  # volatile: at their defaults
+    assert set(VOLATILE_FIELDS) == {
+        "output",
+        "resume",
+        "progress",
+        "engine",
+        "flower",
+        "wandb",
+        "config_text",
+    }

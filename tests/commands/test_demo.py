@@ -55,7 +55,7 @@ def test_new_empty_and_earlier_demo_folders_are_used(tmp_path: Path) -> None:
 
 def test_step_3_federates_into_the_folder_of_step_4s_proposed_run(tmp_path: Path) -> None:
     """Step 4's comparison finds step 3's federation where it keeps its own `proposed` run
-    (`tests/experiments/test_compare_reuses_a_ticket_run.py`: and reuses it)."""
+    (`tests/app/test_compare_reuses_a_ticket_run.py`: and reuses it)."""
     from fl_lightning.app.compare_loader import compare_config
     from fl_lightning.app.comparison import grid_of
     from fl_lightning.app.grid import plan_runs

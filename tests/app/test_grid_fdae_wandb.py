@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from fl_lightning.app.federate_groups import WandbConfig
 from fl_lightning.app.federated_pretraining_wandb import JOB_TYPE
-from fl_lightning.app.grid_fdae_wandb import fdae_run_name
+from fl_lightning.app.grid_fdae_wandb import fdae_run_name, fdae_wandb
 from fl_lightning.cli import main
 from fl_lightning.federated.dae_client import FederatedDAE
 from fl_lightning.models.dae import file_sha256
@@ -86,3 +87,11 @@ def test_each_pretraining_logs_its_own_run_resumed_once_and_never_again_when_reu
     main(compare_args(tiny_fashion_root, out))  # everything reused
     assert offline_run_parts(folder / "wandb", run_id) == parts  # nothing new logged
     assert sorted((folder / "wandb").glob("offline-run-*")) == sorted(parts)
+
+
+def test_each_pretraining_takes_the_federations_wandb_under_its_own_name() -> None:
+    federation = WandbConfig(enabled=False, project="p", group="compare-x", name="iid/fedavg/seed3")
+    assert fdae_run_name("dirichlet-0.5", 3) == "pretrain_fdae/dirichlet-0.5/seed3"
+    assert fdae_wandb(federation, "iid", 3) == WandbConfig(
+        enabled=False, project="p", group="compare-x", name="pretrain_fdae/iid/seed3"
+    )

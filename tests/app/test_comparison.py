@@ -15,7 +15,11 @@ import matplotlib.image as mpimg
 import pytest
 import yaml
 
-from fl_lightning.app.grid import Grid, GridConfigs, PartitionSpec, grid_relative, plan_runs
+import fl_lightning as fl
+from fl_lightning.app.compare_loader import compare_config
+from fl_lightning.app.compare_settings import CompareConfig
+from fl_lightning.app.comparison import grid_of
+from fl_lightning.app.federate_settings import FederateConfig
 from fl_lightning.cli import main
 from fl_lightning.data.sources import load_split
 from fl_lightning.errors import UsageError
@@ -422,16 +426,6 @@ def test_report_only_needs_a_finished_run(
     assert not (tmp_path / "empty").exists()
 
 
-def test_grid_relative_names_only_the_grids_own_checkpoints() -> None:
-    run = "/data/cmp/runs/iid/proposed-s0.9/seed0"
-    assert (
-        grid_relative("/data/cmp/pretrain/seed0/dae.ckpt", run) == "OUTPUT/pretrain/seed0/dae.ckpt"
-    )
-    assert grid_relative("/data/other/dae.ckpt", run) == "/data/other/dae.ckpt"
-    relative = grid_relative("cmp/pretrain/seed1/dae.ckpt", "cmp/runs/iid/fedavg/seed1")
-    assert relative == "OUTPUT/pretrain/seed1/dae.ckpt"
-
-
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
@@ -467,34 +461,6 @@ def test_usage_errors_exit_2_before_any_run(
     assert not (out / "runs").exists()
 
 
-def test_plan_orders_seeds_first_and_gives_dense_methods_one_run() -> None:
-    grid = Grid(
-        federate_config=str(REPO / "configs" / "federate" / "smoke.yaml"),
-        methods=["fedavg", "proposed"],
-        sparsities=[0.5, 0.9],
-        partitions=[PartitionSpec("iid"), PartitionSpec("dirichlet", alpha=0.1)],
-        seeds=[3, 4],
-        output=Path("OUT"),
-        overrides=["--method=lth_rewind", "--rounds=7"],
-    )
-    runs = plan_runs(grid)
-    assert len(runs) == 2 * 2 * 3
-    assert [str(r.directory) for r in runs[:3]] == [
-        "OUT/runs/iid/fedavg/seed3",
-        "OUT/runs/iid/proposed-s0.5/seed3",
-        "OUT/runs/iid/proposed-s0.9/seed3",
-    ]
-    assert runs[3].directory == Path("OUT/runs/dirichlet-0.1/fedavg/seed3")
-    assert {r.seed for r in runs[:6]} == {3}
-    cfg = GridConfigs(grid).run(runs[4], "ck.pt")
-    # the run's own settings come after the user's overrides, so they win; the rest stay
-    assert cfg.method == "proposed" and cfg.rounds == 7
-    assert (cfg.data.partition, cfg.data.alpha) == ("dirichlet", 0.1)
-    assert (cfg.sparsity, cfg.seed, cfg.checkpoint) == (0.5, 3, "ck.pt")
-    assert cfg.output == str(Path("OUT/runs/dirichlet-0.1/proposed-s0.5/seed3"))
-    assert cfg.wandb.group == "compare" and cfg.wandb.name == "dirichlet-0.1/proposed-s0.5/seed3"
-
-
 def test_time_left_counts_only_runs_that_ran() -> None:
     assert clock(3725.2) == "1:02:05" and clock(90_000) == "25:00:00"
     bar = GridProgress(total=6, enabled=False)
@@ -524,3 +490,24 @@ def test_smoke_config_on_real_fashion_mnist(tmp_path: Path) -> None:
         else:
             assert row["bytes_to_target"] is None
     assert (out / "acc_vs_traffic.png").is_file()
+
+
+def test_compare_takes_only_its_typed_config() -> None:
+    with pytest.raises(UsageError, match=r"compare\(config='smoke.yaml'\): allowed the config"):
+        fl.compare("smoke.yaml")  # type: ignore[arg-type]
+    assert CompareConfig().targets() == [0.8]
+    assert CompareConfig(target_acc=(0.7, 1)).targets() == [0.7, 1.0]
+
+
+def test_grid_of_names_the_wandb_group_after_the_output_folder(tmp_path: Path) -> None:
+    grid = grid_of(compare_config(SMOKE, output=str(tmp_path / "my_cmp"), seeds=[2, 5]))
+    assert grid.wandb_group == "compare-my_cmp"
+    assert (grid.output, grid.seeds) == (tmp_path / "my_cmp", [2, 5])
+    given = compare_config(SMOKE, output=str(tmp_path / "c"), wandb={"group": "shared"})
+    assert grid_of(given).wandb_group == "shared"
+    with pytest.raises(UsageError, match=r"^--checkpoint='missing.ckpt': no such file\.$"):
+        grid_of(compare_config(SMOKE, checkpoint="missing.ckpt"))
+    with pytest.raises(
+        UsageError, match=r"compare\(config\): not a compare config \(a FederateConfig\)"
+    ):
+        fl.compare(FederateConfig())  # type: ignore[arg-type]
