@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from fl_lightning.data.shuffled_batches import ShuffledBatches
 from fl_lightning.federated.client import (
     ClientConfig,
     ClientTimeout,
@@ -55,6 +56,30 @@ def test_client_trains_from_the_payload_keeps_the_mask_and_counts() -> None:
     for name, keep in mask.items():  # the download's mask replaced the empty one it was given
         assert torch.count_nonzero(uploaded[name][~keep]) == 0
         assert not torch.equal(uploaded[name][keep], state[name][keep])  # it trained
+
+
+@pytest.mark.parametrize("n", [10, 12])  # a short last batch, and none
+def test_client_batches_train_the_same_model_as_a_shuffling_dataloader(n: int) -> None:
+    """Over three epochs of a fit, Lightning draws the order from the generator exactly as the
+    DataLoader the clients trained from before (`ShuffledBatches`): the uploads are identical."""
+    images = torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(n) % 10
+    uploads = []
+    for loader in (
+        DataLoader(
+            TensorDataset(images, labels), batch_size=4, shuffle=True,
+            generator=torch.Generator().manual_seed(7),
+        ),
+        ShuffledBatches(images, labels, 4, torch.Generator().manual_seed(7)),
+    ):  # fmt: skip
+        model, state, mask = setup()
+        result = run_client_update(
+            client_id=0, payload=encode(state, mask, with_mask=False), model=model, mask=mask,
+            dataloader=loader, num_examples=n, config=ClientConfig(local_epochs=3, batch_size=4),
+            flops_per_example=1.0,
+        )  # fmt: skip
+        uploads.append((result.payload, result.train_loss))
+    assert uploads[0] == uploads[1]
 
 
 def test_the_upload_is_encoded_with_the_asked_codec() -> None:
