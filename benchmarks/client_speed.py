@@ -2,7 +2,7 @@
 
 One client update of the default federation (500 examples, E=1, B=32, the FedAvg CNN, SGD)
 through the real client path (`run_client_update`: decode, fresh lean Trainer, mask callback,
-encode) for three models:
+encode; batches cut from stacked tensors as `client_batches` gives them) for three models:
 
 - `dense`: the full CNN;
 - `unstructured`: the full CNN under a magnitude mask of the given sparsity (PyTorch's dense
@@ -36,8 +36,8 @@ import time
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
+from fl_lightning.data.shuffled_batches import ShuffledBatches
 from fl_lightning.federated.accounting import training_flops_per_example
 from fl_lightning.federated.client import ClientConfig, quiet_lightning, run_client_update
 from fl_lightning.federated.codec import encode
@@ -63,14 +63,15 @@ def build(variant: str, sparsity: float) -> tuple[Classifier, Mask]:
     return model, magnitude_prune(state, sparsity, names=prunable_names(state))
 
 
-def client_data(examples: int, batch_size: int) -> DataLoader:
+def client_data(examples: int, batch_size: int) -> ShuffledBatches:
+    """The client's batches, as the engine's clients get them (`client_batches`)."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(examples, *INPUT, generator=g)
     y = torch.randint(0, 10, (examples,), generator=g)
-    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True, generator=g)
+    return ShuffledBatches(x, y, batch_size, g)
 
 
-def one_update(model: Classifier, mask: Mask, loader: DataLoader, examples: int) -> float:
+def one_update(model: Classifier, mask: Mask, loader: ShuffledBatches, examples: int) -> float:
     """Seconds of one client update through `run_client_update` (download decoded included)."""
     payload = encode(model.state_dict(), mask, with_mask=len(mask) > 0)
     flops = training_flops_per_example(model, mask if len(mask) else None, INPUT)
@@ -81,7 +82,7 @@ def one_update(model: Classifier, mask: Mask, loader: DataLoader, examples: int)
         mask=mask,
         dataloader=loader,
         num_examples=examples,
-        config=ClientConfig(local_epochs=1, batch_size=loader.batch_size or 32, accelerator="cpu"),
+        config=ClientConfig(local_epochs=1, batch_size=loader.batch_size, accelerator="cpu"),
         flops_per_example=flops,
     )
     return result.seconds
@@ -122,7 +123,7 @@ def child_memory(variant: str, sparsity: float, examples: int, batch_size: int) 
         "import sys; sys.path.insert(0, 'benchmarks');"
         "import client_speed as b, json; b.quiet_lightning();"
         f"m, k = b.build({variant!r}, {sparsity}); d = b.client_data({examples}, {batch_size});"
-        "before = b._rss_kib(); b.one_update(m, k, d, len(d.dataset));"
+        "before = b._rss_kib(); b.one_update(m, k, d, len(d.images));"
         "peak = b._peak_rss_kib();"
         "print(json.dumps({'peak_rss_kib': peak, 'growth_kib': peak - before}))"
     )

@@ -32,6 +32,7 @@ PARTS: tuple[tuple[str, str, str], ...] = (
     ("    backward", "torch/_tensor.py", "backward"),
     ("    SGD update (functional sgd)", "torch/optim/sgd.py", "sgd"),
     ("    reading batches (DataLoader next)", "torch/utils/data/dataloader.py", "__next__"),
+    ("    reading batches (client_batches)", "fl_lightning/data/shuffled_batches.py", "_pass"),
     ("    mask callback", "fl_lightning/pruning/callback.py", "on_before_optimizer_step"),
     ("  decode the download", "fl_lightning/federated/codec.py", "decode"),
     ("  encode the update", "fl_lightning/federated/upload.py", "encode_update"),
@@ -78,6 +79,7 @@ def main() -> None:
             "    backward",
             "    SGD update (functional sgd)",
             "    reading batches (DataLoader next)",
+            "    reading batches (client_batches)",
         )
     )
     loop = parts["  Trainer.fit"] - compute - parts["    mask callback"]

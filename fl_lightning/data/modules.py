@@ -28,6 +28,7 @@ from fl_lightning.data.partition import (
     partition_scheme,
     server_split,
 )
+from fl_lightning.data.shuffled_batches import ShuffledBatches
 from fl_lightning.data.sources import dataset_info, load_split
 from fl_lightning.errors import UsageError, check_choice, check_range
 
@@ -365,6 +366,14 @@ class FederatedDataModule(pl.LightningDataModule):
             num_workers=0,
             drop_last=False,
         )
+
+    def client_batches(self, cid: int, seed: int, batch_size: int | None = None) -> ShuffledBatches:
+        """Client `cid`'s training batches in `client_dataloader`'s order (same `seed`), each cut
+        from the client's stacked tensors in one indexing: what a client trains on."""
+        size = self.hparams["batch_size"] if batch_size is None else batch_size
+        _check_int("batch_size", size, 1)
+        images, labels = self.client_dataset(cid).tensors
+        return ShuffledBatches(images, labels, size, torch.Generator().manual_seed(seed))
 
     def test_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The (possibly capped) test images `(N, C, H, W)` and labels `(N,)`."""

@@ -62,8 +62,11 @@ def fedavg(
         acc = torch.zeros(reference[name].shape, dtype=torch.float64)
         for state, n in zip(states, counts, strict=True):
             if n:
-                acc.add_(state[name].detach().to("cpu", torch.float64), alpha=n)
-        mean = (acc / total).to(torch.float32)
+                # promoted to float64 inside the add, no float64 copy of the client's tensor;
+                # n * x is exact in float64 (24-bit mantissa times a count), so fused or not,
+                # the sum rounds once per client as before
+                acc.add_(state[name].detach().cpu(), alpha=n)
+        mean = acc.div_(total).to(torch.float32)
         if name in mask:
             mean = mean.masked_fill(~mask[name], 0.0)
         result[name] = mean

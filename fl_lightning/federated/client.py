@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
-from torch.utils.data import DataLoader
 from typing_extensions import override
 
 from fl_lightning.data.modules import FederatedDataModule
@@ -121,7 +121,7 @@ def run_client_update(
     payload: bytes,
     model: Classifier,
     mask: Mask,
-    dataloader: DataLoader[Any],
+    dataloader: Iterable[Any],
     num_examples: int,
     config: ClientConfig,
     flops_per_example: float,
@@ -137,7 +137,8 @@ def run_client_update(
         model: the workspace Classifier whose weights are overwritten from `payload`; the engine
             keeps one such model, never one per client.
         mask: the mask this client knows; a payload that carries a mask replaces it.
-        dataloader: the client's labeled data, in this round's seeded order.
+        dataloader: the client's labeled batches in this round's seeded order (a sized
+            iterable: `FederatedDataModule.client_batches`, or a `DataLoader`).
         num_examples: examples in the client's data (FedAvg's weight).
         config: local epochs, batch size, accelerator, time limit.
         flops_per_example: training FLOPs of one example through the masked model.
@@ -149,7 +150,8 @@ def run_client_update(
     template = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     state, mask = decode(payload, template, mask)
     model.load_state_dict(state)
-    callbacks: list[Callback] = [MaskEnforcer(mask)]
+    # a dense model has nothing to keep at zero: no callback, so no hooks to call every step
+    callbacks: list[Callback] = [MaskEnforcer(mask)] if len(mask) else []
     if config.timeout is not None:
         callbacks.append(_Deadline(config.timeout))
     trainer = lean_trainer(config, callbacks)
@@ -187,9 +189,9 @@ def client_step(
 ) -> ClientResult:
     """One client's whole part of a round, wherever it runs (local engine or Flower ClientApp).
 
-    An injected `raise` fault raises; otherwise the client's loader (in this round's seeded
-    order) feeds `run_client_update`, and an injected upload fault (`empty`, `corrupt`, `nan`)
-    spoils the upload as a bad client or link would.
+    An injected `raise` fault raises; otherwise the client's batches (in this round's seeded
+    order, `FederatedDataModule.client_batches`) feed `run_client_update`, and an injected
+    upload fault (`empty`, `corrupt`, `nan`) spoils the upload as a bad client or link would.
 
     Args:
         client_id: the client; its partition of `data` is trained on.
@@ -204,7 +206,7 @@ def client_step(
     """
     if fault == "raise":
         raise InjectedFault(f"injected failure of client {client_id}")
-    loader = data.client_dataloader(client_id, seed=data_seed, batch_size=config.batch_size)
+    loader = data.client_batches(client_id, seed=data_seed, batch_size=config.batch_size)
     result = run_client_update(
         client_id=client_id,
         payload=payload,

@@ -290,6 +290,8 @@ def decode(
     template: Mapping[str, torch.Tensor],
     mask: Mask | None = None,
     reference: Mapping[str, torch.Tensor] | None = None,
+    *,
+    require_delta: bool = False,
 ) -> tuple[dict[str, torch.Tensor], Mask]:
     """The state and mask carried by `payload`.
 
@@ -297,10 +299,14 @@ def decode(
     `mask` is the one known from the first download, needed when the payload carries values
     only; a payload with a mask yields its own. A delta payload decodes to ``reference + delta``
     when `reference` is given, else to the delta itself. Pruned positions are exactly 0.0.
+    `require_delta` (the server reading an upload): `PayloadError` for weights, checked right
+    after the header, which is read (its CRC computed) once.
     Raises `PayloadError` for a corrupt, truncated or mismatching payload.
     """
     _check_float_tensors(template, "template")
     header = read_header(payload)
+    if require_delta and not header.delta:
+        raise PayloadError("upload carries weights, not an update (delta)")
     body = memoryview(payload)[HEADER_SIZE:]
     names = sorted(template)
     sections = header.mask_bytes + header.index_bytes

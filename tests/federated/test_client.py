@@ -4,10 +4,14 @@ its lean Trainer."""
 
 from __future__ import annotations
 
+import lightning.pytorch as pl
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, TensorDataset
 
+from fl_lightning.data.shuffled_batches import ShuffledBatches
+from fl_lightning.federated import client as client_module
 from fl_lightning.federated.client import (
     ClientConfig,
     ClientTimeout,
@@ -17,6 +21,7 @@ from fl_lightning.federated.client import (
 from fl_lightning.federated.codec import decode, encode, payload_size
 from fl_lightning.federated.upload import UploadCodec
 from fl_lightning.models.classifier import Classifier
+from fl_lightning.pruning.callback import MaskEnforcer
 from fl_lightning.pruning.magnitude import magnitude_prune, prunable_names
 from fl_lightning.pruning.mask import Mask
 
@@ -55,6 +60,55 @@ def test_client_trains_from_the_payload_keeps_the_mask_and_counts() -> None:
     for name, keep in mask.items():  # the download's mask replaced the empty one it was given
         assert torch.count_nonzero(uploaded[name][~keep]) == 0
         assert not torch.equal(uploaded[name][keep], state[name][keep])  # it trained
+
+
+@pytest.mark.parametrize("n", [10, 12])  # a short last batch, and none
+def test_client_batches_train_the_same_model_as_a_shuffling_dataloader(n: int) -> None:
+    """Over three epochs of a fit, Lightning draws the order from the generator exactly as the
+    DataLoader the clients trained from before (`ShuffledBatches`): the uploads are identical."""
+    images = torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(n) % 10
+    uploads = []
+    for loader in (
+        DataLoader(
+            TensorDataset(images, labels), batch_size=4, shuffle=True,
+            generator=torch.Generator().manual_seed(7),
+        ),
+        ShuffledBatches(images, labels, 4, torch.Generator().manual_seed(7)),
+    ):  # fmt: skip
+        model, state, mask = setup()
+        result = run_client_update(
+            client_id=0, payload=encode(state, mask, with_mask=False), model=model, mask=mask,
+            dataloader=loader, num_examples=n, config=ClientConfig(local_epochs=3, batch_size=4),
+            flops_per_example=1.0,
+        )  # fmt: skip
+        uploads.append((result.payload, result.train_loss))
+    assert uploads[0] == uploads[1]
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_only_a_masked_client_gets_a_mask_enforcer(
+    sparse: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dense client's Trainer has no callback to call every step; a sparse one keeps its mask
+    (the mask comes with the download: the client is handed an empty one)."""
+    model, state, mask = setup()
+    if not sparse:
+        mask = Mask({})
+    trainers: list[pl.Trainer] = []
+
+    def recording_trainer(config: ClientConfig, callbacks: list[Callback]) -> pl.Trainer:
+        trainers.append(lean_trainer(config, callbacks))
+        return trainers[-1]
+
+    monkeypatch.setattr(client_module, "lean_trainer", recording_trainer)
+    run_client_update(
+        client_id=0, payload=encode(state, mask, with_mask=sparse), model=model, mask=Mask({}),
+        dataloader=tiny_data(), num_examples=8, config=ClientConfig(batch_size=4),
+        flops_per_example=1.0,
+    )  # fmt: skip
+    enforcers = [c for c in trainers[0].callbacks if isinstance(c, MaskEnforcer)]
+    assert [e.mask for e in enforcers] == ([mask] if sparse else [])
 
 
 def test_the_upload_is_encoded_with_the_asked_codec() -> None:

@@ -271,6 +271,15 @@ def test_delta_is_added_to_the_reference() -> None:
     assert raw["layer.weight"].tolist() == [[3.0, 0.0, 4.0], [5.0, 0.0, 6.0]]
 
 
+def test_require_delta_refuses_weights_and_reads_an_update() -> None:
+    state, mask = tiny_state()
+    with pytest.raises(PayloadError, match=r"upload carries weights, not an update \(delta\)"):
+        decode(encode(state, mask, with_mask=False), state, mask, require_delta=True)
+    update, _ = encode_flat(torch.ones(6), state, mask, with_mask=False, delta=True)
+    decoded, _ = decode(update, state, mask, require_delta=True)
+    assert decoded["layer.bias"].tolist() == [1.0, 1.0]
+
+
 def test_round_trip_classifier_float16_within_precision() -> None:
     torch.manual_seed(0)
     model = Classifier(model="mlp")

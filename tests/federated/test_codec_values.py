@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import get_args
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -16,6 +17,7 @@ from fl_lightning.federated.codecs.values import (
     CHUNK,
     VALUE_CODECS,
     FloatCodec,
+    NonFiniteValues,
     decode_values,
     encode_values,
     values_size,
@@ -194,6 +196,28 @@ def test_arguments_are_checked() -> None:
         encode_values(X, "int8", rounding="stochastic")
     with pytest.raises(ValueError, match="int4 cannot carry non-finite values"):
         encode_values(torch.tensor([1.0, math.nan]), "int4")
+
+
+@pytest.mark.parametrize("codec", ["int8", "int4"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("where", [0, 255, 256, 700])  # first and last of a chunk, the padded one
+def test_any_non_finite_value_in_any_chunk_is_refused(codec: str, bad: float, where: int) -> None:
+    x = torch.linspace(-2.0, 2.0, 701)
+    x[where] = bad
+    with pytest.raises(NonFiniteValues, match=f"{codec} cannot carry non-finite values"):
+        encode_values(x, codec)  # type: ignore[arg-type]
+    with pytest.raises(NonFiniteValues):  # whatever the rounding
+        encode_values(x, codec, rounding="stochastic", generator=torch.Generator())  # type: ignore[arg-type]
+
+
+def test_a_scale_is_the_largest_magnitude_of_its_chunk_over_qmax() -> None:
+    """Worked by hand: chunk 1 peaks at -5.08 (negative side), chunk 2 at +2.54."""
+    x = torch.zeros(300)
+    x[3], x[10] = 1.0, -5.08
+    x[256], x[299] = 2.54, -1.0
+    data = encode_values(x, "int8")
+    scales = np.frombuffer(data[:8], dtype="<f4")
+    assert scales.tolist() == [np.float32(-5.08) / np.float32(-127), np.float32(2.54) / 127]
 
 
 def test_bad_sections_are_refused() -> None:

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from fl_lightning.errors import UsageError
-from fl_lightning.federated.validation import UpdateRejected, update_norm, validate_update
+from fl_lightning.federated.validation import (
+    UpdateRejected,
+    all_finite,
+    update_norm,
+    validate_update,
+)
 from fl_lightning.pruning.mask import Mask
 
 MASK = Mask({"w": torch.tensor([True, False, True])})
@@ -111,3 +116,17 @@ def test_update_norm_sums_every_tensor() -> None:
     # differences: w (1, 0, -2), b (2): sqrt(1 + 4 + 4) = 3
     update = {"w": torch.tensor([2.0, 0.0, 0.0]), "b": torch.tensor([2.0])}
     assert update_norm(update, GLOBAL) == 3.0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("where", [0, 1, 11])  # the first, a middle and the last entry
+def test_all_finite_finds_one_bad_value_anywhere(bad: float, where: int) -> None:
+    t = torch.linspace(-3.0, 3.0, 12)
+    assert all_finite(t)
+    t[where] = bad
+    assert not all_finite(t)
+    assert not all_finite(t.to(torch.float64).reshape(3, 4))
+
+
+def test_all_finite_of_an_empty_or_integer_tensor() -> None:
+    assert all_finite(torch.zeros(0)) and all_finite(torch.arange(5))

@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 import torch
-from torch.utils.data import DataLoader
-from torch.utils.data.dataloader import default_collate
 
 from fl_lightning.cli import main
 from fl_lightning.federated import client as client_module
@@ -156,19 +154,25 @@ def test_a_client_over_its_time_limit_counts_as_failed(
     )
     sampler = ClientSampler(engine.seeds.of("sampling"))
     slow = sampler.sample(engine.data.num_clients, 3)[1]  # the 2nd of 3
-    loader = engine.data.client_dataloader
+    batches = engine.data.client_batches
 
-    def slow_collate(batch: list[Any]) -> Any:
-        clock[0] += 10.0
-        return default_collate(batch)
+    class SlowBatches:
+        def __init__(self, real: Any) -> None:
+            self.real = real
 
-    def client_dataloader(cid: int, seed: int, batch_size: int | None = None) -> DataLoader[Any]:
-        real = loader(cid, seed=seed, batch_size=batch_size)
-        if cid != slow:
-            return real
-        return DataLoader(real.dataset, batch_size=real.batch_size, collate_fn=slow_collate)
+        def __len__(self) -> int:
+            return len(self.real)
 
-    monkeypatch.setattr(engine.data, "client_dataloader", client_dataloader)
+        def __iter__(self) -> Any:
+            for batch in self.real:
+                clock[0] += 10.0
+                yield batch
+
+    def client_batches(cid: int, seed: int, batch_size: int | None = None) -> Any:
+        real = batches(cid, seed=seed, batch_size=batch_size)
+        return SlowBatches(real) if cid == slow else real
+
+    monkeypatch.setattr(engine.data, "client_batches", client_batches)
     with caplog.at_level(logging.WARNING, logger=ENGINE_LOG):
         row = engine.run_round(1)
     assert row["clients/failed"] == 1 and row["clients/participated"] == 2

@@ -74,7 +74,14 @@ def far_from_global(payload: bytes, engine: RoundEngine) -> bytes:
     return encode_update_of(state, mask)
 
 
+def weights_not_update(payload: bytes, engine: RoundEngine) -> bytes:
+    """A well-formed payload of the client's weights instead of its update."""
+    state, mask = decode(payload, engine.global_state, engine.mask, reference=engine.global_state)
+    return encode(state, mask, with_mask=False)
+
+
 CASES: dict[str, tuple[Tamper, str]] = {
+    "weights": (weights_not_update, "PayloadError: upload carries weights, not an update (delta)"),
     "version": (
         other_version,
         "PayloadError: payload format version 1 (an older fl_lightning's",
