@@ -160,6 +160,7 @@ def test_the_to_target_table_is_the_summary(
 #: other results folders whose README has a to-target table -> the least rows it must have
 OTHER_FOLDERS = {
     "fashion_mnist_fdae_int4": 6,
+    "fashion_mnist_fdae_int4_e15": 6,
     "fashion_mnist_resnet8": 10,
     "fashion_mnist_server_opt": 12,
     "fashion_mnist_server_opt_dirichlet": 12,
